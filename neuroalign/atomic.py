@@ -1,0 +1,48 @@
+"""Write-then-rename, so a crash never leaves a half-written file or store behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary sibling path; on success rename it to ``path``.
+
+    Works for files and directories (Zarr stores). On error the temporary is
+    removed and ``path`` is untouched. If another process completed ``path``
+    first and ``overwrite`` is False, our copy is discarded: one complete entry wins.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+    except BaseException:
+        remove(tmp)
+        raise
+    if path.exists() and not overwrite:
+        remove(tmp)
+        return
+    if path.is_dir() and tmp.is_dir():
+        # os.replace cannot replace a non-empty directory: move the old one aside first.
+        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(path, old)
+        os.replace(tmp, path)
+        remove(old)
+    else:
+        os.replace(tmp, path)
+
+
+def remove(path: Path) -> None:
+    """Remove a file or directory if present."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

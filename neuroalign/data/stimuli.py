@@ -1,0 +1,212 @@
+"""Stimulus sets: ids, image bytes (folder, zip read in place, or memory), metadata, content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(eq=False)
+class StimulusSet:
+    """Images keyed by ``stimulus_id``.
+
+    ``source`` is a folder, a zip file (members are read without extraction) or
+    ``None`` for in-memory images given as encoded bytes in ``blobs``. ``metadata`` is a
+    DataFrame indexed by ``stimulus_id``. ``color`` is the policy for non-RGB images:
+    ``"error"`` refuses them with the file named, ``"convert"`` converts to RGB.
+    """
+
+    identifier: str
+    stimulus_ids: list[str]
+    files: list[str]
+    source: Path | None = None
+    metadata: pd.DataFrame = field(default_factory=pd.DataFrame)
+    blobs: dict[str, bytes] | None = None
+    color: str = "error"
+
+    def __post_init__(self) -> None:
+        self.stimulus_ids = [str(s) for s in self.stimulus_ids]
+        if len(self.stimulus_ids) != len(self.files):
+            raise DataError(
+                f"stimulus set {self.identifier!r}: {len(self.stimulus_ids)} ids for {len(self.files)} files."
+            )
+        ids = pd.Index(self.stimulus_ids)
+        if ids.has_duplicates:
+            raise DataError(
+                f"stimulus set {self.identifier!r}: duplicate stimulus_id "
+                f"{ids[ids.duplicated()].unique()[:5].tolist()}; ids must be unique "
+                "(use StimulusSet.deduplicate to merge identical images)."
+            )
+        if self.metadata is None or self.metadata.empty:
+            self.metadata = pd.DataFrame(index=pd.Index(self.stimulus_ids, name="stimulus_id"))
+        else:
+            md = self.metadata.copy()
+            md.index = md.index.astype(str)
+            missing = [s for s in self.stimulus_ids if s not in md.index]
+            if missing:
+                raise DataError(f"stimulus set {self.identifier!r}: metadata lacks ids {missing[:10]}.")
+            self.metadata = md.loc[self.stimulus_ids]
+            self.metadata.index.name = "stimulus_id"
+        if self.color not in ("error", "convert"):
+            raise DataError(f"color policy must be 'error' or 'convert', got {self.color!r}.")
+        self._pos = {s: i for i, s in enumerate(self.stimulus_ids)}
+
+    # ---- construction -------------------------------------------------------------
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike, identifier: str | None = None, *,
+                    ids: Sequence[str] | None = None, metadata: pd.DataFrame | None = None,
+                    color: str = "error") -> StimulusSet:
+        """Every image file in ``folder`` (sorted); ids default to file stems."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DataError(f"stimulus folder {folder} does not exist or is not a folder.")
+        files = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"stimulus folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+        ids = list(ids) if ids is not None else [Path(f).stem for f in files]
+        return cls(identifier or folder.name, ids, files, folder, metadata, color=color)
+
+    @classmethod
+    def from_zip(cls, path: str | os.PathLike, identifier: str | None = None, *,
+                 ids: Sequence[str] | None = None, metadata: pd.DataFrame | None = None,
+                 color: str = "error") -> StimulusSet:
+        """Every image member of a zip (sorted by name), read in place without extraction."""
+        path = Path(path)
+        members = list_zip_images(path)
+        ids = list(ids) if ids is not None else [PurePosixPath(m).stem for m in members]
+        return cls(identifier or path.stem, ids, members, path, metadata, color=color)
+
+    @classmethod
+    def from_arrays(cls, images: np.ndarray, stimulus_ids: Sequence[str], identifier: str,
+                    metadata: pd.DataFrame | None = None) -> StimulusSet:
+        """In-memory uint8 images ``(n, H, W, 3)``, stored as lossless PNG bytes."""
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise DataError(f"from_arrays expects uint8 (n, H, W, 3) images, got {images.dtype} {images.shape}.")
+        blobs = {}
+        for sid, img in zip(stimulus_ids, images, strict=True):
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="PNG", compress_level=1)
+            blobs[str(sid)] = buf.getvalue()
+        files = [f"{s}.png" for s in stimulus_ids]
+        return cls(identifier, list(stimulus_ids), files, None, metadata, blobs=blobs)
+
+    # ---- access -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.stimulus_ids)
+
+    def __contains__(self, sid: str) -> bool:
+        return sid in self._pos
+
+    def location(self, stimulus_id: str) -> str:
+        """Human-readable place of an image, for error messages."""
+        f = self.files[self._index(stimulus_id)]
+        if self.source is None:
+            return f"<memory>/{f}"
+        return f"{self.source}:{f}" if self.source.suffix == ".zip" else str(self.source / f)
+
+    def _index(self, stimulus_id: str) -> int:
+        try:
+            return self._pos[str(stimulus_id)]
+        except KeyError:
+            raise DataError(f"stimulus set {self.identifier!r} has no stimulus_id {stimulus_id!r}.") from None
+
+    def read_bytes(self, stimulus_id: str) -> bytes:
+        f = self.files[self._index(stimulus_id)]
+        if self.blobs is not None:
+            return self.blobs[str(stimulus_id)]
+        if self.source.suffix == ".zip":
+            with zipfile.ZipFile(self.source) as zf:
+                return zf.read(f)
+        return (self.source / f).read_bytes()
+
+    def iter_bytes(self, stimulus_ids: Sequence[str] | None = None):
+        """Yield ``(stimulus_id, bytes)`` opening a zip once, not once per image."""
+        ids = self.stimulus_ids if stimulus_ids is None else [str(s) for s in stimulus_ids]
+        if self.source is not None and self.source.suffix == ".zip":
+            with zipfile.ZipFile(self.source) as zf:
+                for s in ids:
+                    yield s, zf.read(self.files[self._index(s)])
+        else:
+            for s in ids:
+                yield s, self.read_bytes(s)
+
+    def load_image(self, stimulus_id: str) -> Image.Image:
+        return decode_image(self.read_bytes(stimulus_id), self.location(stimulus_id), self.color)
+
+    def subset(self, stimulus_ids: Sequence[str], identifier: str | None = None) -> StimulusSet:
+        idx = [self._index(s) for s in stimulus_ids]
+        return StimulusSet(
+            identifier or f"{self.identifier}-subset",
+            [self.stimulus_ids[i] for i in idx], [self.files[i] for i in idx], self.source,
+            self.metadata.iloc[idx], None if self.blobs is None else {self.stimulus_ids[i]: self.blobs[self.stimulus_ids[i]] for i in idx},
+            self.color,
+        )
+
+    @cached_property
+    def content_hash(self) -> str:
+        """SHA-256 over the image bytes in id order (ids included): part of every cache key."""
+        h = hashlib.sha256()
+        for sid, data in self.iter_bytes():
+            h.update(sid.encode())
+            h.update(b"\0")
+            h.update(hashlib.sha256(data).digest())
+        return h.hexdigest()
+
+    def image_hashes(self) -> pd.Series:
+        """SHA-256 of each image's bytes, indexed by stimulus_id (finds identical images)."""
+        return pd.Series({s: hashlib.sha256(b).hexdigest() for s, b in self.iter_bytes()}, name="sha256")
+
+
+def list_zip_images(path: Path) -> list[str]:
+    """Image members of a zip, refusing any member whose path escapes the archive."""
+    if not path.is_file():
+        raise DataError(f"stimulus zip {path} does not exist.")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{path} is not a readable zip file ({exc}); re-download it.") from exc
+    for name in names:
+        p = PurePosixPath(name.replace("\\", "/"))
+        if p.is_absolute() or ".." in p.parts:
+            raise DataError(
+                f"{path}: member {name!r} escapes the archive folder; refusing to read this zip. "
+                "Rebuild the zip with relative member paths."
+            )
+    images = sorted(n for n in names if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES
+                    and not PurePosixPath(n).name.startswith("."))
+    if not images:
+        raise DataError(f"stimulus zip {path} holds no images.")
+    return images
+
+
+def decode_image(data: bytes, where: str, color: str = "error") -> Image.Image:
+    """Decode image bytes fully (so truncation is caught here) and enforce RGB."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DataError(f"image {where} is corrupt or not an image ({exc}); replace or remove it.") from exc
+    if img.mode != "RGB":
+        if color == "convert":
+            return img.convert("RGB")
+        raise DataError(
+            f"image {where} has mode {img.mode!r}, not RGB. Convert it, or build the stimulus set "
+            "with color='convert' to convert non-RGB images on load."
+        )
+    return img
