@@ -208,18 +208,23 @@ def select_stimuli(da: xr.DataArray, stimulus_ids: Sequence[str]) -> xr.DataArra
     return da.isel({PRESENTATION: keep})
 
 
+def stimulus_ids(da) -> np.ndarray:
+    """The ``stimulus_id`` coord as a plain ``<U`` array, whatever dtype the store gave it."""
+    return np.asarray(np.asarray(da["stimulus_id"].values).tolist(), dtype=str)
+
+
 def align_on_stimulus_id(features: xr.DataArray, responses: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     """Reorder ``features`` (one row per stimulus) to the stimuli of averaged ``responses``.
 
     Every join in neuroalign goes through here: by id, never by position. Responses
     whose stimulus ids the features lack raise an error naming them.
     """
-    fid = pd.Index(features["stimulus_id"].values.astype(str))
+    fid = pd.Index(stimulus_ids(features))
     if fid.has_duplicates:
         raise DataError(
             f"features: duplicate stimulus_id {fid[fid.duplicated()].unique()[:5].tolist()}."
         )
-    rid = responses["stimulus_id"].values.astype(str)
+    rid = stimulus_ids(responses)
     idx = fid.get_indexer(rid)
     if (idx < 0).any():
         missing = pd.unique(rid[idx < 0])

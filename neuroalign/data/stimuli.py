@@ -49,7 +49,7 @@ class StimulusSet:
             raise DataError(
                 f"stimulus set {self.identifier!r}: duplicate stimulus_id "
                 f"{ids[ids.duplicated()].unique()[:5].tolist()}; ids must be unique "
-                "(use StimulusSet.deduplicate to merge identical images)."
+                "(list each image once, under one id)."
             )
         if self.metadata is None or self.metadata.empty:
             self.metadata = pd.DataFrame(index=pd.Index(self.stimulus_ids, name="stimulus_id"))

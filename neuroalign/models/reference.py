@@ -58,3 +58,19 @@ def preprocess_uint8(images, mean=REFERENCE_MEAN, std=REFERENCE_STD) -> torch.Te
     m = torch.tensor(mean).view(1, 3, 1, 1)
     s = torch.tensor(std).view(1, 3, 1, 1)
     return (x - m) / s
+
+
+def load_reference(seed: int | str = 0, **_):
+    """The reference network as a registry model (spec ``reference`` or ``reference?seed=N``)."""
+    from .base import LoadedModel, Preprocessing
+
+    seed = int(seed)
+    return LoadedModel(
+        name="reference" if seed == 0 else f"reference-seed{seed}",
+        module=build_reference_net(seed),
+        layers=list(REFERENCE_LAYERS),
+        preprocessing=Preprocessing(input_size=REFERENCE_INPUT_SIZE, resize=None, crop=False,
+                                    mean=REFERENCE_MEAN, std=REFERENCE_STD),
+        spec="reference" if seed == 0 else f"reference?seed={seed}",
+        metadata={"description": "seeded generator network of the synthetic benchmark"},
+    )

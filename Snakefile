@@ -1,0 +1,26 @@
+# neuroalign workflow: thin by design. Rules call the `neuroalign` CLI; the science lives in the package.
+from pathlib import Path
+
+from neuroalign.workflow import validate_config
+
+configfile: "pipelines/config/default.yaml"
+validate_config(config, Path(workflow.basedir) / "pipelines/config/schema.yaml")
+
+include: "pipelines/rules/common.smk"
+include: "pipelines/rules/extract.smk"
+include: "pipelines/rules/encode.smk"
+include: "pipelines/rules/similarity.smk"
+include: "pipelines/rules/ood.smk"
+include: "pipelines/rules/finetune.smk"
+include: "pipelines/rules/figures.smk"
+include: "pipelines/rules/report.smk"
+include: "pipelines/rules/leaderboard.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/datasets.csv",
+        f"{RESULTS}/results.csv",
+        f"{RESULTS}/leaderboard/index.html",
+        f"{RESULTS}/figures/done.txt",
+        FINETUNE_TARGETS,

@@ -1,0 +1,168 @@
+"""Ridge benchmark, case A: neuroalign RidgeCV (GCV, exact LOO, K-fold) vs himalaya and scikit-learn.
+
+Case A: 2000 training + 500 held-out stimuli, 4096 features, 10 000 targets, 20 alphas,
+5 folds; random features with a planted rank-20 linear signal plus noise of varying
+SNR. Each method runs in its own subprocess so its peak resident memory
+(``ru_maxrss``) is its own; we print wall time of the fit + predict, peak RSS, the RSS
+added over the data, and the median held-out Pearson r. A second part scores one
+layer under the Brain-Score PLS protocol (10 splits, 25 components) vs our ridge
+protocol (5-fold outer CV, GCV ridge).
+
+    python bench/bench_ridge.py            # case A (several minutes on a laptop CPU)
+    python bench/bench_ridge.py --small    # a quick shape check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ALPHAS = np.logspace(-2, 6, 20)
+METHODS = ["neuroalign_gcv", "neuroalign_loo", "neuroalign_kfold", "himalaya_kernel_ridge_cv",
+           "himalaya_ridge_cv", "sklearn_ridge_cv"]
+
+
+def make_case(n_train, n_test, p, t, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    X = rng.standard_normal((n, p), dtype=np.float32)
+    P = rng.standard_normal((p, 20), dtype=np.float32) / np.sqrt(p)
+    B = rng.standard_normal((20, t), dtype=np.float32)
+    signal = (X @ P) @ B
+    snr = rng.uniform(0.1, 2.0, t).astype(np.float32)
+    Y = signal * snr + rng.standard_normal((n, t), dtype=np.float32) * signal.std(0)
+    return X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def median_r(Y, P):
+    from neuroalign.metrics import pearson_r
+
+    return float(np.nanmedian(pearson_r(Y, P)))
+
+
+def run_method(name, size):
+    import torch
+
+    Xtr, Ytr, Xte, Yte = make_case(*size)
+    w = torch.randn(64, 64)  # warm up torch's linear algebra once, for every method alike
+    torch.linalg.eigh(w @ w.T)
+    base = rss_mb()
+    t0 = time.perf_counter()
+    if name.startswith("neuroalign"):
+        from neuroalign.mapping import RidgeCV
+
+        cv = {"neuroalign_gcv": "gcv", "neuroalign_loo": "loo", "neuroalign_kfold": 5}[name]
+        pred = RidgeCV(alphas=ALPHAS, cv=cv).fit(Xtr, Ytr).predict(Xte)
+    elif name.startswith("himalaya"):
+        from himalaya.backend import set_backend
+        from himalaya.kernel_ridge import KernelRidgeCV
+        from himalaya.ridge import RidgeCV as HRidgeCV
+
+        backend = set_backend("torch_cuda" if torch.cuda.is_available() else "torch", on_error="warn")
+        cls = KernelRidgeCV if name == "himalaya_kernel_ridge_cv" else HRidgeCV
+        kw = {"warn": False} if cls is KernelRidgeCV else {}
+        model = cls(alphas=ALPHAS, cv=5, fit_intercept=True, **kw).fit(Xtr, Ytr)
+        pred = backend.to_numpy(model.predict(Xte))
+    else:
+        from sklearn.linear_model import RidgeCV as SkRidgeCV
+
+        pred = SkRidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(Xtr, Ytr).predict(Xte)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - t0
+    return {"method": name, "time_s": elapsed, "peak_rss_mb": rss_mb(), "added_rss_mb": rss_mb() - base,
+            "median_r": median_r(Yte, np.asarray(pred, dtype=np.float64))}
+
+
+def run_protocols(small):
+    """One layer, Brain-Score PLS protocol vs our ridge protocol, same features and neurons."""
+    import xarray as xr
+
+    from neuroalign.data.assembly import make_assembly
+    from neuroalign.mapping import RidgeCV, brainscore_pls_protocol, cross_validated_encoding, make_splits
+
+    n, p, t = (300, 512, 20) if small else (1000, 4096, 200)
+    Xtr, Ytr, _, _ = make_case(n, 0, p, t, seed=1)
+    ids = [f"s{i:05d}" for i in range(n)]
+    feats = xr.DataArray(Xtr, dims=("presentation", "feature"), coords={"stimulus_id": ("presentation", ids)})
+    resp = make_assembly(Ytr, stimulus_id=ids)
+    t0 = time.perf_counter()
+    pls = brainscore_pls_protocol(feats, resp)
+    t_pls = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ridge = cross_validated_encoding(feats, resp, make_splits(ids, n_splits=5, seed=0), RidgeCV(alphas=ALPHAS))
+    t_ridge = time.perf_counter() - t0
+    r_ridge = float(np.nanmedian(ridge["r"].mean("split")))
+    return {"shape": [n, p, t], "pls_time_s": t_pls, "pls_score": float(pls["score"]),
+            "ridge_time_s": t_ridge, "ridge_median_r": r_ridge}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true", help="quick run: 400+100 stimuli, 512 features, 500 targets")
+    ap.add_argument("--only", default=None, help="comma-separated subset of methods")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--timeout", type=float, default=900)
+    args = ap.parse_args()
+    size = (400, 100, 512, 500) if args.small else (2000, 500, 4096, 10_000)
+    if args.child == "protocols":
+        print(json.dumps(run_protocols(args.small)))
+        return
+    if args.child:
+        print(json.dumps(run_method(args.child, size)))
+        return
+    import torch
+
+    print(f"case {'small' if args.small else 'A'}: train {size[0]}, test {size[1]}, features {size[2]}, "
+          f"targets {size[3]}, {len(ALPHAS)} alphas, 5 folds; torch {torch.__version__}, "
+          f"device {'cuda' if torch.cuda.is_available() else 'cpu'}, {torch.get_num_threads()} threads")
+    results = {}
+    methods = args.only.split(",") if args.only else METHODS
+    for name in methods:
+        cmd = [sys.executable, __file__, "--child", name] + (["--small"] if args.small else [])
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=os.environ)
+        except subprocess.TimeoutExpired:
+            print(f"{name:26s} timed out after {args.timeout:.0f} s")
+            continue
+        if out.returncode != 0:
+            print(f"{name:26s} failed: {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        results[name] = res
+        print(f"{name:26s} time {res['time_s']:8.2f} s   peak RSS {res['peak_rss_mb']:8.0f} MB "
+              f"(+{res['added_rss_mb']:6.0f} MB over data)   held-out median r {res['median_r']:.4f}", flush=True)
+    ref = results.get("himalaya_kernel_ridge_cv")
+    if ref:
+        for name in ("neuroalign_gcv", "neuroalign_loo", "neuroalign_kfold"):
+            if name in results:
+                r = results[name]
+                print(f"  {name}: {ref['time_s'] / r['time_s']:.2f}x faster than himalaya KernelRidgeCV, "
+                      f"median r diff {r['median_r'] - ref['median_r']:+.4f}, "
+                      f"peak RSS ratio {r['peak_rss_mb'] / ref['peak_rss_mb']:.2f}")
+    if not args.only or "protocols" in args.only:
+        cmd = [sys.executable, __file__, "--child", "protocols"] + (["--small"] if args.small else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=os.environ)
+        if out.returncode == 0:
+            pr = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"one layer {pr['shape']} (stimuli, features, neuroids): Brain-Score PLS protocol "
+                  f"{pr['pls_time_s']:.2f} s (score {pr['pls_score']:.4f}) vs ridge protocol "
+                  f"{pr['ridge_time_s']:.2f} s (median r {pr['ridge_median_r']:.4f}): "
+                  f"{pr['pls_time_s'] / pr['ridge_time_s']:.1f}x faster")
+        else:
+            print("protocols failed:", out.stderr.strip().splitlines()[-1:])
+
+
+if __name__ == "__main__":
+    main()

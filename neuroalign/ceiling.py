@@ -1,0 +1,157 @@
+"""Noise ceilings from single trials: how much of a neuron's response is repeatable at all.
+
+All functions take a single-trial assembly (presentation × neuroid with repeats of each
+``stimulus_id``), reshape it with :func:`neuroalign.data.assembly.trials_array`
+(stimulus × repetition × neuroid, NaN-padded) and return a per-neuroid DataArray whose
+boolean coord ``low_ceiling`` flags neurons whose ceiling is below ``min_ceiling`` —
+these should be reported and excluded, not silently averaged into a normalised score.
+Pass ``stimulus_ids`` to compute a ceiling on exactly the test stimuli of a score.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from .data.assembly import stimulus_ids, trials_array
+from .errors import DataError
+
+
+def _wrap(values: np.ndarray, assembly: xr.DataArray, name: str, min_ceiling: float, attrs: dict) -> xr.DataArray:
+    coords = {k: ("neuroid", c.values) for k, c in assembly.coords.items() if c.dims == ("neuroid",)}
+    low = ~(values >= min_ceiling)  # NaN counts as low
+    coords["low_ceiling"] = ("neuroid", low)
+    return xr.DataArray(values, dims=("neuroid",), coords=coords, name=name,
+                        attrs={**attrs, "min_ceiling": min_ceiling, "n_low_ceiling": int(low.sum())})
+
+
+def _trials(assembly, stimulus_ids, min_repeats=2) -> np.ndarray:
+    trials, _ = trials_array(assembly, stimulus_ids)
+    n_rep = np.isfinite(trials).sum(1)
+    if np.nanmax(n_rep) < min_repeats:
+        raise DataError(f"ceiling: needs ≥{min_repeats} repetitions per stimulus; the assembly has at most {int(np.nanmax(n_rep))}.")
+    return trials
+
+
+def _pairwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r per column over rows where both are finite (NaN if < 3 rows or constant)."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    n = ok.sum(0)
+    a0, b0 = np.where(ok, a, 0.0), np.where(ok, b, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma, mb = a0.sum(0) / n, b0.sum(0) / n
+        ac, bc = np.where(ok, a - ma, 0.0), np.where(ok, b - mb, 0.0)
+        r = (ac * bc).sum(0) / np.sqrt((ac**2).sum(0) * (bc**2).sum(0))
+    r[n < 3] = np.nan
+    return r
+
+
+def spearman_brown(r, factor: float = 2.0):
+    """Reliability of a ``factor``-times longer measurement: k·r / (1 + (k-1)·r)."""
+    r = np.asarray(r, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return factor * r / (1.0 + (factor - 1.0) * r)
+
+
+def split_half_reliability(assembly: xr.DataArray, *, n_splits: int = 10, seed: int = 0,
+                           stimulus_ids=None, min_ceiling: float = 0.1) -> xr.DataArray:
+    """Brain-Score's internal consistency, Spearman-Brown corrected to the full trial count.
+
+    Each split draws a random half of the repetition indices (the same for all stimuli,
+    as Brain-Score splits the ``repetition`` coord), averages each half per stimulus
+    (NaN-aware), correlates the two half means across stimuli per neuroid, and corrects
+    with Spearman-Brown (factor 2: halves → all trials). Returned: the mean over splits
+    of the corrected values (Brain-Score's order).
+    """
+    trials = _trials(assembly, stimulus_ids)
+    R = trials.shape[1]
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n_splits, trials.shape[2]))
+    for k in range(n_splits):
+        perm = rng.permutation(R)
+        h1, h2 = perm[: R // 2], perm[R // 2:]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            m1, m2 = np.nanmean(trials[:, h1], axis=1), np.nanmean(trials[:, h2], axis=1)
+        out[k] = spearman_brown(_pairwise_pearson(m1, m2), 2.0)
+    vals = out.mean(0)
+    return _wrap(vals, assembly, "split_half_reliability", min_ceiling,
+                 {"method": "split-half Pearson r, Spearman-Brown corrected (factor 2)", "n_splits": n_splits,
+                  "seed": seed, "n_repetitions": R, "n_stimuli": trials.shape[0]})
+
+
+def _noise_var(trials: np.ndarray) -> np.ndarray:
+    """Mean over stimuli of the across-repeat variance (ddof=1), per neuroid."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        v = np.nanvar(trials, axis=1, ddof=1)  # (stimulus, neuroid); NaN with < 2 repeats
+        return np.nanmean(v, axis=0)
+
+
+def ncsnr(assembly: xr.DataArray, *, n_trials: float | None = None, stimulus_ids=None,
+          min_ceiling: float = 1.0) -> tuple[xr.DataArray, xr.DataArray]:
+    """Noise-ceiling SNR and noise ceiling as in the Natural Scenes Dataset (Allen et al. 2022).
+
+    Each neuroid's trials are z-scored over all trials; noise sd = sqrt(mean over
+    stimuli of the across-repeat variance); signal sd = sqrt(max(1 - noise var, 0));
+    ``ncsnr = signal sd / noise sd``; ``NC = 100·ncsnr² / (ncsnr² + 1/n)`` — the percent of
+    variance of ``n``-trial averages a perfect model explains (``n`` defaults to the mean
+    repeat count). Returns ``(ncsnr, nc)``; ``low_ceiling`` flags NC < ``min_ceiling`` %.
+    """
+    trials = _trials(assembly, stimulus_ids)
+    flat = trials.reshape(-1, trials.shape[2])
+    mu, sd = np.nanmean(flat, 0), np.nanstd(flat, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (trials - mu) / sd
+        noise = _noise_var(z)
+        snr = np.sqrt(np.maximum(1.0 - noise, 0.0)) / np.sqrt(noise)
+    n = float(np.mean(np.isfinite(trials[:, :, 0]).sum(1))) if n_trials is None else float(n_trials)
+    nc = 100.0 * snr**2 / (snr**2 + 1.0 / n)
+    attrs = {"method": "NSD ncsnr", "n_trials": n, "n_stimuli": trials.shape[0]}
+    nc_da = _wrap(nc, assembly, "noise_ceiling", min_ceiling, {**attrs, "units": "percent"})
+    snr_da = _wrap(snr, assembly, "ncsnr", -np.inf, attrs).assign_coords(low_ceiling=nc_da["low_ceiling"])
+    snr_da.attrs.update(min_ceiling_percent=min_ceiling, n_low_ceiling=nc_da.attrs["n_low_ceiling"])
+    return snr_da, nc_da
+
+
+def explainable_variance(assembly: xr.DataArray, *, stimulus_ids=None, min_ceiling: float = 0.05) -> xr.DataArray:
+    """Sensorium's fraction of explainable variance of single trials: (Var[y] - σ²_noise) / Var[y]."""
+    trials = _trials(assembly, stimulus_ids)
+    flat = trials.reshape(-1, trials.shape[2])
+    total = np.nanvar(flat, axis=0, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ev = (total - _noise_var(trials)) / total
+    return _wrap(ev, assembly, "explainable_variance", min_ceiling,
+                 {"method": "Sensorium fraction of explainable variance", "n_stimuli": trials.shape[0]})
+
+
+def feve(assembly: xr.DataArray, predictions: xr.DataArray, *, min_ceiling: float = 0.05) -> xr.DataArray:
+    """Fraction of explainable variance explained (Sensorium; Cadena et al. 2019).
+
+    ``FEVE = 1 - (MSE - σ²_noise) / (Var[y] - σ²_noise)`` over single trials ``y`` of the
+    stimuli in ``predictions`` (stimulus × neuroid, coord ``stimulus_id``, joined by id):
+    a noise-corrected R² that is 1 for a model predicting the true mean response.
+    Neurons with explainable variance below ``min_ceiling`` are flagged.
+    """
+    sids = stimulus_ids(predictions)
+    trials = _trials(assembly, sids)
+    pred = np.asarray(predictions.transpose(predictions["stimulus_id"].dims[0], "neuroid").values, dtype=np.float64)
+    if pred.shape[1] != trials.shape[2]:
+        raise DataError(f"feve: predictions have {pred.shape[1]} neuroids, the assembly {trials.shape[2]}.")
+    pid = predictions["neuroid_id"].values.astype(str) if "neuroid_id" in predictions.coords else None
+    if pid is not None and not np.array_equal(pid, assembly["neuroid_id"].values.astype(str)):
+        raise DataError("feve: predictions and assembly list different neuroid_ids (or in another order).")
+    flat = trials.reshape(-1, trials.shape[2])
+    total = np.nanvar(flat, axis=0, ddof=1)
+    noise = _noise_var(trials)
+    mse = np.nanmean((trials - pred[:, None, :]) ** 2, axis=(0, 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ev = (total - noise) / total
+        val = 1.0 - (mse - noise) / (total - noise)
+    out = _wrap(val, assembly, "feve", -np.inf, {"method": "Sensorium FEVE", "n_stimuli": trials.shape[0]})
+    low = ~(ev >= min_ceiling)
+    out = out.assign_coords(low_ceiling=("neuroid", low), explainable_variance=("neuroid", ev))
+    out.attrs.update(min_ceiling=min_ceiling, n_low_ceiling=int(low.sum()))
+    return out

@@ -1,0 +1,160 @@
+"""What every figure shares: reading the results table, colours, writing PNG + SVG + CSV."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from ..atomic import atomic_path  # noqa: E402
+from ..errors import DataError  # noqa: E402
+
+#: The results table's columns (docs/architecture.md); RSA rows add ceiling_low/ceiling_high.
+RESULTS_COLUMNS = (
+    "model", "benchmark", "kind", "region", "scope", "layer", "selected", "raw", "ceiling", "normalized",
+    "ci_low", "ci_high", "id_score", "ood_score", "gap", "ratio", "n_neuroids", "n_stimuli",
+)
+OPTIONAL_COLUMNS = ("ceiling_low", "ceiling_high")
+NUMERIC = ("raw", "ceiling", "normalized", "ci_low", "ci_high", "id_score", "ood_score", "gap", "ratio",
+           "n_neuroids", "n_stimuli", "ceiling_low", "ceiling_high")
+REQUIRED = ("model", "benchmark", "kind", "layer")
+
+
+def _read_one(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, dtype={"model": str, "benchmark": str, "kind": str, "layer": str, "region": str},
+                         keep_default_na=True)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable results CSV ({exc}).") from exc
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: results table lacks columns {missing}; expected {list(RESULTS_COLUMNS)}.")
+    return df
+
+
+def load_results(results, scope: str | None = "layer") -> pd.DataFrame:
+    """The results table as a DataFrame, from a DataFrame, a CSV file or a folder of CSVs.
+
+    ``scope``: keep only rows of that scope (``"layer"``: per-layer full-data numbers, for
+    figures; ``"reported"``: each benchmark's unbiased score, for the leaderboard);
+    rows without a scope are kept either way. ``None`` keeps every row.
+
+    In a folder, every ``*.csv`` holding the results columns is read and stacked (other
+    CSVs, such as ``scaling.csv``, are left alone). Missing optional columns are added
+    empty, numbers become floats and ``selected`` a boolean.
+    """
+    if isinstance(results, pd.DataFrame):
+        df = results.copy()
+        missing = [c for c in REQUIRED if c not in df.columns]
+        if missing:
+            raise DataError(f"results table lacks columns {missing}; expected {list(RESULTS_COLUMNS)}.")
+    else:
+        path = Path(results)
+        if path.is_dir():
+            frames = []
+            for f in sorted(path.glob("*.csv")):
+                head = pd.read_csv(f, nrows=0).columns
+                if all(c in head for c in REQUIRED):
+                    frames.append(_read_one(f))
+            if not frames:
+                raise DataError(f"{path}: no results CSV (with columns {list(REQUIRED)}) in this folder; "
+                                "run `neuroalign score` first.")
+            df = pd.concat(frames, ignore_index=True)
+        elif path.is_file():
+            df = _read_one(path)
+        else:
+            raise DataError(f"results {path} does not exist; pass a results CSV or the folder holding it.")
+    for c in RESULTS_COLUMNS + OPTIONAL_COLUMNS:
+        if c not in df.columns:
+            df[c] = np.nan
+    for c in NUMERIC:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    df["selected"] = df["selected"].map(_as_bool)
+    if scope is not None:
+        df = df[df["scope"].isna() | (df["scope"].astype(str) == scope)].reset_index(drop=True)
+    for c in ("model", "benchmark", "kind", "layer"):
+        df[c] = df[c].astype(str)
+    return df
+
+
+def _as_bool(v) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1", "yes", "y", "t")
+    return bool(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else False
+
+
+def rows_of_kind(df: pd.DataFrame, kind: str, what: str) -> pd.DataFrame:
+    out = df[df["kind"].str.lower() == kind]
+    if out.empty:
+        raise DataError(f"{what}: the results table has no rows of kind {kind!r} "
+                        f"(kinds present: {sorted(df['kind'].unique())}).")
+    return out
+
+
+def filter_models(df: pd.DataFrame, models) -> pd.DataFrame:
+    if models is None:
+        return df
+    models = [models] if isinstance(models, str) else list(models)
+    missing = sorted(set(models) - set(df["model"]))
+    if missing:
+        raise DataError(f"models {missing} are not in the results table (models: {sorted(df['model'].unique())}).")
+    return df[df["model"].isin(models)]
+
+
+def layer_order(df: pd.DataFrame) -> pd.Series:
+    """Index of each row's layer within its model: ``layer_index`` if given, else first appearance."""
+    if "layer_index" in df.columns and df["layer_index"].notna().all():
+        return df["layer_index"].astype(int)
+    return df.groupby("model", sort=False)["layer"].transform(lambda s: pd.Series(pd.factorize(s)[0], index=s.index))
+
+
+def model_colours(models) -> dict[str, tuple]:
+    """One colour per model, the same in every figure (sorted names → tab10/tab20)."""
+    import matplotlib as mpl
+
+    names = sorted(set(models))
+    cmap = mpl.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {m: cmap(i % cmap.N) for i, m in enumerate(names)}
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a model or benchmark name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_") or "unnamed"
+
+
+def new_figure(n_panels: int, *, width: float = 4.2, height: float = 3.6) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width * n_panels, height), layout="constrained")
+    axes = fig.subplots(1, n_panels, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def save_figure(fig: Figure, table: pd.DataFrame, out_dir: str | os.PathLike, name: str,
+                extra: dict[str, pd.DataFrame] | None = None) -> dict[str, Path]:
+    """Write ``name.png``, ``name.svg`` and ``name.csv`` (+ ``name_<key>.csv`` per extra table).
+
+    Every file is written to a temporary name and renamed, so a failure leaves no
+    half-written figure. Returns ``{"png", "svg", "csv", <extra keys>}`` → paths.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for ext, kw in (("png", {"dpi": 150}), ("svg", {"metadata": {"Date": None}})):
+        p = out / f"{name}.{ext}"
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp, format=ext, **kw)
+        paths[ext] = p
+    tables = {"csv": table, **(extra or {})}
+    for key, t in tables.items():
+        p = out / (f"{name}.csv" if key == "csv" else f"{name}_{key}.csv")
+        with atomic_path(p) as tmp:
+            t.to_csv(tmp, index=False)
+        paths[key] = p
+    return paths

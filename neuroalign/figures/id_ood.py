@@ -1,0 +1,51 @@
+"""Figure 3: in-distribution against out-of-distribution predictivity.
+
+In the style of Ren & Bashivan (2024): one point per model and layer; points under the
+identity line lose predictivity out of distribution, and the distance says how much.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._common import filter_models, load_results, model_colours, new_figure, save_figure
+from ..errors import DataError
+
+
+def id_vs_ood(results, out_dir, *, models=None, benchmarks=None, name: str = "id_vs_ood"):
+    """One panel per benchmark: ``ood_score`` against ``id_score``, identity line drawn.
+
+    Uses every row with both scores filled (whatever its ``kind``). ``gap`` and
+    ``ratio`` are taken from the table, or computed as ``id − ood`` and ``ood / id``
+    where empty. CSV columns: ``benchmark, model, layer, id_score, ood_score, gap, ratio``.
+    """
+    df = load_results(results)
+    df = filter_models(df[df["id_score"].notna() & df["ood_score"].notna()], models)
+    if benchmarks is not None:
+        df = df[df["benchmark"].isin(list(benchmarks))]
+    if df.empty:
+        raise DataError("id_vs_ood: no results row has both id_score and ood_score; run an OOD benchmark first.")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table = df.assign(gap=df["gap"].fillna(df["id_score"] - df["ood_score"]),
+                          ratio=df["ratio"].fillna(df["ood_score"] / df["id_score"]))
+    table = table[["benchmark", "model", "layer", "id_score", "ood_score", "gap", "ratio"]].reset_index(drop=True)
+    benches = list(pd.unique(table["benchmark"]))
+    colours = model_colours(table["model"])
+    fig, axes = new_figure(len(benches), width=4.0, height=4.0)
+    for ax, bench in zip(axes, benches):
+        sub = table[table["benchmark"] == bench]
+        vals = np.concatenate([sub["id_score"], sub["ood_score"]])
+        lo, hi = min(0.0, vals.min()), vals.max()
+        pad = 0.05 * (hi - lo or 1.0)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", ls="--", lw=1, label="identity")
+        for model, m in sub.groupby("model", sort=True):
+            ax.scatter(m["id_score"], m["ood_score"], color=colours[model], s=22, label=model, zorder=3)
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_aspect("equal")
+        ax.set_xlabel("in-distribution predictivity")
+        ax.set_ylabel("out-of-distribution predictivity")
+        ax.set_title(bench, fontsize=10)
+        ax.legend(fontsize=7, frameon=False)
+    return save_figure(fig, table, out_dir, name)

@@ -1,0 +1,271 @@
+"""In-distribution vs out-of-distribution predictivity of one feature space on one split.
+
+Protocol (one choice, stated here and in the output's attrs): the in-distribution
+(ID) training stimuli are cut into ``n_id_folds`` folds (grouped by image content hash,
+so copies of one image share a fold). Each fold's mapping is fitted on the other ID
+folds only — the estimator's own inner CV picks alphas on those stimuli alone — and
+predicts both its held-out ID fold and the whole OOD set. Per-neuroid Pearson r is
+averaged over folds for both, so ID and OOD scores come from the very same models
+(K-fold rather than one held-out fraction: every ID stimulus is scored once and the
+OOD score averages K models, both less noisy).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from ..data.assembly import (
+    NEUROID,
+    TIME_BIN,
+    align_on_stimulus_id,
+    average_repetitions,
+    is_averaged,
+    select_stimuli,
+    validate_assembly,
+)
+from ..device import resolve_device
+from ..errors import DataError
+from .splits import OODSplit
+
+#: Ridge penalties searched by the default estimator (its inner CV picks one per neuroid).
+DEFAULT_ALPHAS = np.logspace(-3, 6, 19)
+PROTOCOL = ("K-fold over the in-distribution set (grouped by content hash); each fold's mapping, "
+            "fitted on the other ID folds only, predicts its held-out ID fold and the whole OOD set; "
+            "per-neuroid Pearson r averaged over folds")
+
+
+def default_estimator():
+    """``neuroalign.mapping.RidgeCV`` (torch, GCV, per-neuroid alpha) or scikit-learn's if absent."""
+    try:
+        from ..mapping import RidgeCV
+    except ImportError:
+        from sklearn.linear_model import RidgeCV
+
+        return RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True)
+    return RidgeCV(alphas=DEFAULT_ALPHAS, cv="gcv", alpha_per_target=True)
+
+
+def pearson_columns(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Pearson r between matching columns; NaN where either column is constant."""
+    p = pred - pred.mean(axis=0)
+    t = target - target.mean(axis=0)
+    denom = np.sqrt((p * p).sum(axis=0) * (t * t).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (p * t).sum(axis=0) / denom, np.nan)
+
+
+def min_cosine_distance(test: np.ndarray, train: np.ndarray, device="auto",
+                        chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """For each test row: the minimum cosine distance to any training row, and that row's index.
+
+    A zero vector has cosine similarity 0 with everything (distance 1). Float64 except
+    on MPS (which has none): near-duplicates differ from exact copies in the 7th digit.
+    """
+    dev = resolve_device(device)
+    dtype = torch.float32 if dev.type == "mps" else torch.float64
+    tr = torch.as_tensor(np.asarray(train), dtype=dtype, device=dev)
+    tr = tr / tr.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    dist, arg = [], []
+    for start in range(0, len(test), chunk):
+        te = torch.as_tensor(np.asarray(test[start:start + chunk]), dtype=dtype, device=dev)
+        te = te / te.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        best = (te @ tr.T).max(dim=1)
+        dist.append((1.0 - best.values).clamp_min(0.0).cpu().numpy())
+        arg.append(best.indices.cpu().numpy())
+    return np.concatenate(dist).astype(np.float64), np.concatenate(arg)
+
+
+def _matrix(features: xr.DataArray, responses: xr.DataArray, label: str) -> np.ndarray:
+    """Feature rows for the stimuli of ``responses``, joined on stimulus_id."""
+    if not isinstance(features, xr.DataArray) or "stimulus_id" not in features.coords:
+        raise DataError(f"{label}: expected an xarray.DataArray with a 'stimulus_id' coord.")
+    aligned, _ = align_on_stimulus_id(features, responses)
+    x = np.asarray(aligned.values, dtype=np.float64).reshape(aligned.shape[0], -1)
+    if not np.isfinite(x).all():
+        raise DataError(f"{label}: NaN or inf values for the split's stimuli.")
+    return x
+
+
+def _targets(avg: xr.DataArray, ids: list[str], side: str) -> np.ndarray:
+    y = np.asarray(avg.values, dtype=np.float64)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        raise DataError(
+            f"responses: {bad.sum()} non-finite averaged value(s) on the {side} side, e.g. stimulus "
+            f"{ids[rows[0]]!r}, neuroid {avg['neuroid_id'].values[cols[0]]!r}; drop those neuroids or stimuli."
+        )
+    return y
+
+
+def _predict(est, x: np.ndarray) -> np.ndarray:
+    out = est.predict(x)
+    if isinstance(out, torch.Tensor):
+        out = out.detach().cpu().numpy()
+    return np.asarray(out, dtype=np.float64).reshape(len(x), -1)
+
+
+def _clone(est):
+    try:
+        from sklearn.base import clone
+
+        return clone(est)
+    except (TypeError, AttributeError, RuntimeError):
+        return copy.deepcopy(est)
+
+
+def describe_estimator(est) -> str:
+    """``Class(param=value, ...)`` with arrays summarised (sklearn's repr trips on array params)."""
+    try:
+        params = est.get_params(deep=False)
+    except AttributeError:
+        return type(est).__name__
+    parts = []
+    for k, v in sorted(params.items()):
+        if isinstance(v, (np.ndarray, list, tuple)) and len(v) > 3:
+            arr = np.asarray(v, dtype=float)
+            v = f"[{len(arr)} values {arr.min():g}..{arr.max():g}]"
+        parts.append(f"{k}={v}")
+    return f"{type(est).__module__}.{type(est).__name__}({', '.join(parts)})"
+
+
+def _per_neuroid(values, neuroid_ids: np.ndarray, label: str) -> np.ndarray:
+    if isinstance(values, xr.DataArray) and NEUROID in values.dims and "neuroid_id" in values.coords:
+        s = pd.Series(np.asarray(values.values, dtype=float).ravel(), index=values["neuroid_id"].values.astype(str))
+        missing = [n for n in neuroid_ids if n not in s.index]
+        if missing:
+            raise DataError(f"{label}: ceiling lacks neuroid_id {missing[:10]}.")
+        return s.loc[neuroid_ids].to_numpy()
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values, dtype=float).ravel()
+    if arr.shape != (len(neuroid_ids),):
+        raise DataError(f"{label}: ceiling returned shape {arr.shape}, expected ({len(neuroid_ids)},).")
+    return arr
+
+
+def _folds(split: OODSplit, ids: list[str], n_folds: int, seed: int):
+    from sklearn.model_selection import GroupKFold, KFold
+
+    if split.groups is not None:
+        groups = split.groups.loc[ids].to_numpy()
+        n_groups = len(pd.unique(groups))
+        if not 2 <= n_folds <= n_groups:
+            raise DataError(f"n_id_folds must be in 2..{n_groups} (distinct ID images), got {n_folds}.")
+        return list(GroupKFold(n_folds, shuffle=True, random_state=seed).split(ids, groups=groups))
+    if not 2 <= n_folds <= len(ids):
+        raise DataError(f"n_id_folds must be in 2..{len(ids)} (ID stimuli), got {n_folds}.")
+    return list(KFold(n_folds, shuffle=True, random_state=seed).split(ids))
+
+
+def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSplit, *,
+                 estimator=None, n_id_folds: int = 5, seed: int = 0,
+                 ceiling: Callable[[xr.DataArray], object] | None = None,
+                 distance_features: xr.DataArray | None = None, distance_space: str | None = None,
+                 device="auto") -> xr.Dataset:
+    """Fit on ID stimuli only; score ID held-out folds and the OOD set; report gap and ratio.
+
+    ``features``: ``presentation × feature`` with ``stimulus_id`` (one row per image).
+    ``responses``: a neural assembly, single trials or averaged. ``ceiling``: called on
+    the single trials of each side (``presentation × neuroid``), returns one value per
+    neuroid; used only when ``responses`` has repetitions. The train–test distance is the
+    mean over OOD stimuli of the minimum cosine distance to an ID stimulus in
+    ``distance_features`` (default: ``features``), named by ``distance_space``.
+
+    Returns a Dataset with per-neuroid ``id_r``, ``ood_r``, ``gap``, ``ratio``, per-fold
+    ``id_r_folds``/``ood_r_folds``, optional ceilings and chosen alphas, the per-OOD-stimulus
+    ``nearest_distance``, and medians over neuroids in attrs (``id_score``, ``ood_score``,
+    ``gap``, ``ratio`` = ood_score / id_score, NaN when id_score <= 0).
+    """
+    validate_assembly(responses)
+    if TIME_BIN in responses.dims:
+        raise DataError("evaluate_ood: select or average time bins first (responses.mean('time_bin')).")
+    averaged = responses if is_averaged(responses) else average_repetitions(responses)
+    id_ids, ood_ids = list(split.train_ids), list(split.test_ids)
+    avg_id = select_stimuli(averaged, id_ids)
+    avg_ood = select_stimuli(averaged, ood_ids)
+    x_id = _matrix(features, avg_id, "features")
+    x_ood = _matrix(features, avg_ood, "features")
+    y_id = _targets(avg_id, id_ids, "in-distribution")
+    y_ood = _targets(avg_ood, ood_ids, "out-of-distribution")
+    neuroid_ids = averaged["neuroid_id"].values.astype(str)
+    n_neur = len(neuroid_ids)
+
+    estimator = default_estimator() if estimator is None else estimator
+    folds = _folds(split, id_ids, n_id_folds, seed)
+    r_id = np.full((len(folds), n_neur), np.nan)
+    r_ood = np.full((len(folds), n_neur), np.nan)
+    alphas = np.full((len(folds), n_neur), np.nan)
+    for k, (tr, te) in enumerate(folds):
+        est = _clone(estimator)
+        est.fit(x_id[tr], y_id[tr])
+        r_id[k] = pearson_columns(_predict(est, x_id[te]), y_id[te])
+        r_ood[k] = pearson_columns(_predict(est, x_ood), y_ood)
+        alpha = getattr(est, "alpha_", None)
+        if alpha is not None:
+            if isinstance(alpha, torch.Tensor):
+                alpha = alpha.detach().cpu().numpy()
+            alpha = np.asarray(alpha, dtype=float).ravel()
+            if alpha.size in (1, n_neur):
+                alphas[k] = alpha
+    id_r = np.nanmean(r_id, axis=0)
+    ood_r = np.nanmean(r_ood, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio_n = np.where(id_r != 0, ood_r / id_r, np.nan)
+    id_score = float(np.nanmedian(id_r))
+    ood_score = float(np.nanmedian(ood_r))
+
+    dist_src = features if distance_features is None else distance_features
+    if distance_space is None:
+        distance_space = "model features" if distance_features is None else str(
+            distance_features.attrs.get("layer") or distance_features.name or "distance_features")
+        if distance_features is None and (features.attrs.get("layer") or features.name):
+            distance_space = f"model features ({features.attrs.get('layer') or features.name})"
+    d_id = _matrix(dist_src, avg_id, "distance_features")
+    d_ood = _matrix(dist_src, avg_ood, "distance_features")
+    nearest, arg = min_cosine_distance(d_ood, d_id, device=device)
+
+    fold_coord = np.arange(len(folds))
+    ds = xr.Dataset(
+        {
+            "id_r": (NEUROID, id_r), "ood_r": (NEUROID, ood_r),
+            "gap": (NEUROID, id_r - ood_r), "ratio": (NEUROID, ratio_n),
+            "id_r_folds": (("fold", NEUROID), r_id), "ood_r_folds": (("fold", NEUROID), r_ood),
+            "nearest_distance": ("ood_stimulus", nearest),
+        },
+        coords={
+            "neuroid_id": (NEUROID, neuroid_ids), "region": (NEUROID, averaged["region"].values),
+            "fold": fold_coord, "ood_stimulus_id": ("ood_stimulus", np.asarray(ood_ids)),
+            "nearest_id_stimulus_id": ("ood_stimulus", np.asarray(id_ids)[arg]),
+        },
+    )
+    if np.isfinite(alphas).any():
+        ds["alpha"] = (("fold", NEUROID), alphas)
+    attrs = {
+        "split_name": split.name, "split_record": json.dumps(split.record, sort_keys=True),
+        "protocol": PROTOCOL, "n_id_folds": len(folds), "seed": seed, "estimator": describe_estimator(estimator),
+        "n_id": len(id_ids), "n_ood": len(ood_ids), "n_neuroids": n_neur,
+        "id_score": id_score, "ood_score": ood_score, "gap": id_score - ood_score,
+        "ratio": ood_score / id_score if id_score > 0 else float("nan"),
+        "train_test_distance": float(nearest.mean()), "distance_space": distance_space,
+        "distance_metric": "mean over OOD stimuli of min cosine distance to an ID stimulus",
+    }
+    if ceiling is not None and not is_averaged(responses):
+        c_id = _per_neuroid(ceiling(select_stimuli(responses, id_ids)), neuroid_ids, "ID ceiling")
+        c_ood = _per_neuroid(ceiling(select_stimuli(responses, ood_ids)), neuroid_ids, "OOD ceiling")
+        ds["id_ceiling"] = (NEUROID, c_id)
+        ds["ood_ceiling"] = (NEUROID, c_ood)
+        attrs["id_ceiling"] = float(np.nanmedian(c_id))
+        attrs["ood_ceiling"] = float(np.nanmedian(c_ood))
+    else:
+        attrs["ceiling"] = "none: no ceiling callable given" if ceiling is None else \
+            "none: responses have no repetitions"
+    ds.attrs = attrs
+    return ds

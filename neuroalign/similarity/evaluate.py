@@ -1,0 +1,186 @@
+"""One evaluation of model RDMs against subject RDMs, for a batch of resamples at once.
+
+A batch is given by stimulus counts ``C`` ``(S, n)`` (how often each stimulus was drawn;
+None = every stimulus once) and subject counts ``Q`` ``(S, K)`` (None = every subject
+once). Returns the model evaluations ``(S, A)`` (mean over drawn subjects, copies
+counted, as rsatoolbox averages over the resampled RDM set) and the RSA noise ceiling
+``(S,)`` lower/upper bounds: each drawn subject against the pooled RDM of the other
+subjects (lower, leave-one-out) or of all subjects (upper), pooled as rsatoolbox's
+``pool_rdm`` does for the method (mean of ranks for Spearman/Kendall, of z-scored RDMs
+for Pearson, of RMS-normalised RDMs for cosine).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._tensors import to_square, triu_pairs
+from .compare import WHITENED
+from .kernels import RankPlan, weighted_cosine, weighted_ranks, weighted_tau_a, whitened_counts
+
+
+class Evaluator:
+    """Holds the (complete-pair) model and data RDMs and their sort plans across batches."""
+
+    def __init__(self, model, data, n: int, method: str):
+        self.n, self.method = n, method
+        self.valid = torch.isfinite(data).all(0)
+        if model is not None:
+            self.valid &= torch.isfinite(model).all(0)
+        self.x = None if model is None else torch.nan_to_num(model, nan=0.0)[None]
+        self.y = torch.nan_to_num(data, nan=0.0)[None]
+        self.iu, self.ju = triu_pairs(n, data.device)
+        if method in WHITENED:
+            if not bool(self.valid.all()):
+                from ..errors import DataError
+                raise DataError(f"{method}: resampling RDMs that already contain NaN pairs is not supported for the "
+                                "whitened methods; use compare_rdms on explicit samples or fill the pairs.")
+            self.X = None if model is None else to_square(self.x[0], n)[None]
+            self.Y = to_square(self.y[0], n)[None]
+        elif method in ("spearman", "kendall"):
+            self.plan_x = None if model is None else RankPlan(self.x)
+            self.plan_y = RankPlan(self.y)
+
+    def bytes_per_sample(self, n_model: int) -> int:
+        k = self.y.shape[1]
+        per = self.n * self.n if self.method in WHITENED else self.iu.numel()
+        if self.method in ("pearson", "cosine"):
+            return 8 * per * 4
+        return 8 * per * (n_model + 3 * k + 2) * 6
+
+    # -- condensed-vector methods ---------------------------------------------------------
+    def _cmp(self, xp, yp, w, paired=False):
+        if self.method == "kendall":
+            return weighted_tau_a(xp, yp, w, paired=paired)
+        return weighted_cosine(xp, yp, w, centre=self.method != "cosine", paired=paired)
+
+    def _moments(self, w, Q, ceiling):
+        """Pearson/cosine from the weighted second-moment matrix of [models; subjects]:
+        the pooled and leave-one-out RDMs are linear in the normalised subject RDMs, so
+        their similarities follow from that (S, R, R) matrix without forming them."""
+        V = self.y[0] if self.x is None else torch.cat([self.x[0], self.y[0]])
+        if self.method == "pearson":
+            V = V - V.mean(-1, keepdim=True)  # shift-invariant; keeps the moments well conditioned
+        tot = w.sum(-1)[:, None, None]
+        R_ = V.shape[0]
+        if not hasattr(self, "_Z"):  # products of every RDM pair, once: each batch is one GEMM
+            i, j = torch.triu_indices(R_, R_, device=V.device)
+            small = i.numel() * V.shape[1] * 8 <= 2 ** 30
+            self._Z = ((V[i] * V[j]).T.contiguous(), i, j) if small else None
+        if self._Z is not None:
+            Z, i, j = self._Z
+            g = w @ Z
+            G = V.new_empty(w.shape[0], R_, R_)
+            G[:, i, j] = g
+            G[:, j, i] = g
+            G = G / tot
+        else:
+            G = torch.matmul(V[None] * w[:, None, :], V.T) / tot
+        if self.method == "pearson":
+            m = (w @ V.T) / tot[:, :, 0]
+            G = G - m[:, :, None] * m[:, None, :]
+        d = torch.sqrt(torch.clamp(torch.diagonal(G, dim1=-2, dim2=-1), min=0))
+        R = torch.where(d[:, :, None] * d[:, None, :] > 0, G / (d[:, :, None] * d[:, None, :]), torch.zeros_like(G))
+        A = 0 if self.x is None else self.x.shape[1]
+        evals = None if self.x is None else R[:, :A, A:]
+        if not ceiling:
+            return evals, None
+        Rk = R[:, A:, A:]
+        K = Rk.shape[-1]
+        q = Rk.new_ones(Rk.shape[0], K) if Q is None else Q
+        up = (Rk @ q[..., None])[..., 0] / torch.sqrt(torch.einsum("si,sij,sj->s", q, Rk, q))[:, None]
+        qk = q[:, None, :] * (1 - torch.eye(K, dtype=q.dtype, device=q.device))  # (S, left out k, j)
+        num = torch.einsum("skj,skj->sk", qk, Rk)
+        den = torch.sqrt(torch.clamp(torch.einsum("ski,sij,skj->sk", qk, Rk, qk), min=0))
+        lo = torch.where(den > 0, num / torch.where(den > 0, den, 1), torch.zeros_like(num))
+        return evals, (lo, up)
+
+    def _condensed(self, C, Q, ceiling):
+        w = self.valid.to(self.y.dtype)[None]
+        if C is not None:
+            w = w * C[:, self.iu] * C[:, self.ju]
+        if self.method in ("pearson", "cosine"):
+            return self._moments(w, Q, ceiling)
+        S = w.shape[0]
+        if self.method == "spearman":
+            yp = self.plan_y.ranks(w)
+            xp = None if self.x is None else self.plan_x.ranks(w)
+        else:
+            yp, xp = self.y, self.x
+        evals = None if xp is None else self._cmp(xp, yp, w)
+        if not ceiling:
+            return evals, None
+        if self.method in ("spearman", "kendall"):
+            T = yp if self.method == "spearman" else self.plan_y.ranks(w)
+        else:
+            wt = w[:, None, :]
+            tot = w.sum(-1)[:, None, None]
+            T = self.y.expand(S, -1, -1)
+            if self.method == "pearson":
+                T = T - (T * wt).sum(-1, keepdim=True) / tot
+                T = T / torch.sqrt((T * T * wt).sum(-1, keepdim=True) / tot)
+            else:
+                T = T / torch.sqrt((T * T * wt).sum(-1, keepdim=True) / tot)
+        pooled, loo = _pool(T, Q)
+        if self.method == "spearman":
+            pooled, loo = weighted_ranks(pooled, w), weighted_ranks(loo, w)
+        up = self._cmp(pooled, yp, w)[:, 0, :]
+        lo = self._cmp(loo, yp, w, paired=True)
+        return evals, (lo, up)
+
+    # -- whitened methods -----------------------------------------------------------------
+    def _whitened(self, C, Q, ceiling):
+        centre = self.method == "corr_cov"
+        Cc = self.Y.new_ones(1, self.n) if C is None else C
+        evals = None if self.X is None else whitened_counts(self.X, self.Y, Cc, centre=centre)
+        if not ceiling:
+            return evals, None
+        S = Cc.shape[0]
+        outer = Cc[:, :, None] * Cc[:, None, :]
+        npairs = (Cc.sum(-1) ** 2 - (Cc * Cc).sum(-1))[:, None]
+        Y = self.Y[0]
+        mean = torch.einsum("suv,kuv->sk", outer, Y) / npairs
+        msq = torch.einsum("suv,kuv->sk", outer, Y * Y) / npairs
+        off = 1 - torch.eye(self.n, dtype=Y.dtype, device=Y.device)
+        if centre:
+            T = (Y[None] - mean[..., None, None] * off) / torch.sqrt(msq - mean ** 2)[..., None, None]
+        else:
+            T = Y[None].expand(S, -1, -1, -1) / torch.sqrt(msq)[..., None, None]
+        pooled, loo = _pool(T, Q)
+        up = whitened_counts(pooled, self.Y, Cc, centre=centre)[:, 0, :]
+        lo = whitened_counts(loo, self.Y.expand(S, -1, -1, -1), Cc, centre=centre, paired=True)
+        return evals, (lo, up)
+
+    def __call__(self, C=None, Q=None, ceiling=True):
+        """-> evaluations ``(S, A)`` or None, and (lower ``(S,)``, upper ``(S,)``) or None."""
+        with torch.no_grad():
+            run = self._whitened if self.method in WHITENED else self._condensed
+            sims, ceil = run(C, Q, ceiling)
+            S = (sims.shape[0] if sims is not None else ceil[0].shape[0])
+            K = self.y.shape[1]
+            Qn = self.y.new_ones(S, K) if Q is None else Q
+            evals = None if sims is None else (sims * Qn[:, None, :]).sum(-1) / Qn.sum(-1)[:, None]
+            if ceil is None:
+                return evals, None
+            drawn = (Qn > 0).to(Qn.dtype)
+            lo, up = ceil
+            lower = (torch.nan_to_num(lo, nan=0.0) * drawn).sum(-1) / drawn.sum(-1)
+            lower = torch.where((Qn > 0).sum(-1) > 1, lower, torch.full_like(lower, float("nan")))
+            upper = (up * drawn).sum(-1) / drawn.sum(-1)
+            return evals, (lower, upper)
+
+
+def _pool(T, Q):
+    """Pooled (all drawn subjects) and leave-one-subject-out pooled RDMs from the per-subject
+    transformed RDMs ``T`` ``(S or 1, K, ...)``; copies of a subject count as copies."""
+    S = T.shape[0] if Q is None else Q.shape[0]
+    K = T.shape[1]
+    Qn = T.new_ones(S, K) if Q is None else Q
+    shape = (S, K) + (1,) * (T.ndim - 2)
+    q = Qn.reshape(shape)
+    tot = (T * q).sum(1, keepdim=True)
+    qs = Qn.sum(-1).reshape((S, 1) + (1,) * (T.ndim - 2))
+    pooled = tot / qs
+    rest = qs - q
+    loo = (tot - q * T) / torch.where(rest > 0, rest, torch.ones_like(rest))
+    return pooled, loo

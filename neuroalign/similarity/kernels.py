@@ -1,0 +1,197 @@
+"""Weighted RDM-comparison kernels in torch: many RDMs × many RDMs × many bootstrap samples.
+
+A stimulus-bootstrap sample repeats stimuli; rsatoolbox materialises the resampled RDM
+and drops the pairs between copies of one stimulus (NaN). The same numbers follow from
+the original condensed vector with a weight per pair, ``w_ij = c_i c_j`` (``c``: how
+often each stimulus was drawn), so a sample costs a weighted sum instead of a copy of
+the RDM. Excluded pairs (NaN) get weight 0. Shapes: values ``(Sx, A, P)`` with ``Sx``
+1 (shared by all samples) or ``S``; weights ``(S, P)``; results ``(S, A, B)`` or, with
+``paired=True``, ``(S, A)`` comparing the a-th of x with the a-th of y.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class RankPlan:
+    """Sort order and tie groups of ``x`` (``(Sx, A, P)``), computed once and reused
+    for every set of weights (every bootstrap batch)."""
+
+    def __init__(self, x: torch.Tensor):
+        xs, self.perm = torch.sort(x, dim=-1)
+        P = x.shape[-1]
+        pos = torch.arange(P, device=x.device).expand_as(xs)
+        new = torch.ones_like(xs, dtype=torch.bool)
+        new[..., 1:] = xs[..., 1:] != xs[..., :-1]
+        last = torch.ones_like(new)
+        last[..., :-1] = new[..., 1:]
+        self.start = torch.cummax(torch.where(new, pos, 0), dim=-1).values
+        rev = torch.flip(torch.where(last, pos, P), [-1])
+        self.end = torch.flip(torch.cummin(rev, dim=-1).values, [-1])
+
+    def ranks(self, w: torch.Tensor) -> torch.Tensor:
+        """Average (tie-shared) ranks of x among the weighted entries, ``(S, A, P)``.
+
+        An entry with weight ``w`` stands for ``w`` copies; its rank is the number of
+        copies below its tie group plus (copies in the group + 1) / 2, as scipy's
+        ``rankdata`` gives on the materialised vector.
+        """
+        S, (Sx, A, P) = w.shape[0], self.perm.shape
+        perm = self.perm.expand(S, A, P) if Sx == 1 else self.perm
+        ws = torch.gather(w[:, None, :].expand(S, A, P), -1, perm)
+        cum = torch.nn.functional.pad(torch.cumsum(ws, -1), (1, 0))
+        start = self.start.expand(S, A, P)
+        end = self.end.expand(S, A, P)
+        before = torch.gather(cum, -1, start)
+        group = torch.gather(cum, -1, end + 1) - before
+        r_sorted = before + (group + 1) / 2
+        return torch.empty_like(r_sorted).scatter_(-1, perm, r_sorted)
+
+
+def weighted_ranks(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return RankPlan(x).ranks(w)
+
+
+def _safe_div(num, den):
+    return torch.where(den > 0, num / torch.where(den > 0, den, 1), torch.zeros_like(num))
+
+
+def weighted_cosine(x, y, w, *, centre: bool, paired: bool = False):
+    """Weighted Pearson correlation (``centre=True``) or cosine; 0 where a norm is 0
+    (rsatoolbox's convention for constant RDMs)."""
+    wt = w[:, None, :]
+    if centre:
+        tot = w.sum(-1)[:, None, None]
+        x = x - (x * wt).sum(-1, keepdim=True) / tot
+        y = y - (y * wt).sum(-1, keepdim=True) / tot
+    xw = x * wt
+    sxx = (xw * x).sum(-1)
+    syy = (y * y * wt).sum(-1)
+    if paired:
+        return _safe_div((xw * y).sum(-1), torch.sqrt(sxx * syy))
+    sxy = torch.matmul(xw, y.transpose(-1, -2))
+    return _safe_div(sxy, torch.sqrt(sxx[:, :, None] * syy[:, None, :]))
+
+
+def _tau_numerator(xv, yv, W, block=512):
+    """sum_{p<q} W_p W_q sign(x_p - x_q) sign(y_p - y_q) for each row of ``W`` (O(P^2))."""
+    num = W.new_zeros(W.shape[0])
+    P = xv.shape[0]
+    for s in range(0, P, block):
+        k = torch.sign(xv[s:s + block, None] - xv[None, :]) * torch.sign(yv[s:s + block, None] - yv[None, :])
+        num += (W[:, s:s + block].T * (k @ W.T)).sum(0)
+    return num / 2
+
+
+def weighted_tau_a(x, y, w, *, paired: bool = False):
+    """Kendall's tau-a on the weighted (materialised) vectors: (concordant - discordant)
+    over N(N-1)/2 with N the number of entries; cost O(P^2) per RDM pair."""
+    S = w.shape[0]
+    A, B = x.shape[1], y.shape[1]
+    N = w.sum(-1)
+    tot = N * (N - 1) / 2
+    out = w.new_zeros((S, A) if paired else (S, A, B))
+    pairs = [(a, a) for a in range(A)] if paired else [(a, b) for a in range(A) for b in range(B)]
+    shared = x.shape[0] == 1 and y.shape[0] == 1
+    for a, b in pairs:
+        if shared:
+            num = _tau_numerator(x[0, a], y[0, b], w)
+        else:
+            num = torch.stack([_tau_numerator(x[min(s, x.shape[0] - 1), a], y[min(s, y.shape[0] - 1), b],
+                                              w[s:s + 1])[0] for s in range(S)])
+        val = torch.clamp(_safe_div(num, tot), -1.0, 1.0)
+        if paired:
+            out[:, a] = val
+        else:
+            out[:, a, b] = val
+    return out
+
+
+def whitened_counts(X, Y, C, *, centre: bool, paired: bool = False):
+    """rsatoolbox's ``cosine_cov`` (``centre=False``) / ``corr_cov`` (``centre=True``) without
+    a noise covariance, for resampled stimuli.
+
+    ``X`` ``(Sx, A, n, n)``, ``Y`` ``(Sy, B, n, n)``: finite RDMs with zero diagonals; ``C``
+    ``(S, n)``: how often each stimulus is in the sample (all ones: no resampling). The
+    resampled RDM's pairs between copies are excluded; rsatoolbox then removes row and
+    column effects by a weighted least-squares fit over the remaining pairs. With copies the
+    fit's normal matrix is diagonal plus rank one per sample, so it is solved in closed form
+    on the unique stimuli (Sherman-Morrison), and the whitened inner products are written
+    with counts instead of copies. Exactly rsatoolbox's numbers; no crash with n >= 100.
+    """
+    N = C.sum(-1)
+    npairs = N * N - (C * C).sum(-1)  # ordered valid pairs in the sample
+
+    def parts(Z):
+        Zc = torch.einsum("auv,sv->sau", Z[0], C) if Z.shape[0] == 1 else torch.einsum("sauv,sv->sau", Z, C)
+        q = (Zc * C[:, None, :]).sum(-1)
+        mu = q / npairs[:, None] if centre else torch.zeros_like(q)
+        r = Zc - mu[..., None] * (N[:, None, None] - C[:, None, :])
+        D = torch.where(C > 0, N[:, None] / 2 - C + 1, torch.ones_like(C))
+        cd = C / D
+        t = (cd[:, None, :] * r).sum(-1) / (1 + 0.5 * cd.sum(-1))[:, None]
+        m = (r - 0.5 * t[..., None]) / D[:, None, :]
+        return q, mu, r, m, D
+
+    def quad(Z1, Z2, pair):
+        """c^T (Z1_a o Z2_b) c for all (a, b), or a == b with ``pair``."""
+        outer = C[:, :, None] * C[:, None, :]
+        S = C.shape[0]
+        z1 = Z1.expand(S, *Z1.shape[1:]) if Z1.shape[0] == 1 else Z1
+        z2 = Z2.expand(S, *Z2.shape[1:]) if Z2.shape[0] == 1 else Z2
+        if pair:
+            return torch.einsum("suv,sauv,sauv->sa", outer, z1, z2)
+        rows = [torch.einsum("suv,suv,sbuv->sb", outer, z1[:, a], z2) for a in range(z1.shape[1])]
+        return torch.stack(rows, 1)
+
+    def inner(p1, p2, Z1, Z2, pair):
+        q1, mu1, r1, m1, D = p1
+        q2, mu2, r2, m2, _ = p2
+        eq = "sau,sau->sa" if pair else "sau,sbu->sab"
+        ex = (lambda t: t) if pair else (lambda t: t[:, :, None])
+        ey = (lambda t: t) if pair else (lambda t: t[:, None, :])
+        t1 = quad(Z1, Z2, pair) - ey(mu2) * ex(q1) - ex(mu1) * ey(q2) + ex(mu1) * ey(mu2) * (
+            npairs[:, None] if pair else npairs[:, None, None])
+        cm1 = C[:, None, :] * m1
+        cm2 = C[:, None, :] * m2
+        t2 = -torch.einsum(eq, r1, cm2) - torch.einsum(eq, cm1, r2)
+        t34 = torch.einsum(eq, cm1 * D[:, None, :], m2) + 0.5 * ex(cm1.sum(-1)) * ey(cm2.sum(-1))
+        return t1 + t2 + t34
+
+    px, py = parts(X), parts(Y)
+    ip = inner(px, py, X, Y, paired)
+    nx = inner(px, px, X, X, True)
+    ny = inner(py, py, Y, Y, True)
+    den = torch.sqrt(torch.clamp(nx, min=0) * torch.clamp(ny, min=0)) if paired else \
+        torch.sqrt(torch.clamp(nx, min=0)[:, :, None] * torch.clamp(ny, min=0)[:, None, :])
+    return _safe_div(ip, den)
+
+
+def whitened_masked(X, Y, valid, *, centre: bool):
+    """``cosine_cov``/``corr_cov`` over the pairs marked ``valid`` (square bool ``(n, n)``,
+    symmetric, false diagonal) for unresampled ``X`` ``(A, n, n)``, ``Y`` ``(B, n, n)``.
+
+    The row/column-effect fit is rsatoolbox's restricted to the valid pairs; its normal
+    matrix ``(deg + adjacency)/2 + I`` is never singular, so this always returns numbers.
+    """
+    V = valid.to(X.dtype)
+    n = V.shape[0]
+
+    def whiten(Z):
+        Z = Z * V
+        if centre:
+            mu = Z.sum((-1, -2)) / V.sum()
+            Z = (Z - mu[:, None, None]) * V
+        r = Z.sum(-1)
+        M = 0.5 * (torch.diag(V.sum(-1)) + V) + torch.eye(n, dtype=X.dtype, device=X.device)
+        m = torch.linalg.solve(M, r.T).T
+        Yz = (Z - 0.5 * (m[:, :, None] + m[:, None, :])) * V
+        return Yz.reshape(Z.shape[0], -1), m
+
+    yx, mx = whiten(X)
+    yy, my = whiten(Y)
+    ip = yx @ yy.T + mx @ my.T
+    nx = (yx * yx).sum(-1) + (mx * mx).sum(-1)
+    ny = (yy * yy).sum(-1) + (my * my).sum(-1)
+    return _safe_div(ip, torch.sqrt(nx[:, None] * ny[None, :]))

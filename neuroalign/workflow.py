@@ -1,0 +1,59 @@
+"""Configuration checks and the model grid for the Snakemake workflow (called from the Snakefile)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from .benchmarks import benchmarks
+from .errors import ConfigError, unknown
+
+SCHEMA = Path(__file__).resolve().parents[1] / "pipelines" / "config" / "schema.yaml"
+
+
+def validate_config(config: dict, schema_path: str | os.PathLike | None = None) -> dict:
+    """Validate against the JSON schema; a misspelled key is named with the closest valid one."""
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path or SCHEMA).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        where = "/".join(str(p) for p in err.absolute_path) or "<top level>"
+        msg = f"config error at {where}: {err.message}"
+        if err.validator == "additionalProperties":
+            allowed = sorted((err.schema.get("properties") or {}).keys())
+            extra = [k for k in err.instance if k not in allowed]
+            if extra:
+                e = unknown("config key", extra[0], allowed)
+                msg = f"config error at {where}: {e}"
+        raise ConfigError(msg)
+    return config
+
+
+def check_config(config: dict) -> None:
+    """Checks beyond the schema: every benchmark exists (closest names suggested)."""
+    known = benchmarks()
+    for b in config.get("benchmarks", []):
+        if b not in known:
+            raise unknown("benchmark", b, known, hint="Fix `benchmarks` in the config; list them with `neuroalign benchmarks`.")
+
+
+def grid_models(config: dict) -> dict[str, dict]:
+    """The config's models plus those added by ``neuroalign submit`` (the submissions file)."""
+    models = {k: dict(v) for k, v in config["models"].items()}
+    sub = config.get("submissions")
+    if sub and Path(sub).is_file():
+        entries = yaml.safe_load(Path(sub).read_text()) or {}
+        for name, entry in (entries.get("models") or {}).items():
+            if name in models:
+                raise ConfigError(f"submitted model {name!r} (in {sub}) clashes with a config model of that name.")
+            if entry.get("code_sha256"):
+                from .submit import check_pinned
+
+                check_pinned(entry["spec"], entry["code_sha256"])
+            models[name] = {"spec": entry["spec"], **({"layers": entry["layers"]} if entry.get("layers") else {})}
+    return models

@@ -1,0 +1,42 @@
+# Grid and helpers shared by every rule file (no science here).
+import yaml
+
+from neuroalign.benchmarks import get_benchmark
+from neuroalign.workflow import check_config, grid_models
+
+check_config(config)
+RESULTS = config["results"]
+CACHE = config.get("cache_dir") or f"{RESULTS}/cache"
+MODELS = grid_models(config)  # config models + submitted models
+BENCHMARKS = list(config["benchmarks"])
+DATA_ENV = f"NEUROALIGN_DATA={config['data_dir']} " if config.get("data_dir") else ""
+NA = f"{DATA_ENV}neuroalign"
+
+
+def stimulus_set(benchmark):
+    return get_benchmark(benchmark).stimulus_set
+
+
+def model_spec(model):
+    return MODELS[model]["spec"]
+
+
+def model_layers(model):
+    layers = MODELS[model].get("layers")
+    return ("--layers " + " ".join(layers)) if layers else ""
+
+
+def model_reduction(model):
+    return MODELS[model].get("reduction", config.get("reduction", "avgpool"))
+
+
+wildcard_constraints:
+    model="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    benchmark="[A-Za-z0-9_.]+",
+    stimset="[A-Za-z0-9_.-]+",
+
+
+rule datasets:
+    output: f"{RESULTS}/datasets.csv"
+    log: f"{RESULTS}/logs/datasets.log"
+    shell: "{NA} datasets --check --output {output} > {log} 2>&1"
