@@ -1,10 +1,11 @@
 # neuroalign workflow: thin by design. Rules call the `neuroalign` CLI; the science lives in the package.
 from pathlib import Path
 
-from neuroalign.workflow import validate_config
+from neuroalign.workflow import validate_config, with_defaults
 
 configfile: "pipelines/config/default.yaml"
 validate_config(config, Path(workflow.basedir) / "pipelines/config/schema.yaml")
+config.update(with_defaults(config, Path(workflow.basedir) / "pipelines/config/default.yaml"))
 
 include: "pipelines/rules/common.smk"
 include: "pipelines/rules/extract.smk"
@@ -21,6 +22,6 @@ rule all:
     input:
         f"{RESULTS}/datasets.csv",
         f"{RESULTS}/results.csv",
-        f"{RESULTS}/leaderboard/index.html",
+        f"{RESULTS}/leaderboard/leaderboard.html",
         f"{RESULTS}/figures/done.txt",
         FINETUNE_TARGETS,

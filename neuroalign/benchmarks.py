@@ -29,7 +29,14 @@ class Benchmark:
 
 
 def load_stimulus_set(name: str):
-    """Load a stimulus set by the name benchmarks use (extraction is shared per name)."""
+    """A stimulus set by the name benchmarks use, or an image folder / zip path of your own."""
+    from pathlib import Path
+
+    path = Path(name)
+    if path.suffix == ".zip" or path.is_dir():
+        from .data.stimuli import StimulusSet
+
+        return StimulusSet.from_zip(path) if path.suffix == ".zip" else StimulusSet.from_folder(path)
     return _load(name)[1]
 
 
@@ -56,7 +63,8 @@ def _load(name: str):
         from .data.cowley import load_cowley
 
         return load_cowley(name.split("-", 1)[1])
-    raise unknown("stimulus set", name, ["synthetic", "kriegeskorte2008_92", "cowley2023_v4-<session>"])
+    raise unknown("stimulus set", name, ["synthetic", "kriegeskorte2008_92", "cowley2023_v4-<session>"],
+                  hint="Or give the path of an image folder or a zip of images.")
 
 
 def _build() -> dict[str, Benchmark]:

@@ -73,6 +73,17 @@ def _normalise(raw: np.ndarray, ceiling: np.ndarray | None, how: str) -> np.ndar
     return raw / np.sqrt(c) if how == "r/sqrt(ceiling)" else raw / c
 
 
+ENCODING_ALPHAS = tuple(np.logspace(-3, 7, 21))
+
+
+def _unit_scale(features: xr.DataArray) -> xr.DataArray:
+    """Divide a layer by one number, its RMS feature standard deviation, so one alpha grid
+    fits layers of any magnitude. A single scalar: no per-feature statistics, no responses."""
+    x = np.asarray(features.values, dtype=np.float64)
+    scale = float(np.sqrt(np.mean(np.var(x, axis=0))))
+    return features.copy(data=x / scale) if scale > 0 else features
+
+
 def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *, n_splits: int = 5,
                    seed: int = 0, estimator=None) -> xr.Dataset:
     """Outer K-fold ridge per layer, with the layer chosen per fold on training stimuli only.
@@ -85,9 +96,10 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
 
     avg = average_repetitions(assembly) if not is_averaged(assembly) else assembly
     splits, record = make_splits(avg["stimulus_id"].values, n_splits=n_splits, seed=seed)
-    estimator = estimator if estimator is not None else RidgeCV()
+    estimator = estimator if estimator is not None else RidgeCV(alphas=ENCODING_ALPHAS)
     layers = list(features)
-    per_layer = {layer: cross_validated_encoding(features[layer], avg, (splits, record), estimator) for layer in layers}
+    per_layer = {layer: cross_validated_encoding(_unit_scale(features[layer]), avg, (splits, record), estimator)
+                 for layer in layers}
     r = np.stack([per_layer[layer]["r"].values for layer in layers])  # (layer, split, neuroid)
     inner = np.stack([np.nanmean(per_layer[layer]["inner_r2"].values, axis=1) for layer in layers])  # (layer, split)
     choice = np.argmax(inner, axis=0)  # per split
@@ -311,8 +323,13 @@ def _features_for(features: xr.DataArray, ids) -> xr.DataArray:
 # ---- the entry point ---------------------------------------------------------------------
 
 def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool", seed: int = 0,
-          device="auto", cache_dir=None, budget_bytes=None, progress=False, features=None) -> xr.Dataset:
-    """Score a model (spec string or LoadedModel) on a benchmark; returns a Score Dataset."""
+          device="auto", cache_dir=None, budget_bytes=None, progress=False, features=None,
+          dask: str | None = None) -> xr.Dataset:
+    """Score a model (spec string or LoadedModel) on a benchmark; returns a Score Dataset.
+
+    ``dask``: fit the encoding ridge's targets on a dask cluster (``"local"``, ``"slurm"``
+    or a scheduler address); the numbers are those of the in-process fit.
+    """
     from .models import load_model
 
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
@@ -325,7 +342,11 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
     data = bench.load()
     o = bench.options
     if bench.kind == "encoding":
-        ds = score_encoding(features, data, n_splits=o.get("n_splits", 5), seed=seed)
+        from .mapping import DistributedRidgeCV, dask_cluster
+
+        with dask_cluster(dask) as address:
+            est = DistributedRidgeCV(client=address, device=device) if address else None
+            ds = score_encoding(features, data, n_splits=o.get("n_splits", 5), seed=seed, estimator=est)
     elif bench.kind == "pls":
         ds = score_pls(features, data, seed=seed)
     elif bench.kind == "rsa":

@@ -11,6 +11,20 @@ from .benchmarks import benchmarks
 from .errors import ConfigError, unknown
 
 SCHEMA = Path(__file__).resolve().parents[1] / "pipelines" / "config" / "schema.yaml"
+DEFAULT = SCHEMA.with_name("default.yaml")
+
+
+def with_defaults(config: dict, default_path: str | os.PathLike | None = None) -> dict:
+    """The user's config over the built-in defaults: missing top-level keys come from
+    default.yaml, except the grid (``models``, ``benchmarks``), which a user config replaces."""
+    default = yaml.safe_load(Path(default_path or DEFAULT).read_text())
+    out = dict(config)
+    for key, value in default.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict) and key not in ("models",):
+            out[key] = {**value, **out[key]}
+    return out
 
 
 def validate_config(config: dict, schema_path: str | os.PathLike | None = None) -> dict:

@@ -1,14 +1,14 @@
 """Encoding models: stimulus features -> neural responses (ridge, PLS, banded ridge, splits)."""
 
 from .banded import BandedRidgeCV
-from .distributed import fit_distributed
+from .distributed import DistributedRidgeCV, dask_cluster, fit_distributed
 from .encoding import cross_validated_encoding
 from .pls import PLS, brainscore_pls_protocol, brainscore_splits
 from .ridge import DEFAULT_ALPHAS, RidgeCV, make_plan, solve_targets
 from .splits import make_splits, splits_from_record
 
 __all__ = [
-    "BandedRidgeCV", "DEFAULT_ALPHAS", "PLS", "RidgeCV", "brainscore_pls_protocol", "brainscore_splits",
+    "BandedRidgeCV", "DEFAULT_ALPHAS", "DistributedRidgeCV", "dask_cluster", "PLS", "RidgeCV", "brainscore_pls_protocol", "brainscore_splits",
     "cross_validated_encoding", "fit_distributed", "make_splits", "make_plan", "solve_targets",
     "splits_from_record",
 ]

@@ -77,3 +77,49 @@ def fit_distributed(estimator: RidgeCV, X, Y, *, client=None, n_chunks: int | No
             results = c.gather(futures)
     res = {k: np.concatenate([r[k] for r in results], axis=-1 if k == "cv_scores" else 0) for k in results[0]}
     return estimator._set_fitted(plan, res)
+
+
+@contextlib.contextmanager
+def dask_cluster(kind: str | None, n_workers: int = 2, **jobqueue_kw):
+    """Yield a scheduler address for ``kind``: None (no cluster), ``"local"`` (a LocalCluster),
+    ``"slurm"`` (a dask-jobqueue SLURMCluster; queue/account/memory from ``jobqueue_kw`` or
+    dask's jobqueue config) or an address, used as is. Clusters we start are closed after."""
+    if kind is None or kind == "":
+        yield None
+        return
+    if kind == "local":
+        from dask.distributed import LocalCluster
+
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    elif kind == "slurm":
+        try:
+            from dask_jobqueue import SLURMCluster
+        except ImportError as exc:
+            raise ConfigError("dask 'slurm' needs dask-jobqueue: pip install 'neuroalign[hpc]'.") from exc
+        kw = {k: v for k, v in jobqueue_kw.items() if v is not None}
+        cluster = SLURMCluster(cores=kw.pop("cores", 2), memory=kw.pop("memory", "16GB"), **kw)
+        cluster.scale(jobs=n_workers)
+    else:
+        yield kind
+        return
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+class DistributedRidgeCV(RidgeCV):
+    """:class:`RidgeCV` whose targets are fitted in chunks on a dask cluster at ``client``
+    (a scheduler address, ``"local"`` or None); same numbers as :class:`RidgeCV`."""
+
+    def __init__(self, alphas=RidgeCV().alphas, cv="gcv", alpha_per_target=True, fit_intercept=True,
+                 dtype="float32", device="auto", target_batch_size=None, solver="auto",
+                 memory_budget=512e6, client=None, n_chunks=None):
+        super().__init__(alphas=alphas, cv=cv, alpha_per_target=alpha_per_target, fit_intercept=fit_intercept,
+                         dtype=dtype, device=device, target_batch_size=target_batch_size, solver=solver,
+                         memory_budget=memory_budget)
+        self.client = client
+        self.n_chunks = n_chunks
+
+    def fit(self, X, Y):
+        return fit_distributed(self, X, Y, client=self.client, n_chunks=self.n_chunks)

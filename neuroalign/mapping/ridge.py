@@ -79,6 +79,14 @@ def _basis(X: torch.Tensor, fit_intercept: bool, solver: str, X_val: torch.Tenso
     With ``X_val`` (a K-fold validation block) the validation projection ``B`` is
     computed instead of ``XtU``, through the kernel in dual form (cheaper than ``X_cᵀU``).
     """
+    work = X.dtype
+    if work != torch.float64 and X.device.type != "mps":
+        # Decompose in float64 whatever the working precision: a float32 Gram/covariance squares
+        # the condition number and its small eigenvalues drown in rounding, which silently
+        # pushes the alpha choice up (seen on real layers). Targets still run in ``work``.
+        b = _basis(X.double(), fit_intercept, solver, None if X_val is None else X_val.double())
+        cast = lambda t: None if t is None else t.to(work)  # noqa: E731
+        return Basis(U=cast(b.U), lam=cast(b.lam), XtU=cast(b.XtU), x_mean=cast(b.x_mean), B=cast(b.B))
     n, p = X.shape
     x_mean = X.mean(0) if fit_intercept else torch.zeros(p, dtype=X.dtype, device=X.device)
     Xc = X - x_mean

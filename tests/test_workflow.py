@@ -1,0 +1,141 @@
+"""The Snakemake workflow for real: a tiny grid end to end, dry runs, schema errors, kill and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake")
+
+TINY = {
+    "results": "results",
+    "models": {"ref": {"spec": "reference"}, "ref-seed7": {"spec": "reference?seed=7"}},
+    "benchmarks": ["synthetic.encoding", "synthetic.ood.gratings_to_blobs", "kriegeskorte2008.human_it.rsa"],
+    "device": "cpu",
+    "submissions": "results/submissions.yaml",
+}
+
+PLUGIN = '''
+import torch
+from neuroalign.models.reference import build_reference_net
+
+def build():
+    net = build_reference_net(seed=3)
+    return net, ["block1", "block3"], {"input_size": 64, "resize": None, "crop": False,
+                                       "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+'''
+
+
+def _env():
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    return env
+
+
+def _snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True, timeout: int = 900):
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
+    if config is not None:
+        cmd += ["--configfile", str(config)]
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, env=_env(), timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, data_root):
+    work = tmp_path_factory.mktemp("wf")
+    cfg = work / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    # a model submitted through `neuroalign submit` joins the grid
+    pkg = work / "mymodel"
+    pkg.mkdir()
+    (pkg / "model.py").write_text(PLUGIN)
+    (pkg / "metadata.yaml").write_text(yaml.safe_dump({"name": "submitted-net", "authors": ["Test Author"],
+                                                       "callable": "model.py:build", "layers": ["block1", "block3"]}))
+    sub = subprocess.run([str(BIN / "neuroalign"), "submit", str(pkg), "--submissions",
+                          str(work / "results" / "submissions.yaml"), "--timeout", "300"],
+                         capture_output=True, text=True, env=_env(), cwd=work)
+    assert sub.returncode == 0, sub.stderr
+    _snakemake(work, config=cfg)
+    return work, cfg
+
+
+def test_tiny_grid_outputs_and_numbers(tiny_run):
+    work, _ = tiny_run
+    res = pd.read_csv(work / "results" / "results.csv")
+    rep = res[res["scope"] == "reported"].set_index(["model", "benchmark"])
+    assert set(rep.index.get_level_values("model")) == {"ref", "ref-seed7", "submitted-net"}
+    enc = rep.loc[("ref", "synthetic.encoding")]
+    assert abs(enc["normalized"] - 1.0) < 0.05 and enc["layer"] == "block2"
+    ood = rep.loc[("ref", "synthetic.ood.gratings_to_blobs")]
+    assert ood["ratio"] > 0.9
+    rsa = rep.loc[("ref", "kriegeskorte2008.human_it.rsa")]
+    assert -1 <= rsa["raw"] <= 1 and rsa["ceiling"] > 0
+    assert (work / "results" / "leaderboard" / "index.html").is_file()
+    assert (work / "results" / "figures" / "png").is_dir()
+    assert any((work / "results" / "figures" / "png").glob("*.png"))
+
+
+def test_submitted_model_on_leaderboard_with_every_benchmark(tiny_run):
+    work, _ = tiny_run
+    lb = pd.read_csv(work / "results" / "leaderboard" / "leaderboard.csv")
+    row = lb[lb["model"] == "submitted-net"]
+    assert len(row) == 1
+    for b in TINY["benchmarks"]:
+        assert pd.notna(row[f"{b}.raw"].iloc[0]), b
+    html = (work / "results" / "leaderboard" / "index.html").read_text()
+    assert "submitted-net" in html
+
+
+def test_rerun_after_kill_recomputes_nothing_finished(tiny_run):
+    work, cfg = tiny_run
+    scores = sorted((work / "results" / "scores").rglob("*.nc"))
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in scores}
+    target = scores[0]
+    # kill a fresh run part-way: delete one score and its table, start, kill -9 the whole group
+    table = target.with_suffix(".csv")
+    target.unlink()
+    table.unlink()
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work), "--cores", "1",
+           "--configfile", str(cfg)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), start_new_session=True)
+    time.sleep(8)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _snakemake(work, config=cfg)
+    for p, (mtime, data) in before.items():
+        assert p.is_file()
+        if p != target:
+            assert p.stat().st_mtime_ns == mtime  # finished outputs were not recomputed
+        assert p.read_bytes() == data or p == target
+    import xarray as xr
+
+    old = xr.load_dataset(__import__("io").BytesIO(before[target][1]), engine="h5netcdf")
+    new = xr.load_dataset(target, engine="h5netcdf")
+    assert (old["raw"].values == new["raw"].values).all()  # identical scores
+
+
+def test_dry_run_default_config_and_slurm_profile(tmp_path):
+    out = _snakemake(tmp_path, "-n")
+    assert "extract" in out.stdout and "score" in out.stdout
+    out = _snakemake(tmp_path, "-n", "--profile", str(ROOT / "pipelines" / "profiles" / "slurm"))
+    assert "score" in out.stdout
+
+
+def test_misspelled_config_key_is_named(tmp_path):
+    bad = dict(TINY, benchmarcks=["synthetic.encoding"])
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(bad))
+    out = _snakemake(tmp_path, "-n", config=cfg, check=False)
+    assert out.returncode != 0
+    assert "benchmarcks" in out.stderr + out.stdout and "benchmarks" in out.stderr + out.stdout
