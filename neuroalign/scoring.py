@@ -22,6 +22,7 @@ from .atomic import atomic_path
 from .benchmarks import Benchmark, get_benchmark, load_stimulus_set
 from .data.assembly import average_repetitions, is_averaged, select_stimuli, stimulus_ids
 from .errors import DataError
+from .failpoints import failpoint
 
 MIN_CEILING = 0.1  # neurons below this reliability are reported, not normalised
 RESULT_COLUMNS = ["model", "benchmark", "kind", "region", "scope", "layer", "selected", "raw", "ceiling", "normalized",
@@ -85,21 +86,26 @@ def _unit_scale(features: xr.DataArray) -> xr.DataArray:
 
 
 def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *, n_splits: int = 5,
-                   seed: int = 0, estimator=None) -> xr.Dataset:
+                   seed: int = 0, estimator=None, budget_bytes: float | None = None) -> xr.Dataset:
     """Outer K-fold ridge per layer, with the layer chosen per fold on training stimuli only.
 
     For each outer fold every layer is fitted on the training stimuli; the layer whose
     inner (GCV) score on those training stimuli is highest is the fold's choice, and the
     reported raw score of each neuroid is its held-out Pearson r under that choice.
     """
-    from .mapping import RidgeCV, cross_validated_encoding, make_splits
+    from .mapping import RidgeCV, check_ridge_budget, cross_validated_encoding, make_splits
 
     avg = average_repetitions(assembly) if not is_averaged(assembly) else assembly
+    for layer, f in features.items():  # refuse before any work, naming the setting that fits
+        check_ridge_budget(avg.sizes["presentation"], f.shape[1], avg.sizes["neuroid"], budget_bytes,
+                           what=f"ridge fit of layer {layer!r}")
     splits, record = make_splits(avg["stimulus_id"].values, n_splits=n_splits, seed=seed)
     estimator = estimator if estimator is not None else RidgeCV(alphas=ENCODING_ALPHAS)
     layers = list(features)
-    per_layer = {layer: cross_validated_encoding(_unit_scale(features[layer]), avg, (splits, record), estimator)
-                 for layer in layers}
+    per_layer = {}
+    for layer in layers:
+        per_layer[layer] = cross_validated_encoding(_unit_scale(features[layer]), avg, (splits, record), estimator)
+        failpoint("encoding.layer")
     r = np.stack([per_layer[layer]["r"].values for layer in layers])  # (layer, split, neuroid)
     inner = np.stack([np.nanmean(per_layer[layer]["inner_r2"].values, axis=1) for layer in layers])  # (layer, split)
     choice = np.argmax(inner, axis=0)  # per split
@@ -346,7 +352,8 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
 
         with dask_cluster(dask) as address:
             est = DistributedRidgeCV(client=address, device=device) if address else None
-            ds = score_encoding(features, data, n_splits=o.get("n_splits", 5), seed=seed, estimator=est)
+            ds = score_encoding(features, data, n_splits=o.get("n_splits", 5), seed=seed, estimator=est,
+                                budget_bytes=budget_bytes)
     elif bench.kind == "pls":
         ds = score_pls(features, data, seed=seed)
     elif bench.kind == "rsa":

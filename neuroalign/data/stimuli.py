@@ -77,8 +77,14 @@ class StimulusSet:
         files = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DataError(f"stimulus folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-        ids = list(ids) if ids is not None else [Path(f).stem for f in files]
-        return cls(identifier or folder.name, ids, files, folder, metadata, color=color)
+        if ids is None:
+            ids = [Path(f).stem for f in files]
+            stems = pd.Series(files, index=ids)
+            if stems.index.has_duplicates:
+                clash = stems[stems.index.duplicated(keep=False)].tolist()
+                raise DataError(f"stimulus folder {folder}: files {clash[:6]} share a name stem, which is the "
+                                "stimulus_id; rename them or pass ids=.")
+        return cls(identifier or folder.name, list(ids), files, folder, metadata, color=color)
 
     @classmethod
     def from_zip(cls, path: str | os.PathLike, identifier: str | None = None, *,

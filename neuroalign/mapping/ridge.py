@@ -310,3 +310,34 @@ def _single_alpha(plan: Plan, idx: int) -> Plan:
     """The same plan restricted to one alpha (for a shared alpha across targets)."""
     return Plan(plan.full, plan.folds, plan.alphas[idx:idx + 1], plan.mode, plan.fit_intercept,
                 plan.n_samples, plan.solver)
+
+
+def ridge_memory_bytes(n: int, p: int, t: int, dtype: str = "float32") -> int:
+    """Peak bytes of a ridge fit: the float64 decomposition (X copy + Gram/covariance +
+    eigenvectors) plus the working-precision stimuli, basis, targets and weights."""
+    item = 8 if dtype == "float64" else 4
+    r = min(n, p)
+    decomposition = 8 * (n * p + 2 * r * r)
+    working = item * (n * p + p * r + n * r)
+    targets = item * (n * t + p * t) + 8 * n * t
+    return int(decomposition + working + targets)
+
+
+def check_ridge_budget(n: int, p: int, t: int, budget_bytes: float | None, *, dtype: str = "float32",
+                       what: str = "ridge fit") -> None:
+    """Refuse a fit whose estimate exceeds the budget, naming the feature count that would fit."""
+    from ..errors import BudgetError
+
+    if budget_bytes is None:
+        return
+    need = ridge_memory_bytes(n, p, t, dtype)
+    if need <= budget_bytes:
+        return
+    fit = p
+    while fit > 16 and ridge_memory_bytes(n, fit, t, dtype) > budget_bytes:
+        fit //= 2
+    hint = (f"reduce the features to {fit} with --reduction srp:{fit} (sparse random projection)"
+            if ridge_memory_bytes(n, fit, t, dtype) <= budget_bytes
+            else "fit fewer targets at a time, or raise the budget")
+    raise BudgetError(f"{what}: {n} stimuli × {p} features × {t} targets in {dtype} needs about "
+                      f"{need / 1e9:.2f} GB, over the budget of {budget_bytes / 1e9:.2f} GB; {hint}.")

@@ -1,0 +1,217 @@
+"""Run a model over a stimulus set once and stream each layer's activations to disk.
+
+One forward pass serves every requested layer (hooks); each layer goes to its own Zarr
+store under its cache key, so a rerun with nothing changed does not touch the model, and
+a change to weights, preprocessing, images or reduction lands in a new store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from ..atomic import atomic_path
+from ..data.stimuli import StimulusSet
+from ..device import resolve_device
+from ..errors import BudgetError, ModelError
+from ..models.base import LoadedModel
+from ..failpoints import failpoint
+from .cache import cache_key, key_fields, store_path
+from .hooks import ROOT, capture, resolve_layers
+from .loader import make_loader
+from .reduction import Reduction, parse_reductions
+from .store import StoreWriter, open_activations
+
+
+@dataclass
+class _Job:
+    layer: str
+    reduction: Reduction
+    path: Path
+    attrs: dict
+    feature_dim: str = "feature"
+    coords: dict = field(default_factory=dict)  # fixed feature coords (twins' neuroid_id)
+    shape: tuple[int, ...] = ()
+
+
+def _as_model(model) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, str):
+        from ..models import load_model
+
+        return load_model(model)
+    raise ModelError(f"expected a LoadedModel or a model spec string, got {type(model).__name__}.")
+
+
+def _job(model: LoadedModel, stimuli: StimulusSet, layer: str, red: Reduction, amp: bool, cache_dir,
+         **kw) -> _Job:
+    fields = key_fields(model, layer, stimuli, red, amp, kw.get("coords"))
+    key = cache_key(fields)
+    attrs = {**fields, "cache_key": key, "model_name": model.name, "model_spec": model.spec,
+             "stimulus_set": stimuli.identifier, "layer": layer or "output", "reduction_spec": str(red)}
+    return _Job(layer, red, store_path(cache_dir, model.name, layer, key), attrs, **kw)
+
+
+def extract(model: LoadedModel | str, stimuli: StimulusSet, layers: Sequence[str] | str | None = None, *,
+            reduction: str | dict = "avgpool", batch_size: int = 32, device="auto", amp: bool = False,
+            num_workers: int = 0, cache_dir=None, budget_bytes: float | None = None,
+            progress: bool = True) -> dict[str, xr.DataArray]:
+    """Activations of ``layers`` (default: the model's) for every stimulus, one lazily opened
+    ``presentation × feature`` DataArray per layer (coord ``stimulus_id``).
+
+    ``reduction``: ``"avgpool"``, ``"flatten"``, ``"srp:<dim>[:<seed>]"`` or a per-layer dict.
+    ``amp`` autocasts to float16 on a GPU only. ``budget_bytes`` caps the size of any one
+    layer's activations (n_stimuli × features × 4 bytes): over it, a BudgetError names the
+    layer and a reduction that fits, before any work is done.
+    """
+    model = _as_model(model)
+    layers = [layers] if isinstance(layers, str) else list(dict.fromkeys(layers or model.layers))
+    if not layers:
+        raise ModelError(f"no layers to extract for {model.name}; pass layers=[...] (see list_layers).")
+    resolve_layers(model.module, layers, model.name)
+    reds = parse_reductions(reduction, layers)
+    dev = resolve_device(device)
+    use_amp = bool(amp) and dev.type in ("cuda", "mps")
+    jobs = [_job(model, stimuli, layer, reds[layer], use_amp, cache_dir) for layer in layers]
+    _run(model, stimuli, jobs, dev, use_amp, batch_size, num_workers, budget_bytes, progress)
+    return {job.layer: open_activations(job.path) for job in jobs}
+
+
+def extract_outputs(model: LoadedModel | str, stimuli: StimulusSet, *, batch_size: int = 32, device="auto",
+                    amp: bool = False, num_workers: int = 0, cache_dir=None, budget_bytes: float | None = None,
+                    progress: bool = True) -> xr.DataArray:
+    """A digital twin's predicted responses: ``presentation × neuroid`` with ``neuroid_id`` (and
+    ``region``) coords, cached like layer activations, comparable to recordings directly."""
+    model = _as_model(model)
+    if not model.is_twin:
+        raise ModelError(f"{model.name} is not a digital twin (is_twin=False); use extract() and a mapping.")
+    dev = resolve_device(device)
+    use_amp = bool(amp) and dev.type in ("cuda", "mps")
+    region = str(model.metadata.get("region", "unknown"))
+    coords = {"neuroid_id": np.asarray(model.neuroid_ids), "region": np.asarray([region] * len(model.neuroid_ids))}
+    job = _job(model, stimuli, ROOT, Reduction("flatten"), use_amp, cache_dir, feature_dim="neuroid", coords=coords)
+    _run(model, stimuli, [job], dev, use_amp, batch_size, num_workers, budget_bytes, progress)
+    return open_activations(job.path)
+
+
+def estimate_bytes(model: LoadedModel | str, stimuli: StimulusSet, layers: Sequence[str],
+                   reduction: str | dict = "avgpool", device="auto") -> dict[str, int]:
+    """Bytes each layer's float32 activations will take, from one probe forward pass."""
+    model = _as_model(model)
+    reds = parse_reductions(reduction, list(layers))
+    shapes = _probe(model, stimuli, list(layers), resolve_device(device))
+    return {layer: len(stimuli) * reds[layer].n_features(shapes[layer]) * 4 for layer in layers}
+
+
+# ---- internals -------------------------------------------------------------------------
+
+def _probe(model: LoadedModel, stimuli: StimulusSet, layers: list[str], dev: torch.device) -> dict[str, tuple]:
+    """Per-image output shape of each layer, from one forward pass on the first image."""
+    module = model.module.to(dev)
+    x = model.preprocessing.transform()(stimuli.load_image(stimuli.stimulus_ids[0]))[None].to(dev)
+    with capture(module, layers, model_name=model.name) as got, torch.inference_mode():
+        module(x)
+    missing = [layer or "output" for layer in layers if layer not in got]
+    if missing:
+        raise ModelError(f"layers {missing} of {model.name} produced no output in a forward pass "
+                         "(module defined but not called); pick another layer.")
+    return {layer: tuple(got[layer].shape[1:]) for layer in layers}
+
+
+def _fmt(nbytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{int(nbytes)} B"
+        nbytes /= 1000
+    raise AssertionError
+
+
+def _fitting(shape: tuple, n: int, budget: float, current: Reduction) -> str:
+    """A reduction that fits the budget, said in words."""
+    options = []
+    avg = Reduction("avgpool").n_features(shape)
+    if current.kind != "avgpool" and n * avg * 4 <= budget:
+        options.append(f"reduction='avgpool' ({avg} features, {_fmt(n * avg * 4)})")
+    dim = int(budget // (n * 4))
+    if current.kind == "srp":
+        dim = min(dim, current.dim - 1)
+    if dim >= 1:
+        nice = 10 ** int(math.log10(dim)) * (dim // 10 ** int(math.log10(dim)))
+        options.append(f"reduction='srp:{nice}' ({_fmt(n * nice * 4)})")
+    if not options:
+        return "No reduction fits: raise budget_bytes or extract fewer stimuli."
+    return " or ".join(options) + " would fit."
+
+
+def _check_budget(jobs: list[_Job], n: int, budget: float | None) -> None:
+    if budget is None:
+        return
+    for job in jobs:
+        feats = job.reduction.n_features(job.shape)
+        need = n * feats * 4
+        if need > budget:
+            raise BudgetError(
+                f"layer {job.layer or 'output'!r} with reduction {str(job.reduction)!r} needs {_fmt(need)} "
+                f"({n} stimuli × {feats} features × 4 bytes), over the budget of {_fmt(budget)}. "
+                + _fitting(job.shape, n, budget, job.reduction)
+            )
+
+
+def _run(model: LoadedModel, stimuli: StimulusSet, jobs: list[_Job], dev: torch.device, amp: bool,
+         batch_size: int, num_workers: int, budget: float | None, progress: bool) -> None:
+    """Compute the jobs whose stores are absent, in one pass over the stimuli."""
+    jobs = [j for j in jobs if not j.path.exists()]
+    if not jobs:
+        return
+    n = len(stimuli)
+    shapes = _probe(model, stimuli, [j.layer for j in jobs], dev)
+    for job in jobs:
+        job.shape = shapes[job.layer]
+        feats = job.reduction.n_features(job.shape)
+        for name, values in job.coords.items():
+            if len(values) != feats:
+                raise ModelError(f"{model.name}: output has {feats} units but {len(values)} {name} were given.")
+    _check_budget(jobs, n, budget)
+
+    module = model.module.to(dev).eval()
+    loader = make_loader(stimuli, model.preprocessing.transform(), batch_size=batch_size,
+                         num_workers=num_workers, pin_memory=dev.type == "cuda")
+    autocast = (torch.autocast(device_type=dev.type, dtype=torch.float16) if amp else contextlib.nullcontext())
+    try:
+        with contextlib.ExitStack() as stack:
+            writers = {}
+            for job in jobs:
+                tmp = stack.enter_context(atomic_path(job.path, overwrite=False))
+                coords = job.coords or job.reduction.feature_coords(job.shape)
+                writers[job.layer] = StoreWriter(tmp, stimuli.stimulus_ids, coords,
+                                                 job.reduction.n_features(job.shape), batch_size=batch_size,
+                                                 attrs=job.attrs, feature_dim=job.feature_dim)
+            reduce = {job.layer: job.reduction for job in jobs}
+            bar = stack.enter_context(tqdm(total=n, unit="img", desc=f"extract {model.name}", disable=not progress))
+            got = stack.enter_context(capture(module, list(reduce), reduce, model.name))
+            stack.enter_context(torch.inference_mode())
+            start = 0
+            for x in loader:
+                got.clear()
+                with autocast:
+                    module(x.to(dev, non_blocking=True))
+                for layer, writer in writers.items():
+                    writer.write(start, got[layer].float().cpu().numpy())
+                start += x.shape[0]
+                bar.update(x.shape[0])
+                failpoint("extract.batch")
+            for writer in writers.values():
+                writer.check_complete()
+    except OSError:
+        # Another process renamed the same complete entry into place first: keep theirs.
+        if not all(job.path.exists() for job in jobs):
+            raise

@@ -1,0 +1,93 @@
+"""Zarr stores of ``presentation × feature`` activations, written batch by batch.
+
+The layout is what ``xarray.open_zarr`` reads lazily (dask): a float32 variable
+``activations`` chunked by presentation, ``stimulus_id`` on ``presentation`` and the
+layer's feature coords. Stores are only ever created under a temporary name and renamed
+when complete (``neuroalign.atomic``), so a store that exists is whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import DataError
+
+VARIABLE = "activations"
+CHUNK_BYTES = 32 << 20  # target size of one chunk (rows × features × 4 bytes)
+
+
+def chunk_rows(n_features: int, batch_size: int) -> int:
+    """Rows per chunk: a divisor of ``batch_size`` (so batch writes align with chunks) whose
+    chunk stays under ``CHUNK_BYTES``; at least one row."""
+    cap = max(1, CHUNK_BYTES // max(1, 4 * n_features))
+    for rows in range(min(batch_size, cap), 0, -1):
+        if batch_size % rows == 0:
+            return rows
+    return 1
+
+
+class StoreWriter:
+    """Create an empty store at ``path`` and fill it with ``write(start, rows)`` calls."""
+
+    def __init__(self, path: str | os.PathLike, stimulus_ids: list[str], feature_coords: dict[str, np.ndarray],
+                 n_features: int, *, batch_size: int, attrs: dict, feature_dim: str = "feature") -> None:
+        import dask.array as da
+        import zarr
+
+        self.path = Path(path)
+        n = len(stimulus_ids)
+        rows = chunk_rows(n_features, batch_size)
+        fchunk = min(n_features, max(1, CHUNK_BYTES // 4))
+        data = da.zeros((n, n_features), dtype="float32", chunks=(rows, fchunk))
+        coords = {"stimulus_id": ("presentation", np.asarray(stimulus_ids, dtype=object))}
+        if feature_dim == "feature":  # twins' neuroid dim has no positional index: join on neuroid_id
+            coords["feature"] = ("feature", np.arange(n_features))
+        for name, values in feature_coords.items():
+            values = np.asarray(values)
+            coords[name] = (feature_dim, values.astype(object) if values.dtype.kind in "US" else values)
+        ds = xr.Dataset({VARIABLE: (("presentation", feature_dim), data)}, coords=coords,
+                        attrs={k: _attr(v) for k, v in attrs.items()})
+        # Uncompressed: float activations barely compress, and compression would cost
+        # extraction time on every batch.
+        ds.to_zarr(self.path, mode="w-", compute=False, consolidated=False, zarr_format=3,
+                   encoding={VARIABLE: {"compressors": None}})
+        self._array = zarr.open_array(store=str(self.path), path=VARIABLE, mode="r+")
+        self.n = n
+        self.written = 0
+
+    def write(self, start: int, rows: np.ndarray) -> None:
+        stop = start + rows.shape[0]
+        self._array[start:stop] = rows
+        self.written = max(self.written, stop)
+
+    def check_complete(self) -> None:
+        if self.written != self.n:
+            raise DataError(f"store {self.path} received {self.written} of {self.n} rows; not keeping it.")
+
+
+def _attr(v):
+    return v if isinstance(v, (str, int, float, bool)) else json.dumps(v, sort_keys=True)
+
+
+def open_activations(path: str | os.PathLike) -> xr.DataArray:
+    """Open a finished store lazily (dask-backed) as a ``presentation × feature`` DataArray."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"activation store {path} does not exist.")
+    try:
+        ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
+    except Exception as exc:
+        raise DataError(f"activation store {path} cannot be opened ({exc}); delete it to recompute.") from exc
+    arr = ds[VARIABLE]
+    # zarr 3 reads strings back as numpy StringDType; give every string coord plain '<U' so
+    # ids compare and cast like everywhere else in neuroalign
+    for name, coord in arr.coords.items():
+        if coord.dtype.kind not in "biufcmM" and coord.ndim == 1:
+            arr = arr.assign_coords({name: (coord.dims, np.asarray(coord.values.tolist(), dtype=str))})
+    arr.attrs = {**ds.attrs, "store": str(path)}
+    return arr

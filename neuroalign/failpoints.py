@@ -1,0 +1,25 @@
+"""Named crash points for the reliability tests: ``NEUROALIGN_FAILPOINT=name:N`` makes the
+process SIGKILL itself the N-th time it passes ``name`` (no cleanup, no flush: a real crash).
+
+Unset (always, outside tests) a failpoint costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+_hits: Counter = Counter()
+
+
+def failpoint(name: str) -> None:
+    spec = os.environ.get("NEUROALIGN_FAILPOINT")
+    if not spec:
+        return
+    target, _, count = spec.partition(":")
+    if target != name:
+        return
+    _hits[name] += 1
+    if _hits[name] >= int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,283 @@
+"""Extraction: hooks equal a manual forward pass, the cache keys on everything that changes
+the numbers, interrupted runs leave nothing behind, budgets refuse early, twins score directly."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+
+import dask.array
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from neuroalign.activations import Reduction, extract, extract_outputs, open_activations
+from neuroalign.activations.store import chunk_rows
+from neuroalign.data.stimuli import StimulusSet
+from neuroalign.errors import BudgetError, ConfigError, DataError, ModelError
+from neuroalign.models import LoadedModel, Preprocessing, load_model
+
+PRE = Preprocessing(input_size=32, resize=36, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+
+
+class TinyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block1 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.block2 = nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        return self.head(self.pool(self.block2(self.block1(x))).flatten(1))
+
+
+def tiny_model(seed: int = 0, pre: Preprocessing = PRE, **kw) -> LoadedModel:
+    torch.manual_seed(seed)
+    return LoadedModel("tiny", TinyNet(), ["block1", "block2", "head"], pre, **kw)
+
+
+def stimuli(n: int = 10, seed: int = 0, size: int = 40) -> StimulusSet:
+    imgs = np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    return StimulusSet.from_arrays(imgs, [f"img{i:03d}" for i in range(n)], f"random{seed}")
+
+
+def count_forwards(model: LoadedModel) -> list[int]:
+    calls = [0]
+    model.module.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def manual_batches(model: LoadedModel, st: StimulusSet, batch_size: int) -> list[torch.Tensor]:
+    tf = model.preprocessing.transform()
+    x = torch.stack([tf(st.load_image(s)) for s in st.stimulus_ids])
+    return list(x.split(batch_size))
+
+
+@pytest.fixture()
+def cache(tmp_path):
+    return tmp_path / "cache"
+
+
+def test_hooks_equal_manual_forward_pass(cache):
+    base = load_model("torchvision:resnet18")
+    model = LoadedModel(base.name, base.module, base.layers, PRE)
+    st = stimuli(7)
+    red = {"layer2": "flatten", "layer3.0.conv1": "avgpool", "fc": "flatten"}
+    out = extract(model, st, list(red), reduction=red, batch_size=4, cache_dir=cache, progress=False)
+    m = model.module
+    want = {k: [] for k in red}
+    with torch.inference_mode():
+        for x in manual_batches(model, st, 4):
+            x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+            l2 = m.layer2(m.layer1(x))
+            want["layer2"].append(l2.flatten(1))
+            want["layer3.0.conv1"].append(m.layer3[0].conv1(l2).mean(dim=(2, 3)))
+            want["fc"].append(m.fc(m.avgpool(m.layer4(m.layer3(l2))).flatten(1)))
+    for layer, parts in want.items():
+        arr = out[layer]
+        assert arr.dims == ("presentation", "feature")
+        assert list(arr["stimulus_id"].values) == st.stimulus_ids
+        np.testing.assert_array_equal(arr.values, torch.cat(parts).numpy())  # exact on CPU
+    l2 = out["layer2"]
+    assert l2.shape == (7, 128 * 4 * 4)
+    # flatten keeps positions as coords: feature f is channel c at (y, x)
+    np.testing.assert_array_equal(l2["channel"].values[:17], [0] * 16 + [1])
+    np.testing.assert_array_equal(l2["x"].values[:5], [0, 1, 2, 3, 0])
+    assert isinstance(l2.data, dask.array.Array)  # opened lazily from Zarr
+    assert l2.chunks[0] == (4, 3)
+
+
+def test_chunk_rows_divide_batch_and_cap_chunk_size():
+    assert chunk_rows(100, 32) == 32
+    assert chunk_rows(25088 * 64, 32) == 4  # 6.4 MB per row: 4 rows stay under 32 MB
+    assert chunk_rows(10**8, 32) == 1
+
+
+def test_srp_is_seeded_sparse_and_keeps_norms():
+    r = Reduction.parse("srp:256")
+    assert str(r) == "srp:256:0" and r.to_dict() != Reduction.parse("srp:256:1").to_dict()
+    p = r.projection(2500, torch.device("cpu")).to_dense()
+    assert torch.equal(p, Reduction.parse("srp:256").projection(2500, torch.device("cpu")).to_dense())
+    assert not torch.equal(p, Reduction.parse("srp:256:1").projection(2500, torch.device("cpu")).to_dense())
+    assert ((p != 0).sum(1) <= 50).all() and (p != 0).sum() > 256 * 45  # sqrt(2500) nonzeros per row
+    x = torch.randn(200, 2500)
+    y = r(x.view(200, 25, 10, 10))
+    np.testing.assert_allclose(y.numpy(), (x @ p.T).numpy(), rtol=1e-4, atol=1e-4)
+    ratio = (y.norm(dim=1) ** 2 / x.norm(dim=1) ** 2)
+    assert abs(ratio.mean().item() - 1) < 0.03 and ratio.std().item() < 0.2  # Johnson-Lindenstrauss
+    with pytest.raises(ConfigError, match="srp:<dim>"):
+        Reduction.parse("srp:abc")
+
+
+def test_rerun_reads_cache_without_running_the_model(cache):
+    model, st = tiny_model(), stimuli(10)
+    calls = count_forwards(model)
+    first = extract(model, st, ["block1", "block2"], batch_size=4, cache_dir=cache, progress=False)
+    assert calls[0] == 1 + 3  # one probe + ceil(10 / 4) batches
+    again = extract(model, st, ["block1", "block2"], batch_size=4, cache_dir=cache, progress=False)
+    assert calls[0] == 4
+    for layer in first:
+        assert again[layer].attrs["store"] == first[layer].attrs["store"]
+        np.testing.assert_array_equal(again[layer].values, first[layer].values)
+    # A new layer alone runs the model; the cached ones are not recomputed.
+    extract(model, st, ["block1", "head"], batch_size=4, cache_dir=cache, progress=False)
+    assert calls[0] == 8
+    # Each store says what it is keyed on.
+    attrs = first["block2"].attrs
+    assert attrs["model"] == model.identity and attrs["stimuli"] == st.content_hash
+    assert attrs["layer"] == "block2" and attrs["reduction_spec"] == "avgpool"
+
+
+def test_cache_invalidates_on_weights_input_size_image_and_reduction(cache):
+    st = stimuli(6)
+    base = extract(tiny_model(), st, "block2", cache_dir=cache, progress=False)["block2"]
+
+    def store(model, s=st, reduction="avgpool"):
+        return extract(model, s, "block2", reduction=reduction, cache_dir=cache, progress=False)["block2"]
+
+    changed_weights = tiny_model()
+    with torch.no_grad():
+        changed_weights.module.block2[0].bias += 0.5
+    bigger = tiny_model(pre=Preprocessing(input_size=36, resize=36, mean=PRE.mean, std=PRE.std))
+    imgs = np.stack([np.asarray(st.load_image(s)) for s in st.stimulus_ids])
+    imgs[3, 18:22, 18:22] = 255 - imgs[3, 18:22, 18:22]  # a patch of one image
+    one_image = StimulusSet.from_arrays(imgs, st.stimulus_ids, st.identifier)
+    variants = {
+        "weights": store(changed_weights),
+        "input size": store(bigger),
+        "one image": store(tiny_model(), one_image),
+        "reduction": store(tiny_model(), reduction="srp:8"),
+        "srp seed": store(tiny_model(), reduction="srp:8:1"),
+    }
+    paths = {base.attrs["store"]} | {v.attrs["store"] for v in variants.values()}
+    assert len(paths) == 1 + len(variants)
+    assert not np.array_equal(variants["weights"].values, base.values)
+    assert not np.array_equal(variants["input size"].values, base.values)
+    diff = np.abs(variants["one image"].values - base.values).max(axis=1)
+    assert diff[3] > 0 and (np.delete(diff, 3) == 0).all()  # only the changed image differs
+    assert not np.array_equal(variants["srp seed"].values, variants["reduction"].values)
+
+
+def test_interrupted_run_leaves_no_store_and_rerun_matches(tmp_path):
+    st = stimuli(12)
+    model = tiny_model()
+    batches = [0]
+
+    def boom(*_):
+        batches[0] += 1
+        if batches[0] == 4:  # probe + 2 full batches written, then the third batch fails
+            raise RuntimeError("killed")
+
+    handle = model.module.block2.register_forward_hook(boom)
+    with pytest.raises(RuntimeError, match="killed"):
+        extract(model, st, ["block1", "head"], reduction="flatten", batch_size=4, cache_dir=tmp_path / "a",
+                progress=False)
+    assert [p for p in (tmp_path / "a").rglob("*") if p.is_dir() and p.name.endswith(".zarr")] == []
+    assert not any(".tmp-" in p.name for p in (tmp_path / "a").rglob("*"))
+    handle.remove()
+    resumed = extract(model, st, ["block1", "head"], reduction="flatten", batch_size=4, cache_dir=tmp_path / "a",
+                      progress=False)
+    clean = extract(tiny_model(), st, ["block1", "head"], reduction="flatten", batch_size=4,
+                    cache_dir=tmp_path / "b", progress=False)
+    for layer in clean:
+        assert resumed[layer].identical(clean[layer].assign_attrs(store=resumed[layer].attrs["store"]))
+
+
+def test_two_writers_of_one_entry_leave_one_complete_store(cache):
+    # Two writers (threads, each with its own copy of the model, as two processes would have)
+    # race to the same cache entry: both finish, one complete store remains, no temporaries.
+    barrier, errors = threading.Barrier(2), []
+    models = [tiny_model(), tiny_model()]  # built first: the global RNG is not thread-safe
+    assert models[0].identity == models[1].identity
+
+    def work(model):
+        try:
+            barrier.wait()
+            extract(model, stimuli(16), ["block1"], reduction="flatten", batch_size=2, cache_dir=cache,
+                    progress=False)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(m,)) for m in models]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    stores = list(cache.rglob("*.zarr"))
+    assert len(stores) == 1 and not any(".tmp-" in p.name or ".old-" in p.name for p in cache.rglob("*"))
+    got = open_activations(stores[0])
+    want = extract(tiny_model(), stimuli(16), ["block1"], reduction="flatten", batch_size=2,
+                   cache_dir=cache.parent / "ref", progress=False)["block1"]
+    np.testing.assert_array_equal(got.values, want.values)
+
+
+def test_budget_refuses_before_work_and_names_a_fitting_reduction(cache):
+    model, st = tiny_model(), stimuli(10)
+    calls = count_forwards(model)
+    # block1 flatten: 8 channels × 32 × 32 = 8192 features × 10 stimuli × 4 bytes = 327.7 KB
+    with pytest.raises(BudgetError) as err:
+        extract(model, st, ["block2", "block1"], reduction="flatten", budget_bytes=200_000, cache_dir=cache,
+                progress=False)
+    msg = str(err.value)
+    assert "'block1'" in msg and "327.7 KB" in msg and "avgpool" in msg
+    assert calls[0] == 1 and not list(cache.rglob("*.zarr"))  # one probe, nothing written
+    srp = re.search(r"srp:(\d+)", msg).group(1)
+    assert int(srp) * 10 * 4 <= 200_000
+    out = extract(model, st, ["block2", "block1"], reduction={"block2": "flatten", "block1": f"srp:{srp}"},
+                  budget_bytes=200_000, cache_dir=cache, progress=False)
+    assert out["block1"].shape == (10, int(srp))
+
+
+def test_unknown_layer_lists_closest_names_first(cache):
+    with pytest.raises(ModelError, match=r"no layer 'blok2'\. Closest: block2, "):
+        extract(tiny_model(), stimuli(2), ["blok2"], cache_dir=cache, progress=False)
+
+
+def test_corrupt_and_grey_images_name_the_file(cache):
+    st = stimuli(4)
+    blobs = dict(st.blobs)
+    blobs["img002"] = b"not an image"
+    bad = StimulusSet(st.identifier, st.stimulus_ids, st.files, None, blobs=blobs)
+    with pytest.raises(DataError, match=r"<memory>/img002\.png is corrupt"):
+        extract(tiny_model(), bad, ["block1"], cache_dir=cache, progress=False)
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(buf, format="PNG")
+    blobs["img002"] = buf.getvalue()
+    grey = StimulusSet(st.identifier, st.stimulus_ids, st.files, None, blobs=blobs)
+    with pytest.raises(DataError, match=r"img002\.png has mode 'L'"):
+        extract(tiny_model(), grey, ["block1"], cache_dir=cache, progress=False, num_workers=1)
+
+
+def test_worker_decoding_equals_in_process(tmp_path):
+    st = stimuli(9)
+    a = extract(tiny_model(), st, ["block2"], batch_size=4, num_workers=2, cache_dir=tmp_path / "a",
+                progress=False)["block2"]
+    b = extract(tiny_model(), st, ["block2"], batch_size=4, num_workers=0, cache_dir=tmp_path / "b",
+                progress=False)["block2"]
+    np.testing.assert_array_equal(a.values, b.values)
+
+
+def test_twin_outputs_are_neurons(cache):
+    ids = ["n0", "n1", "n2", "n3", "n4"]
+    twin = tiny_model(is_twin=True, neuroid_ids=ids, metadata={"region": "V4"})
+    st = stimuli(6)
+    out = extract_outputs(twin, st, batch_size=4, cache_dir=cache, progress=False)
+    assert out.dims == ("presentation", "neuroid")
+    assert list(out["neuroid_id"].values) == ids and set(out["region"].values) == {"V4"}
+    assert "neuroid" not in out.indexes  # joins go through neuroid_id, never position
+    with torch.inference_mode():
+        want = torch.cat([twin.module(x) for x in manual_batches(twin, st, 4)])
+    np.testing.assert_array_equal(out.values, want.numpy())
+    calls = count_forwards(twin)
+    extract_outputs(twin, st, batch_size=4, cache_dir=cache, progress=False)
+    assert calls[0] == 0
+    with pytest.raises(ModelError, match="5 units but 3 neuroid_id"):
+        extract_outputs(tiny_model(is_twin=True, neuroid_ids=ids[:3]), st, cache_dir=cache, progress=False)
+    with pytest.raises(ModelError, match="not a digital twin"):
+        extract_outputs(tiny_model(), st, cache_dir=cache, progress=False)
