@@ -4,6 +4,8 @@
 every sample, Pearson and Spearman. rsatoolbox costs seconds per sample at this size, so
 it runs ``--rsa-samples`` samples (default 5) and its time is extrapolated to 100 (said
 in the printout). Point estimates (full data, no resampling) are printed side by side.
+The 1-minute load average is printed with each timing: on a shared machine the wall
+times of both libraries stretch with it (neuroalign's CPU seconds are printed too).
 
     PYTHONPATH=. .venv/bin/python bench/bench_rsa.py [--device cpu] [--rsa-samples 5]
 """
@@ -11,6 +13,7 @@ in the printout). Point estimates (full data, no resampling) are printed side by
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -40,6 +43,7 @@ def main():
     ap.add_argument("--rsa-samples", type=int, default=5, help=">= 2 (rsatoolbox fails with N=1)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--methods", default="pearson,spearman")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     args.rsa_samples = max(2, args.rsa_samples)
 
@@ -50,6 +54,9 @@ def main():
 
     from neuroalign.similarity import bootstrap
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
     model, data = make_data(args.n, args.subjects)
     print(f"{args.n} conditions, {args.subjects} subjects, {args.samples} stimulus-bootstrap samples "
           f"with the noise ceiling per sample; torch threads={torch.get_num_threads()}")
@@ -58,15 +65,17 @@ def main():
         bootstrap(model[:, :4950], data[:, :4950], method, n_samples=2, device=args.device)  # warm-up
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        load_na = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         res = bootstrap(model, data, method, n_samples=args.samples, seed=0, device=args.device)
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        t_na = time.perf_counter() - t0
+        t_na, c_na = time.perf_counter() - t0, time.process_time() - c0
 
         m_rsa, d_rsa = [ModelFixed("model", RDMs(model))], RDMs(data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            load_rsa = os.getloadavg()[0]
             t0 = time.perf_counter()
             eval_bootstrap_pattern(m_rsa, d_rsa, method=rsa_name[method], N=args.rsa_samples)
             t_rsa_k = time.perf_counter() - t0
@@ -74,9 +83,10 @@ def main():
             nc_rsa = boot_noise_ceiling(d_rsa, method=rsa_name[method])
         t_rsa = t_rsa_k / args.rsa_samples * args.samples
         print(f"\n== {method} ==")
-        print(f"neuroalign ({res.info['device']}, batch {res.info['batch']}): {t_na:8.2f} s for {args.samples} samples")
+        print(f"neuroalign ({res.info['device']}, batch {res.info['batch']}): {t_na:8.2f} s for {args.samples} samples "
+              f"({c_na:.1f} CPU s; load average {load_na:.2f})")
         print(f"rsatoolbox  (cpu): {t_rsa_k:8.2f} s for {args.rsa_samples} samples -> {t_rsa:8.1f} s "
-              f"extrapolated to {args.samples}")
+              f"extrapolated to {args.samples} (load average {load_rsa:.2f})")
         print(f"speed-up: {t_rsa / t_na:6.1f}x")
         print(f"point estimate   neuroalign {res.point[0]:.10f}  rsatoolbox {point_rsa:.10f}  "
               f"|diff| {abs(res.point[0] - point_rsa):.1e}")

@@ -77,3 +77,25 @@ def test_cowley_210325_split_half_reliability(data_root):
 def test_unknown_benchmark_suggests():
     with pytest.raises(UnknownKeyError, match="Did you mean 'synthetic.encoding'"):
         get_benchmark("synthetic.encodng")
+
+
+def test_ood_generator_keeps_score_family_matched_model_does_not(reference_features):
+    """Known truth: the generator transfers across image families; a model equal to the
+    generator on gratings but a scrambled transform of it on blobs shows a clear gap."""
+    model, feats = reference_features
+    gen = {"block2": feats["block2"]}
+    s = score(model, "synthetic.ood.gratings_to_blobs", features=gen)
+    assert s.attrs["ratio"] > 0.9 and s.attrs["id_score"] > 0.8
+
+    x = feats["block2"]
+    blobs = np.asarray([sid.startswith("syn-blob") for sid in x["stimulus_id"].values])
+    rng = np.random.default_rng(1)
+    rot = np.linalg.qr(rng.normal(size=(x.shape[1], x.shape[1])))[0]
+    vals = np.asarray(x.values, dtype=np.float64).copy()
+    z = (vals[blobs] - vals[blobs].mean(0)) / vals[blobs].std(0)
+    vals[blobs] = np.tanh(z @ rot)
+    mismatched = {"block2": x.copy(data=vals)}
+    m = score(model, "synthetic.ood.gratings_to_blobs", features=mismatched)
+    assert m.attrs["id_score"] > 0.8  # as good as the generator in distribution...
+    assert m.attrs["ratio"] < 0.6  # ...and a clear gap out of distribution
+    assert s.attrs["ratio"] - m.attrs["ratio"] > 0.3
