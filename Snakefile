@@ -3,9 +3,10 @@ from pathlib import Path
 
 from neuroalign.workflow import validate_config, with_defaults
 
-configfile: "pipelines/config/default.yaml"
-validate_config(config, Path(workflow.basedir) / "pipelines/config/schema.yaml")
+# The built-in default grid applies when no --configfile is given; a user config replaces the
+# grid (models, benchmarks) and inherits every other setting it does not name.
 config.update(with_defaults(config, Path(workflow.basedir) / "pipelines/config/default.yaml"))
+validate_config(config, Path(workflow.basedir) / "pipelines/config/schema.yaml")
 
 include: "pipelines/rules/common.smk"
 include: "pipelines/rules/extract.smk"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import NeuroalignError
+from .errors import ConfigError, NeuroalignError
 
 
 def _print_table(rows: list[dict], columns: list[str]) -> None:
@@ -59,6 +59,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         for name in list_layers(model):
             print(" ", name)
         return 0
+    from .models.registry import SPEC_FORMS
+
+    print("spec forms: " + ", ".join(SPEC_FORMS))
     for spec in available_models():
         print(spec)
     return 0
@@ -135,6 +138,71 @@ def cmd_results(args: argparse.Namespace) -> int:
     with atomic_path(args.out) as tmp:
         df.to_csv(tmp, index=False)
     print(f"{len(df)} rows from {len(frames)} table(s) -> {args.out}")
+    return 0
+
+
+def cmd_rdms(args: argparse.Namespace) -> int:
+    import xarray as xr
+
+    from .atomic import atomic_path
+    from .benchmarks import load_stimulus_set
+    from .models import load_model
+    from .scoring import model_features
+    from .similarity import compute_rdms
+
+    model = load_model(args.model)
+    stimuli = load_stimulus_set(args.stimuli)
+    feats = model_features(model, stimuli, args.layers, reduction=args.reduction, device=args.device,
+                           cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=True)
+    rdms = xr.concat([compute_rdms(f, args.method) for f in feats.values()], dim="rdm")
+    rdms = rdms.assign_coords(layer=("rdm", list(feats))).rename("rdms")
+    rdms.attrs = {"model": model.name, "model_identity": model.identity, "stimuli": args.stimuli,
+                  "method": args.method, "stimuli_hash": stimuli.content_hash}
+    with atomic_path(args.out) as tmp:
+        rdms.to_netcdf(tmp, engine="h5netcdf")
+    print(f"{rdms.sizes['rdm']} RDM(s) over {rdms.sizes['row']} stimuli -> {args.out}")
+    return 0
+
+
+def cmd_export_brainscore(args: argparse.Namespace) -> int:
+    from .interop.brainscore_export import export_brainscore_plugin, region_layers_from_results
+
+    region_layers = region_layers_from_results(args.results, args.model) if args.results else {}
+    for item in args.region or []:
+        region, sep, layer = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--region expects REGION=LAYER, got {item!r}.")
+        region_layers[region] = layer
+    out = export_brainscore_plugin(args.model, args.out_dir, region_layers or None)
+    print(f"Brain-Score plugin for {args.model} written to {out}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .finetune import run_finetune
+
+    ds = run_finetune(args.model, layer=args.layer, neural=args.neural, loss=args.loss, lam=args.lam,
+                      steps=args.steps, warmup=args.warmup, probability=args.probability, condition=args.condition,
+                      task_data=args.task_data, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                      device=args.device, out_dir=args.out_dir, eval_neural=args.eval_neural or None,
+                      pool=args.pool, progress=True)
+    a = ds.attrs
+    keys = [k for k in ("heldout_predictivity", "generalization_predictivity", "task_fidelity") if k in a]
+    print(f"{args.condition}: " + ", ".join(f"{k} {float(a[k]):.4f}" for k in keys))
+    print(f"score: {Path(args.out_dir) / 'score.nc'}")
+    return 0
+
+
+def cmd_finetune_summary(args: argparse.Namespace) -> int:
+    from .atomic import atomic_path
+    from .finetune import figure_table, summarize
+
+    wide = summarize(args.scores)
+    with atomic_path(args.out) as tmp:
+        figure_table(wide).to_csv(tmp, index=False)
+    with atomic_path(Path(args.out).with_name(Path(args.out).stem + "_wide.csv")) as tmp:
+        wide.to_csv(tmp, index=False)
+    print(wide.to_string(index=False))
     return 0
 
 
@@ -224,11 +292,57 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extraction_args(sc)
     sc.set_defaults(func=cmd_score)
 
+    rd = sub.add_parser("rdms", help="write a model's per-layer RDMs on a stimulus set (NetCDF)",
+                        description="Example: neuroalign rdms efficientnet-lite0 --stimuli kriegeskorte2008_92 --out rdms.nc")
+    rd.add_argument("model")
+    rd.add_argument("--stimuli", required=True)
+    rd.add_argument("--method", default="correlation", help="correlation | euclidean | cosine")
+    rd.add_argument("--out", type=Path, required=True)
+    _add_extraction_args(rd)
+    rd.set_defaults(func=cmd_rdms)
+
     r = sub.add_parser("results", help="concatenate results-table CSVs")
     r.add_argument("tables", nargs="*", type=Path)
     r.add_argument("--kind", default=None, help="keep only rows of this benchmark kind")
     r.add_argument("--out", type=Path, required=True)
     r.set_defaults(func=cmd_results)
+
+    eb = sub.add_parser("export-brainscore", help="write a Brain-Score model plugin folder for MODEL",
+                        description="Example: neuroalign export-brainscore efficientnet-lite0 plugins/effnet "
+                                    "--results results/results.csv")
+    eb.add_argument("model")
+    eb.add_argument("out_dir", type=Path)
+    eb.add_argument("--region", action="append", help="REGION=LAYER (repeatable), e.g. V4=_blocks.6")
+    eb.add_argument("--results", type=Path, default=None, help="take each region's layer from neuroalign's choice")
+    eb.set_defaults(func=cmd_export_brainscore)
+
+    ft = sub.add_parser("finetune", help="fine-tune MODEL with neural data as a regulariser (or a control)",
+                        description="Example: neuroalign finetune efficientnet-lite0 --layer _blocks.6 "
+                                    "--neural cowley:210322:natural --loss cka --condition shuffled --out-dir ft/shuffled")
+    ft.add_argument("model")
+    ft.add_argument("--layer", required=True, help="layer whose activations the neural loss shapes")
+    ft.add_argument("--neural", default="synthetic", help="synthetic | cowley:<session>[:<family>]")
+    ft.add_argument("--loss", default="cka", choices=["cka", "cka_debiased", "rsa", "readout_mse", "readout_poisson"])
+    ft.add_argument("--lam", type=float, default=1.0, help="weight of the neural term")
+    ft.add_argument("--steps", type=int, default=200)
+    ft.add_argument("--warmup", type=int, default=0, help="task-only steps before the neural term starts")
+    ft.add_argument("--probability", type=float, default=1.0, help="chance of the neural term on a step")
+    ft.add_argument("--condition", default="neural", choices=["neural", "shuffled", "pixel", "lambda0"])
+    ft.add_argument("--task-data", default=None,
+                    help="ImageFolder path (cross-entropy); default: distillation to the original logits")
+    ft.add_argument("--eval-neural", action="append", help="other neurons/sessions to evaluate on (repeatable)")
+    ft.add_argument("--pool", default="flatten", choices=["flatten", "mean"])
+    ft.add_argument("--batch-size", type=int, default=32)
+    ft.add_argument("--lr", type=float, default=1e-4)
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--device", default="auto")
+    ft.add_argument("--out-dir", type=Path, required=True, help="checkpoints, final weights and score.nc")
+    ft.set_defaults(func=cmd_finetune)
+
+    fs = sub.add_parser("finetune-summary", help="table of fine-tuning scores (one row per condition)")
+    fs.add_argument("scores", nargs="+", type=Path)
+    fs.add_argument("--out", type=Path, required=True)
+    fs.set_defaults(func=cmd_finetune_summary)
 
     f = sub.add_parser("figures", help="regenerate every figure from a results table",
                        description="Example: neuroalign figures results/results.csv results/figures")

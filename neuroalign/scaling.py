@@ -148,15 +148,15 @@ def _default_estimator():
     return RidgeCV(alphas=np.logspace(-3, 6, 19), cv="gcv", alpha_per_target=True, dtype="float64", device="cpu")
 
 
-def _feature_matrix(features: xr.DataArray, stimulus_ids: np.ndarray) -> np.ndarray:
+def _feature_matrix(features: xr.DataArray, wanted: np.ndarray) -> np.ndarray:
     if "stimulus_id" not in features.coords:
         raise DataError("scaling_experiment: features need a 'stimulus_id' coord on their first dim.")
     fid = pd.Index(stimulus_ids(features))
     if fid.has_duplicates:
         raise DataError(f"scaling_experiment: duplicate feature stimulus_id {fid[fid.duplicated()][:5].tolist()}.")
-    idx = fid.get_indexer(stimulus_ids.astype(str))
+    idx = fid.get_indexer(wanted.astype(str))
     if (idx < 0).any():
-        missing = stimulus_ids[idx < 0][:10].tolist()
+        missing = wanted[idx < 0][:10].tolist()
         raise DataError(f"scaling_experiment: {int((idx < 0).sum())} recorded stimuli have no features, e.g. {missing}.")
     return np.asarray(features.values, dtype=np.float64)[idx]
 

@@ -1,0 +1,216 @@
+"""What fine-tuning trains on: neural stimuli split by id, targets per condition, task data.
+
+Why one module: the controls differ only in the targets (real responses, the same
+responses shuffled across images, or a pixel-space representation of the images), so
+building every variant in one place keeps everything else identical between conditions.
+Images are decoded and preprocessed once into a tensor; the sets are small.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..data.assembly import average_repetitions, is_averaged, select_stimuli, validate_assembly
+from ..data.stimuli import StimulusSet, decode_image
+from ..errors import ConfigError, DataError, unknown
+
+CONDITIONS = ("neural", "shuffled", "pixel", "lambda0")
+PIXEL_GRID = 16  # the pixel control's images are average-pooled to 16 × 16 per channel
+
+
+def resolve_neural(neural) -> tuple[xr.DataArray, StimulusSet]:
+    """A neural spec -> (repeat-averaged assembly, its stimulus set).
+
+    Specs: ``(assembly, stimuli)``; ``"synthetic"`` or ``"synthetic:<seed>"`` (the
+    synthetic benchmark; another seed gives other images and other neurons);
+    ``"cowley:<session>"`` or ``"cowley:<session>:<family>"`` (only that image family,
+    e.g. ``cowley:210322:natural``).
+    """
+    if isinstance(neural, tuple) and len(neural) == 2:
+        assembly, stimuli = neural
+        family = None
+    elif isinstance(neural, str):
+        kind, *rest = neural.split(":")
+        family = None
+        if kind == "synthetic":
+            from ..data.synthetic import load_synthetic
+
+            if len(rest) > 1:
+                raise ConfigError(f"neural spec {neural!r}: use 'synthetic' or 'synthetic:<seed>'.")
+            assembly, stimuli = load_synthetic(**({"seed": int(rest[0])} if rest else {}))
+        elif kind == "cowley":
+            from ..data.cowley import load_cowley
+
+            if not rest or len(rest) > 2:
+                raise ConfigError(f"neural spec {neural!r}: use 'cowley:<session>[:<family>]', "
+                                  "e.g. 'cowley:210322:natural'.")
+            assembly, stimuli = load_cowley(rest[0])
+            family = rest[1] if len(rest) == 2 else None
+        else:
+            raise unknown("neural data kind", kind, ["synthetic", "cowley"],
+                          "Or pass an (assembly, StimulusSet) tuple from Python.")
+    else:
+        raise ConfigError(f"neural must be a spec string or an (assembly, StimulusSet) tuple, got {type(neural).__name__}.")
+    validate_assembly(assembly)
+    if "time_bin" in assembly.dims:
+        assembly = assembly.mean("time_bin")
+    if not is_averaged(assembly):
+        assembly = average_repetitions(assembly)
+    if family is not None:
+        if "family" not in assembly.coords:
+            raise DataError(f"neural spec {neural!r}: the assembly has no 'family' coord to select {family!r} from.")
+        fams = sorted(set(assembly["family"].values.tolist()))
+        if family not in fams:
+            raise unknown(f"image family of {neural.split(':')[0]}:{neural.split(':')[1]}", family, fams)
+        assembly = assembly.isel(presentation=np.flatnonzero(assembly["family"].values == family))
+    missing = [s for s in assembly["stimulus_id"].values if s not in stimuli]
+    if missing:
+        raise DataError(f"{len(missing)} stimulus_id(s) of the responses have no image in stimulus set "
+                        f"{stimuli.identifier!r}, e.g. {missing[:5]}.")
+    return assembly, stimuli
+
+
+def split_ids(ids, heldout_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """A seeded random split of stimulus ids into (train, held-out), each in input order."""
+    if not 0 < heldout_fraction < 1:
+        raise ConfigError(f"heldout_fraction must lie in (0, 1), got {heldout_fraction}.")
+    ids = [str(s) for s in ids]
+    rng = np.random.default_rng([seed, 8])
+    n_test = max(2, int(round(len(ids) * heldout_fraction)))
+    if len(ids) - n_test < 4:
+        raise DataError(f"only {len(ids)} stimuli: too few to hold out {n_test} and still train.")
+    test = set(rng.choice(len(ids), n_test, replace=False).tolist())
+    return [s for i, s in enumerate(ids) if i not in test], [s for i, s in enumerate(ids) if i in test]
+
+
+def load_images(stimuli: StimulusSet, ids, transform) -> torch.Tensor:
+    """Decode and preprocess images in ``ids`` order -> float tensor (n, 3, H, W)."""
+    ids = [str(s) for s in ids]
+    out = [transform(decode_image(data, stimuli.location(sid), stimuli.color))
+           for sid, data in stimuli.iter_bytes(ids)]
+    return torch.stack(out)
+
+
+def responses(assembly: xr.DataArray, ids) -> np.ndarray:
+    """(len(ids), neuroid) float64 responses, joined on stimulus id."""
+    return np.asarray(select_stimuli(assembly, list(ids)).values, dtype=np.float64)
+
+
+def pixel_targets(images: torch.Tensor, n_components: int) -> torch.Tensor:
+    """The pixel control: images pooled to 16 × 16, projected on their first principal
+    components (as many as there are neurons, so the target's size matches)."""
+    x = torch.nn.functional.adaptive_avg_pool2d(images.double(), PIXEL_GRID).reshape(images.shape[0], -1)
+    x = x - x.mean(0)
+    k = min(n_components, x.shape[0] - 1, x.shape[1])
+    _, _, vh = torch.linalg.svd(x, full_matrices=False)
+    return x @ vh[:k].T
+
+
+def make_targets(condition: str, *, train_responses: np.ndarray, train_images: torch.Tensor, loss: str,
+                 seed: int) -> torch.Tensor:
+    """Training targets for ``condition`` (rows = training images, in their order).
+
+    ``neural`` and ``lambda0``: the responses; ``shuffled``: the same rows permuted
+    across images with a fixed seed (each image gets another image's responses);
+    ``pixel``: :func:`pixel_targets`. For ``readout_mse`` targets are z-scored per
+    column; for ``readout_poisson`` they must be counts (pixel targets are shifted to
+    start at 0).
+    """
+    if condition not in CONDITIONS:
+        raise unknown("fine-tuning condition", condition, CONDITIONS)
+    y = torch.as_tensor(train_responses, dtype=torch.float64)
+    if condition == "shuffled":
+        perm = np.random.default_rng([seed, 9]).permutation(y.shape[0])
+        y = y[torch.as_tensor(perm)]
+    elif condition == "pixel":
+        y = pixel_targets(train_images, y.shape[1])
+        if loss == "readout_poisson":
+            y = y - y.min(0).values
+    if loss == "readout_mse":
+        y = (y - y.mean(0)) / y.std(0).clamp_min(1e-12)
+    if loss == "readout_poisson" and bool((y < 0).any()):
+        raise DataError("readout_poisson needs non-negative spike counts, but the responses have "
+                        f"{int((y < 0).sum())} negative values; use readout_mse, cka or rsa.")
+    return y.float()
+
+
+@dataclass
+class TaskData:
+    """The task term's data: distillation targets (teacher logits) or class labels.
+
+    ``train`` returns a batch of (images, targets); ``eval_images``/``eval_labels`` are
+    the held-out images and the reference top-1 (true labels, or the original model's
+    own top-1 for distillation) that task fidelity and robustness are measured on.
+    """
+
+    kind: str  # "distill" or "labels"
+    description: str
+    train_images: torch.Tensor | None
+    train_dataset: object | None
+    train_index: np.ndarray
+    eval_images: torch.Tensor
+    eval_labels: torch.Tensor | None = None
+    shares_neural_images: bool = False  # training images are the neural training images, same order
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_index)
+
+    def batch(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and targets at ``positions`` (indices into the training part)."""
+        pos = positions.tolist()
+        if self.train_images is not None:
+            images = self.train_images[positions]
+        else:
+            images = torch.stack([self.train_dataset[int(self.train_index[p])][0] for p in pos])
+        if self.kind == "distill":  # targets: the frozen original model's logits, computed by the caller
+            return images, None
+        return images, torch.as_tensor([self.train_dataset.targets[int(self.train_index[p])] for p in pos])
+
+
+def make_task_data(task_data, *, transform, neural_images: tuple[torch.Tensor, torch.Tensor], seed: int,
+                   heldout_fraction: float, max_eval: int) -> TaskData:
+    """``None``: distillation on the synthetic benchmark's images (no download);
+    ``"neural"``: distillation on the neural training images (evaluated on the held-out
+    ones); a folder path: a torchvision ``ImageFolder`` with cross-entropy (``<path>/train``
+    and ``<path>/val`` when both exist, else a seeded held-out fraction of ``<path>``).
+    Distillation targets and labels come from the caller, which holds the original model.
+    """
+    if task_data is None or task_data == "synthetic":
+        from ..data.synthetic import load_synthetic
+
+        _, stim = load_synthetic()
+        train, test = split_ids(stim.stimulus_ids, heldout_fraction, seed)
+        return TaskData("distill", "distillation to the original logits on the synthetic images",
+                        load_images(stim, train, transform), None, np.arange(len(train)),
+                        load_images(stim, test[:max_eval], transform))
+    if task_data == "neural":
+        tr, te = neural_images
+        return TaskData("distill", "distillation to the original logits on the neural training images",
+                        tr, None, np.arange(len(tr)), te[:max_eval], shares_neural_images=True)
+    from torchvision.datasets import ImageFolder
+
+    root = Path(os.fspath(task_data))
+    if not root.is_dir():
+        raise DataError(f"task data {root} is not a folder; give an ImageFolder path (class subfolders), "
+                        "'neural', or nothing for the built-in distillation task.")
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        train_ds, eval_ds = ImageFolder(root / "train", transform), ImageFolder(root / "val", transform)
+        train_index = np.arange(len(train_ds))
+        eval_index = np.random.default_rng([seed, 10]).permutation(len(eval_ds))[:max_eval]
+    else:
+        train_ds = eval_ds = ImageFolder(root, transform)
+        ids = [str(i) for i in range(len(train_ds))]
+        tr, te = split_ids(ids, heldout_fraction, seed)
+        train_index, eval_index = np.array(tr, dtype=int), np.array(te, dtype=int)[:max_eval]
+    eval_images = torch.stack([eval_ds[int(i)][0] for i in eval_index])
+    eval_labels = torch.as_tensor([eval_ds.targets[int(i)] for i in eval_index])
+    return TaskData("labels", f"cross-entropy on ImageFolder {root}", None, train_ds, train_index,
+                    eval_images, eval_labels)
+
