@@ -206,6 +206,31 @@ def cmd_finetune_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scaling(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .atomic import atomic_path
+    from .benchmarks import load_neural, load_stimulus_set
+    from .models import load_model
+    from .scaling import scaling_experiment
+    from .scoring import model_features
+
+    model = load_model(args.model)
+    stimuli = load_stimulus_set(args.stimuli)
+    feats = model_features(model, stimuli, [args.layer], reduction=args.reduction, device=args.device,
+                           cache_dir=args.cache_dir, progress=True)[args.layer]
+    assembly = load_neural(args.stimuli)
+    n_img = len(np.unique(assembly["stimulus_id"].values))
+    images = [int(x) for x in np.unique(np.geomspace(10, 0.8 * n_img * 0.8, args.n_points).astype(int))]
+    reps = int(assembly["repetition"].max()) + 1
+    repeats = sorted({1, 2, max(1, reps // 2), reps})
+    df = scaling_experiment(assembly, feats, images, repeats, seed=args.seed, dataset=args.stimuli)
+    with atomic_path(args.out) as tmp:
+        df.to_csv(tmp, index=False)
+    print(df[["n_images", "n_repeats", "recording_time_s", "feve"]].to_string(index=False))
+    return 0
+
+
 def cmd_figures(args: argparse.Namespace) -> int:
     from .figures import make_all_figures
 
@@ -343,6 +368,17 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("scores", nargs="+", type=Path)
     fs.add_argument("--out", type=Path, required=True)
     fs.set_defaults(func=cmd_finetune_summary)
+
+    sl = sub.add_parser("scaling", help="predictivity vs recording time: subsample images and repeats",
+                        description="Example: neuroalign scaling synthetic --model reference --layer block2 --out scaling.csv")
+    sl.add_argument("stimuli", help="a benchmark stimulus set with single trials: synthetic, cowley2023_v4-210325")
+    sl.add_argument("--model", default="reference")
+    sl.add_argument("--layer", default="block2")
+    sl.add_argument("--n-points", type=int, default=6, help="image counts on a log grid")
+    sl.add_argument("--seed", type=int, default=0)
+    sl.add_argument("--out", type=Path, required=True)
+    _add_extraction_args(sl)
+    sl.set_defaults(func=cmd_scaling)
 
     f = sub.add_parser("figures", help="regenerate every figure from a results table",
                        description="Example: neuroalign figures results/results.csv results/figures")

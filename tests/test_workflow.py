@@ -104,7 +104,10 @@ def test_tiny_grid_outputs_and_numbers(tiny_run):
     assert -1 <= rsa["raw"] <= 1 and rsa["ceiling"] > 0
     assert (work / "results" / "leaderboard" / "leaderboard.html").is_file()
     assert (work / "results" / "figures" / "png").is_dir()
-    assert any((work / "results" / "figures" / "png").glob("*.png"))
+    pngs = {p.stem for p in (work / "results" / "figures" / "png").glob("*.png")}
+    assert {"encoding_layers", "rsa_bars", "id_vs_ood", "scaling_law"} <= pngs
+    scaling = pd.read_csv(work / "results" / "scaling.csv")
+    assert scaling["feve"].max() > 0.9  # the generator layer explains the simulated neurons
 
 
 def test_submitted_model_on_leaderboard_with_every_benchmark(tiny_run):
