@@ -46,3 +46,19 @@ def remove(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def write_netcdf(obj, path: str | os.PathLike) -> Path:
+    """Write an xarray object to NetCDF (h5netcdf) atomically; attrs NetCDF cannot hold
+    (dicts, lists, None, bools) are stored as JSON text."""
+    import json
+
+    import numpy as np
+
+    path = Path(path)
+    out = obj.copy()
+    out.attrs = {k: (v if isinstance(v, (str, int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                     else json.dumps(v, default=str)) for k, v in obj.attrs.items()}
+    with atomic_path(path) as tmp:
+        out.to_netcdf(tmp, engine="h5netcdf")
+    return path

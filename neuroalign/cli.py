@@ -20,10 +20,14 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from .data.registry import data_dir, status
+    import os
 
-    rows = status(args.data_dir, present_only=not args.all)
-    print(f"data directory: {data_dir(args.data_dir)}")
+    from .data.registry import ENV_VAR, data_dir, status
+
+    if args.data_dir:  # an explicit flag beats the environment
+        os.environ[ENV_VAR] = str(args.data_dir)
+    rows = status(present_only=not args.all)
+    print(f"data directory: {data_dir()}")
     _print_table(rows, ["dataset", "file", "present", "checksum", "path"])
     bad = [r for r in rows if r["checksum"] == "MISMATCH"]
     if args.check:
@@ -144,7 +148,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_rdms(args: argparse.Namespace) -> int:
     import xarray as xr
 
-    from .atomic import atomic_path
+    from .atomic import write_netcdf
     from .benchmarks import load_stimulus_set
     from .models import load_model
     from .scoring import model_features
@@ -158,8 +162,7 @@ def cmd_rdms(args: argparse.Namespace) -> int:
     rdms = rdms.assign_coords(layer=("rdm", list(feats))).rename("rdms")
     rdms.attrs = {"model": model.name, "model_identity": model.identity, "stimuli": args.stimuli,
                   "method": args.method, "stimuli_hash": stimuli.content_hash}
-    with atomic_path(args.out) as tmp:
-        rdms.to_netcdf(tmp, engine="h5netcdf")
+    write_netcdf(rdms, args.out)
     print(f"{rdms.sizes['rdm']} RDM(s) over {rdms.sizes['row']} stimuli -> {args.out}")
     return 0
 

@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from . import __version__
-from .atomic import atomic_path
+from .atomic import write_netcdf
 from .benchmarks import Benchmark, get_benchmark, load_stimulus_set
 from .data.assembly import average_repetitions, is_averaged, select_stimuli, stimulus_ids
 from .errors import DataError
@@ -378,14 +378,7 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
 
 
 def save_score(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    attrs = {k: (v if isinstance(v, (str, int, float, np.integer, np.floating)) else json.dumps(v))
-             for k, v in ds.attrs.items()}
-    out = ds.copy()
-    out.attrs = attrs
-    with atomic_path(path) as tmp:
-        out.to_netcdf(tmp, engine="h5netcdf")
-    return path
+    return write_netcdf(ds, path)
 
 
 def load_score(path: str | os.PathLike) -> xr.Dataset:

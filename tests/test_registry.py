@@ -1,5 +1,3 @@
-import shutil
-
 import pytest
 
 from neuroalign.data import registry as reg

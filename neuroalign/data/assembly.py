@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..atomic import atomic_path
+from ..atomic import write_netcdf
 from ..errors import DataError
 
 PRESENTATION = "presentation"
@@ -238,13 +238,7 @@ def align_on_stimulus_id(features: xr.DataArray, responses: xr.DataArray) -> tup
 def save_assembly(da: xr.DataArray, path: str | os.PathLike) -> Path:
     """Write NetCDF atomically; readable with plain ``xarray.open_dataarray``."""
     validate_assembly(da)
-    path = Path(path)
-    attrs = {k: (v if isinstance(v, (str, int, float, np.number)) else str(v)) for k, v in da.attrs.items()}
-    out = da.copy()
-    out.attrs = attrs
-    with atomic_path(path) as tmp:
-        out.to_netcdf(tmp, engine="h5netcdf")
-    return path
+    return write_netcdf(da, path)
 
 
 def load_assembly(path: str | os.PathLike) -> xr.DataArray:

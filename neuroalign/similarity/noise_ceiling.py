@@ -7,7 +7,6 @@ Pooling follows the comparison method (ranks are averaged for Spearman/Kendall).
 
 from __future__ import annotations
 
-import torch
 
 from ..errors import DataError
 from ._tensors import as_rdmset, torch_dtype

@@ -172,6 +172,7 @@ def test_13_dataset_wrong_checksum(tmp_path, data_root):
         (d / f.name).write_bytes(f.read_bytes())
     (d / "92_brainRDMs.mat").write_bytes(b"garbage")
     proc = cli("datasets", "--check", "--data-dir", tmp_path)
+    assert proc.returncode == 1 and "MISMATCH" in proc.stdout and "fail their checksum" in proc.stderr
     env = {**os.environ, "NEUROALIGN_DATA": str(tmp_path), "NEUROALIGN_OFFLINE": "1"}
     out = tmp_path / "s.nc"
     score = subprocess.run([NA, "score", "reference", "--benchmark", "kriegeskorte2008.human_it.rsa", "--out", out],
