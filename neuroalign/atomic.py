@@ -29,6 +29,16 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     if path.exists() and not overwrite:
         remove(tmp)
         return
+    if not overwrite:
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            # another process renamed its complete copy into place between our check and
+            # our rename (a directory cannot replace a non-empty one): keep theirs
+            remove(tmp)
+            if not path.exists():
+                raise
+        return
     if path.is_dir() and tmp.is_dir():
         # os.replace cannot replace a non-empty directory: move the old one aside first.
         old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")

@@ -95,18 +95,14 @@ def _build() -> dict[str, Benchmark]:
         add(Benchmark(f"kriegeskorte2008.{key}.rsa", "rsa", region, "kriegeskorte2008_92",
                       f"92 objects: model RDM vs {desc}; Spearman, stimulus bootstrap.",
                       {"rdms": rdms, "method": "spearman"}))
-    add(Benchmark("synthetic.ood.gratings_to_blobs", "ood", "synthetic", "synthetic",
-                  "Fit on gratings, test on blobs (known ceiling).",
-                  {"split": "label", "column": "family", "train": "gratings", "test": "blobs"}))
-    add(Benchmark("synthetic.ood.blobs_to_gratings", "ood", "synthetic", "synthetic",
-                  "Fit on blobs, test on gratings (known ceiling).",
-                  {"split": "label", "column": "family", "train": "blobs", "test": "gratings"}))
-    add(Benchmark("cowley2023.210322.ood.natural_to_synthetic", "ood", "V4", "cowley2023_v4-210322",
-                  "Same 59 V4 neurons: fit on 600 natural images, test on 600 synthetic (Ren & Bashivan 2024).",
-                  {"split": "label", "column": "family", "train": "natural", "test": "synthetic"}))
-    add(Benchmark("cowley2023.210322.ood.synthetic_to_natural", "ood", "V4", "cowley2023_v4-210322",
-                  "Same 59 V4 neurons: fit on 600 synthetic images, test on 600 natural.",
-                  {"split": "label", "column": "family", "train": "synthetic", "test": "natural"}))
+    for prefix, region, sset, families, what in (
+            ("synthetic", "synthetic", "synthetic", ("gratings", "blobs"), "known ceiling"),
+            ("cowley2023.210322", "V4", "cowley2023_v4-210322", ("natural", "synthetic"),
+             "the same 59 V4 neurons on 600 + 600 images (Ren & Bashivan 2024)")):
+        for train, test in (families, families[::-1]):
+            add(Benchmark(f"{prefix}.ood.{train}_to_{test}", "ood", region, sset,
+                          f"Fit on {train}, test on {test}: {what}.",
+                          {"split": "label", "column": "family", "train": train, "test": test}))
     add(Benchmark("cowley2023.190923.ood.luminance", "ood", "V4", "cowley2023_v4-190923",
                   "Fit on the darker half of the images, test on the brighter half.",
                   {"split": "statistic", "statistic": "luminance", "direction": "low_to_high"}))

@@ -95,7 +95,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
                     device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=True)
     info = {"model": model.name, "identity": model.identity, "stimuli": args.stimuli,
             "stimuli_hash": stimuli.content_hash, "reduction": args.reduction,
-            "layers": {k: {"shape": list(v.shape), "store": str(v.encoding.get("source", v.attrs.get("store", "")))}
+            "layers": {k: {"shape": list(v.shape), "store": v.attrs.get("store", "")}
                        for k, v in feats.items()}}
     for k, v in info["layers"].items():
         print(f"{k}: {v['shape'][0]} stimuli x {v['shape'][1]} features")

@@ -213,7 +213,7 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     layers = list(features)
     data_rdms = _per_subject(data_rdms)
     ids = data_rdms["row"].values.astype(str)
-    model_rdms = xr.concat([compute_rdms(_features_for(features[layer], ids), "correlation") for layer in layers],
+    model_rdms = xr.concat([compute_rdms(select_stimuli(features[layer], ids), "correlation") for layer in layers],
                            dim="rdm").assign_coords(layer=("rdm", layers))
     n_sub = data_rdms.sizes["rdm"]
     boot = bootstrap(model_rdms, data_rdms, method=method, kind="stimulus", n_samples=n_bootstrap, seed=seed,
@@ -258,7 +258,7 @@ def score_cka(features, assembly, *, debiased: bool = True, seed: int = 0) -> xr
 
     def value(layer, subset):
         idx = pd.Index(ids).get_indexer(subset)
-        return float(cka(_features_for(features[layer], subset).values, Y[idx], debiased=debiased))
+        return float(cka(select_stimuli(features[layer], subset).values, Y[idx], debiased=debiased))
 
     full = [value(layer, ids) for layer in layers]
     sel, rep = _selection_halves(ids, seed)
@@ -315,15 +315,6 @@ def score_ood(features, assembly, split, *, seed: int = 0) -> xr.Dataset:
                "aggregate_raw": float(res.attrs["ood_score"]), "aggregate_ceiling": float("nan"),
                "aggregate_normalized": float("nan"), "n_stimuli": split.n_train + split.n_test},
     )
-
-
-def _features_for(features: xr.DataArray, ids) -> xr.DataArray:
-    fid = pd.Index(stimulus_ids(features))
-    idx = fid.get_indexer(np.asarray(ids, dtype=str))
-    if (idx < 0).any():
-        missing = np.asarray(ids)[idx < 0]
-        raise DataError(f"features lack {len(missing)} stimulus_id(s), e.g. {missing[:10].tolist()}.")
-    return features.isel({features.dims[0]: idx})
 
 
 # ---- the entry point ---------------------------------------------------------------------

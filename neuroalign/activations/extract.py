@@ -186,32 +186,27 @@ def _run(model: LoadedModel, stimuli: StimulusSet, jobs: list[_Job], dev: torch.
     loader = make_loader(stimuli, model.preprocessing.transform(), batch_size=batch_size,
                          num_workers=num_workers, pin_memory=dev.type == "cuda")
     autocast = (torch.autocast(device_type=dev.type, dtype=torch.float16) if amp else contextlib.nullcontext())
-    try:
-        with contextlib.ExitStack() as stack:
-            writers = {}
-            for job in jobs:
-                tmp = stack.enter_context(atomic_path(job.path, overwrite=False))
-                coords = job.coords or job.reduction.feature_coords(job.shape)
-                writers[job.layer] = StoreWriter(tmp, stimuli.stimulus_ids, coords,
-                                                 job.reduction.n_features(job.shape), batch_size=batch_size,
-                                                 attrs=job.attrs, feature_dim=job.feature_dim)
-            reduce = {job.layer: job.reduction for job in jobs}
-            bar = stack.enter_context(tqdm(total=n, unit="img", desc=f"extract {model.name}", disable=not progress))
-            got = stack.enter_context(capture(module, list(reduce), reduce, model.name))
-            stack.enter_context(torch.inference_mode())
-            start = 0
-            for x in loader:
-                got.clear()
-                with autocast:
-                    module(x.to(dev, non_blocking=True))
-                for layer, writer in writers.items():
-                    writer.write(start, got[layer].float().cpu().numpy())
-                start += x.shape[0]
-                bar.update(x.shape[0])
-                failpoint("extract.batch")
-            for writer in writers.values():
-                writer.check_complete()
-    except OSError:
-        # Another process renamed the same complete entry into place first: keep theirs.
-        if not all(job.path.exists() for job in jobs):
-            raise
+    with contextlib.ExitStack() as stack:
+        writers = {}
+        for job in jobs:
+            tmp = stack.enter_context(atomic_path(job.path, overwrite=False))
+            coords = job.coords or job.reduction.feature_coords(job.shape)
+            writers[job.layer] = StoreWriter(tmp, stimuli.stimulus_ids, coords,
+                                             job.reduction.n_features(job.shape), batch_size=batch_size,
+                                             attrs=job.attrs, feature_dim=job.feature_dim)
+        reduce = {job.layer: job.reduction for job in jobs}
+        bar = stack.enter_context(tqdm(total=n, unit="img", desc=f"extract {model.name}", disable=not progress))
+        got = stack.enter_context(capture(module, list(reduce), reduce, model.name))
+        stack.enter_context(torch.inference_mode())
+        start = 0
+        for x in loader:
+            got.clear()
+            with autocast:
+                module(x.to(dev, non_blocking=True))
+            for layer, writer in writers.items():
+                writer.write(start, got[layer].float().cpu().numpy())
+            start += x.shape[0]
+            bar.update(x.shape[0])
+            failpoint("extract.batch")
+        for writer in writers.values():
+            writer.check_complete()

@@ -192,17 +192,18 @@ def trials_array(da: xr.DataArray, stimulus_ids: Sequence[str] | None = None) ->
     return out, np.asarray(order)
 
 
-def select_stimuli(da: xr.DataArray, stimulus_ids: Sequence[str]) -> xr.DataArray:
+def select_stimuli(da: xr.DataArray, ids: Sequence[str]) -> xr.DataArray:
     """All presentations of the given stimuli, in the given order; names missing ids."""
-    stimulus_ids = [str(s) for s in stimulus_ids]
-    have = set(da["stimulus_id"].values.tolist())
-    missing = [s for s in stimulus_ids if s not in have]
+    wanted = [str(s) for s in ids]
+    have_ids = stimulus_ids(da)
+    have = set(have_ids.tolist())
+    missing = [s for s in wanted if s not in have]
     if missing:
         raise DataError(
             f"{da.name or 'assembly'}: {len(missing)} stimulus_id(s) not present, e.g. {missing[:10]}."
         )
-    pos = pd.Index(stimulus_ids)
-    codes = pos.get_indexer(da["stimulus_id"].values)
+    pos = pd.Index(wanted)
+    codes = pos.get_indexer(have_ids)
     keep = np.flatnonzero(codes >= 0)
     keep = keep[np.argsort(codes[keep], kind="stable")]
     return da.isel({PRESENTATION: keep})

@@ -158,3 +158,13 @@ def save_figure(fig: Figure, table: pd.DataFrame, out_dir: str | os.PathLike, na
             t.to_csv(tmp, index=False)
         paths[key] = p
     return paths
+
+
+def read_table(table, required, what: str, hint: str) -> pd.DataFrame:
+    """A DataFrame or CSV with the ``required`` columns; the error names the file and the columns."""
+    df = table.copy() if isinstance(table, pd.DataFrame) else pd.read_csv(Path(table))
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        where = "" if isinstance(table, pd.DataFrame) else f"{table}: "
+        raise DataError(f"{where}{what} lacks columns {missing}; expected {list(required)} {hint}.")
+    return df

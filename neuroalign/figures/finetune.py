@@ -20,24 +20,17 @@ Input table (long format), one row per condition × noise level [× seed]:
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ._common import new_figure, save_figure
+from ._common import new_figure, read_table, save_figure
 
 FINETUNE_COLUMNS = ("condition", "noise_level", "robustness", "heldout_predictivity", "task_fidelity")
 
 
 def load_finetune(table) -> pd.DataFrame:
-    df = table.copy() if isinstance(table, pd.DataFrame) else pd.read_csv(Path(table))
-    missing = [c for c in FINETUNE_COLUMNS if c not in df.columns]
-    if missing:
-        where = "" if isinstance(table, pd.DataFrame) else f"{table}: "
-        raise DataError(f"{where}fine-tuning table lacks columns {missing}; expected {list(FINETUNE_COLUMNS)} "
-                        "[+ seed] (see neuroalign.figures.finetune).")
+    df = read_table(table, FINETUNE_COLUMNS, "fine-tuning table", "[+ seed] (see neuroalign.figures.finetune)")
     if "seed" not in df.columns:
         df["seed"] = 0
     return df

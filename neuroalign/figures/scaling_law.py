@@ -7,27 +7,20 @@ recording a better twin would need.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 from ..scaling import PARAMS, fit_sigmoid, sigmoid_log10
-from ._common import new_figure, save_figure
+from ._common import new_figure, read_table, save_figure
 
 SCALING_COLUMNS = ("dataset", "recording_time_s", "feve")
 
 
 def load_points(points) -> pd.DataFrame:
     """A scaling table (what :func:`neuroalign.scaling.scaling_experiment` returns) or its CSV."""
-    df = points.copy() if isinstance(points, pd.DataFrame) else pd.read_csv(Path(points))
-    missing = [c for c in SCALING_COLUMNS if c not in df.columns]
-    if missing:
-        where = "" if isinstance(points, pd.DataFrame) else f"{points}: "
-        raise DataError(f"{where}scaling table lacks columns {missing}; expected at least {list(SCALING_COLUMNS)} "
-                        "(see neuroalign.scaling.scaling_experiment).")
-    return df
+    return read_table(points, SCALING_COLUMNS, "scaling table", "at least (see neuroalign.scaling.scaling_experiment)")
 
 
 def scaling_law(points, out_dir, *, y: str = "feve", n_boot: int = 1000, seed: int = 0, ci: float = 0.95,

@@ -1,6 +1,6 @@
 """Out-of-distribution predictivity: split generators and ID-vs-OOD scoring."""
 
-from .evaluate import default_estimator, evaluate_ood, min_cosine_distance, pearson_columns
+from .evaluate import default_estimator, evaluate_ood, min_cosine_distance
 from .image_stats import STATISTICS, image_statistics, load_pixels
 from .splits import (
     OODSplit,
@@ -19,7 +19,6 @@ __all__ = [
     "image_statistics",
     "load_pixels",
     "min_cosine_distance",
-    "pearson_columns",
     "split_by_clusters",
     "split_by_label",
     "split_by_label_both_directions",

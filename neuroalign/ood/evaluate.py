@@ -32,6 +32,7 @@ from ..data.assembly import (
 )
 from ..device import resolve_device
 from ..errors import DataError
+from ..metrics import pearson_r
 from .splits import OODSplit
 
 #: Ridge penalties searched by the default estimator (its inner CV picks one per neuroid).
@@ -50,15 +51,6 @@ def default_estimator():
 
         return RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True)
     return RidgeCV(alphas=DEFAULT_ALPHAS, cv="gcv", alpha_per_target=True)
-
-
-def pearson_columns(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Pearson r between matching columns; NaN where either column is constant."""
-    p = pred - pred.mean(axis=0)
-    t = target - target.mean(axis=0)
-    denom = np.sqrt((p * p).sum(axis=0) * (t * t).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (p * t).sum(axis=0) / denom, np.nan)
 
 
 def min_cosine_distance(test: np.ndarray, train: np.ndarray, device="auto",
@@ -206,8 +198,8 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
     for k, (tr, te) in enumerate(folds):
         est = _clone(estimator)
         est.fit(x_id[tr], y_id[tr])
-        r_id[k] = pearson_columns(_predict(est, x_id[te]), y_id[te])
-        r_ood[k] = pearson_columns(_predict(est, x_ood), y_ood)
+        r_id[k] = pearson_r(y_id[te], _predict(est, x_id[te]))
+        r_ood[k] = pearson_r(y_ood, _predict(est, x_ood))
         alpha = getattr(est, "alpha_", None)
         if alpha is not None:
             if isinstance(alpha, torch.Tensor):
