@@ -2,9 +2,10 @@
 
 Case A: 2000 training + 500 held-out stimuli, 4096 features, 10 000 targets, 20 alphas,
 5 folds; random features with a planted rank-20 linear signal plus noise of varying
-SNR. Each method runs in its own subprocess so its peak resident memory
-(``ru_maxrss``) is its own; we print wall time of the fit + predict, peak RSS, the RSS
-added over the data, and the median held-out Pearson r. A second part scores one
+SNR, written once and loaded by each method's own subprocess so its peak resident
+memory (``ru_maxrss``) is its own; we print wall time of the fit + predict (library
+imported and estimator built before the clock), peak RSS, that peak minus the RSS just
+before the fit (imports + data), and the median held-out Pearson r. A second part scores one
 layer under the Brain-Score PLS protocol (10 splits, 25 components) vs our ridge
 protocol (5-fold outer CV, GCV ridge).
 
@@ -15,11 +16,14 @@ protocol (5-fold outer CV, GCV ridge).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -38,11 +42,19 @@ def make_case(n_train, n_test, p, t, seed=0):
     signal = (X @ P) @ B
     snr = rng.uniform(0.1, 2.0, t).astype(np.float32)
     Y = signal * snr + rng.standard_normal((n, t), dtype=np.float32) * signal.std(0)
+    Y = Y.astype(np.float32)  # numpy 2 promotes through the float64 scalar above
     return X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process so far (high-water mark)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def current_rss_mb() -> float:
+    """Resident memory now (imports and data loaded), the base the fit adds to."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def median_r(Y, P):
@@ -51,33 +63,51 @@ def median_r(Y, P):
     return float(np.nanmedian(pearson_r(Y, P)))
 
 
-def run_method(name, size):
-    import torch
+def case_files(size, folder):
+    """Write case A once; every method's process loads the same arrays (its peak RSS then
+    starts from the data, not from the generator's temporaries)."""
+    names = ("Xtr", "Ytr", "Xte", "Yte")
+    paths = {k: os.path.join(folder, f"{k}.npy") for k in names}
+    for k, arr in zip(names, make_case(*size)):
+        np.save(paths[k], arr)
+    return paths
 
-    Xtr, Ytr, Xte, Yte = make_case(*size)
-    w = torch.randn(64, 64)  # warm up torch's linear algebra once, for every method alike
-    torch.linalg.eigh(w @ w.T)
-    base = rss_mb()
-    t0 = time.perf_counter()
+
+def load_case(folder):
+    return tuple(np.load(os.path.join(folder, f"{k}.npy")) for k in ("Xtr", "Ytr", "Xte", "Yte"))
+
+
+def make_estimator(name, torch):
+    """The estimator and a predict function, built (and its library imported) before the clock starts."""
     if name.startswith("neuroalign"):
         from neuroalign.mapping import RidgeCV
 
         cv = {"neuroalign_gcv": "gcv", "neuroalign_loo": "loo", "neuroalign_kfold": 5}[name]
-        pred = RidgeCV(alphas=ALPHAS, cv=cv).fit(Xtr, Ytr).predict(Xte)
-    elif name.startswith("himalaya"):
+        return RidgeCV(alphas=ALPHAS, cv=cv), np.asarray
+    if name.startswith("himalaya"):
         from himalaya.backend import set_backend
         from himalaya.kernel_ridge import KernelRidgeCV
         from himalaya.ridge import RidgeCV as HRidgeCV
 
         backend = set_backend("torch_cuda" if torch.cuda.is_available() else "torch", on_error="warn")
-        cls = KernelRidgeCV if name == "himalaya_kernel_ridge_cv" else HRidgeCV
-        kw = {"warn": False} if cls is KernelRidgeCV else {}
-        model = cls(alphas=ALPHAS, cv=5, fit_intercept=True, **kw).fit(Xtr, Ytr)
-        pred = backend.to_numpy(model.predict(Xte))
-    else:
-        from sklearn.linear_model import RidgeCV as SkRidgeCV
+        if name == "himalaya_kernel_ridge_cv":
+            return KernelRidgeCV(alphas=ALPHAS, cv=5, fit_intercept=True, warn=False), backend.to_numpy
+        return HRidgeCV(alphas=ALPHAS, cv=5, fit_intercept=True), backend.to_numpy
+    from sklearn.linear_model import RidgeCV as SkRidgeCV
 
-        pred = SkRidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(Xtr, Ytr).predict(Xte)
+    return SkRidgeCV(alphas=ALPHAS, alpha_per_target=True), np.asarray
+
+
+def run_method(name, folder):
+    import torch
+
+    Xtr, Ytr, Xte, Yte = load_case(folder)
+    w = torch.randn(64, 64)  # warm up torch's linear algebra once, for every method alike
+    torch.linalg.eigh(w @ w.T)
+    model, to_numpy = make_estimator(name, torch)
+    base = current_rss_mb()
+    t0 = time.perf_counter()
+    pred = to_numpy(model.fit(Xtr, Ytr).predict(Xte))
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - t0
@@ -113,6 +143,7 @@ def main():
     ap.add_argument("--small", action="store_true", help="quick run: 400+100 stimuli, 512 features, 500 targets")
     ap.add_argument("--only", default=None, help="comma-separated subset of methods")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--case-dir", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--timeout", type=float, default=900)
     args = ap.parse_args()
     size = (400, 100, 512, 500) if args.small else (2000, 500, 4096, 10_000)
@@ -120,7 +151,7 @@ def main():
         print(json.dumps(run_protocols(args.small)))
         return
     if args.child:
-        print(json.dumps(run_method(args.child, size)))
+        print(json.dumps(run_method(args.child, args.case_dir)))
         return
     import torch
 
@@ -128,9 +159,13 @@ def main():
           f"targets {size[3]}, {len(ALPHAS)} alphas, 5 folds; torch {torch.__version__}, "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}, {torch.get_num_threads()} threads")
     results = {}
-    methods = args.only.split(",") if args.only else METHODS
+    methods = [m for m in (args.only.split(",") if args.only else METHODS) if m != "protocols"]
+    case_dir = tempfile.mkdtemp(prefix="bench_ridge_")
+    atexit.register(shutil.rmtree, case_dir, True)
+    if methods:
+        case_files(size, case_dir)
     for name in methods:
-        cmd = [sys.executable, __file__, "--child", name] + (["--small"] if args.small else [])
+        cmd = [sys.executable, __file__, "--child", name, "--case-dir", case_dir]
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=os.environ)
         except subprocess.TimeoutExpired:
@@ -150,7 +185,8 @@ def main():
                 r = results[name]
                 print(f"  {name}: {ref['time_s'] / r['time_s']:.2f}x faster than himalaya KernelRidgeCV, "
                       f"median r diff {r['median_r'] - ref['median_r']:+.4f}, "
-                      f"peak RSS ratio {r['peak_rss_mb'] / ref['peak_rss_mb']:.2f}")
+                      f"peak RSS ratio {r['peak_rss_mb'] / ref['peak_rss_mb']:.2f} "
+                      f"(added over data {r['added_rss_mb']:.0f} vs {ref['added_rss_mb']:.0f} MB)")
     if not args.only or "protocols" in args.only:
         cmd = [sys.executable, __file__, "--child", "protocols"] + (["--small"] if args.small else [])
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=os.environ)

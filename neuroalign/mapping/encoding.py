@@ -17,7 +17,7 @@ from sklearn.base import clone
 from ..data.assembly import align_on_stimulus_id, stimulus_ids
 from ..errors import DataError
 from ..metrics import constant_columns, pearson_r, r2_score
-from .ridge import RidgeCV
+from .ridge import RidgeCV, stimulus_gram
 
 
 def _check_responses(responses: xr.DataArray) -> None:
@@ -64,6 +64,10 @@ def cross_validated_encoding(features: xr.DataArray, responses: xr.DataArray, sp
     pred_sum = np.zeros_like(Y)
     pred_n = np.zeros(len(sids), dtype=np.int64)
     test_n = np.zeros(n_split, dtype=np.int64)
+    # Our ridge in dual form decomposes each split's kernel: compute X Xᵀ once for all splits.
+    shared = isinstance(estimator, RidgeCV) and (
+        estimator.solver == "dual" or (estimator.solver == "auto" and X.shape[0] <= X.shape[1]))
+    gram = stimulus_gram(X, dtype=estimator.dtype, device=estimator.device) if shared else None
     for k, (train_ids, test_ids) in enumerate(splits):
         tr = index.get_indexer(np.asarray(train_ids, dtype=str))
         te = index.get_indexer(np.asarray(test_ids, dtype=str))
@@ -72,7 +76,8 @@ def cross_validated_encoding(features: xr.DataArray, responses: xr.DataArray, sp
             raise DataError(f"split {k}: {len(missing)} stimulus_id(s) not in the responses, e.g. {missing[:10].tolist()}.")
         if np.intersect1d(tr, te).size:
             raise DataError(f"split {k}: {np.intersect1d(tr, te).size} stimuli are in both train and test.")
-        est = clone(estimator).fit(X[tr], Y[tr])
+        fit_kw = {} if gram is None else {"gram": gram[np.ix_(tr, tr)]}
+        est = clone(estimator).fit(X[tr], Y[tr], **fit_kw)
         pred = np.asarray(est.predict(X[te]), dtype=np.float64).reshape(len(te), n_neur)
         r[k] = pearson_r(Y[te], pred)
         r2[k] = r2_score(Y[te], pred)

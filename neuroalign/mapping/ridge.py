@@ -13,6 +13,8 @@ With ``X_c = U S Vᵀ`` (``λ = S²``), the ridge weights for a target ``y`` are
   ``H_ii`` replaced by its mean ``tr(H)/n``. Cost per alpha: ``r`` per target.
 * ``cv=K`` (or a scikit-learn splitter): exact K-fold, one eigendecomposition per fold,
   alphas chosen by the mean over folds of the validation MSE (himalaya's default rule).
+  Folds read their kernels off one Gram product; the validation predictions of all alphas
+  cost one product per factor of the (often low-rank) filter matrix ``1/(λ+α)``.
 
 Dual form (``X_c X_cᵀ``, n×n) when ``n_samples ≤ n_features``, primal (``X_cᵀ X_c``) otherwise.
 Intercepts: X and Y are centred with *training* means, so the constant direction is
@@ -48,10 +50,25 @@ class Basis:
     train: np.ndarray | None = None  # row indices (K-fold only)
     val: np.ndarray | None = None
     B: torch.Tensor | None = None  # (n_val, r) (X_val - mean) X_cᵀ U
+    Xc: torch.Tensor | None = None  # (n, p) centred X, when XtU is left to :meth:`weights`
 
     def to(self, device) -> "Basis":
         mv = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Basis(mv(self.U), mv(self.lam), mv(self.XtU), mv(self.x_mean), self.train, self.val, mv(self.B))
+        return Basis(mv(self.U), mv(self.lam), mv(self.XtU), mv(self.x_mean), self.train, self.val, mv(self.B),
+                     mv(self.Xc))
+
+    def weights_map(self, n_targets: int):
+        """Basis coefficients ``(r, b)`` -> primal weights ``(p, b)``.
+
+        ``X_cᵀU`` (p×r) costs ``p·n·r`` once and pays back only past ``p`` targets; with
+        fewer, ``X_cᵀ (U w)`` per batch is cheaper (a layer scored on a few hundred neurons).
+        """
+        if self.XtU is not None:
+            return lambda w: self.XtU @ w
+        if n_targets > self.Xc.shape[1]:
+            XtU = (self.Xc.T @ self.U).contiguous()
+            return lambda w: XtU @ w
+        return lambda w: self.Xc.T @ (self.U @ w)
 
 
 @dataclass
@@ -73,43 +90,84 @@ class Plan:
         )
 
 
-def _basis(X: torch.Tensor, fit_intercept: bool, solver: str, X_val: torch.Tensor | None = None) -> Basis:
-    """Eigendecompose centred X in the cheaper of its dual (n×n) or primal (p×p) form.
+def _decomposition_dtype(X: torch.Tensor) -> torch.dtype:
+    # Decompose in float64 whatever the working precision: a float32 Gram/covariance squares
+    # the condition number and its small eigenvalues drown in rounding, which silently
+    # pushes the alpha choice up (seen on real layers). Targets still run in X's dtype.
+    return X.dtype if X.device.type == "mps" else torch.float64
 
-    With ``X_val`` (a K-fold validation block) the validation projection ``B`` is
-    computed instead of ``XtU``, through the kernel in dual form (cheaper than ``X_cᵀU``).
+
+def _eig_kept(K: torch.Tensor, n_dims: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenpairs of a symmetric PSD matrix, dropping those at rounding level."""
+    lam, Q = torch.linalg.eigh(K)
+    keep = lam > lam.max().clamp_min(0) * n_dims * torch.finfo(K.dtype).eps * 10
+    return lam[keep], Q[:, keep]
+
+
+def _gram(X: torch.Tensor) -> torch.Tensor:
+    """Uncentred Gram matrix of all stimuli, in the decomposition precision."""
+    Xh = X.to(_decomposition_dtype(X))
+    return Xh @ Xh.T
+
+
+def stimulus_gram(X, *, dtype="float32", device="auto") -> torch.Tensor:
+    """The uncentred Gram matrix of ``X`` in the decomposition precision, on ``device``.
+
+    Outer splits can share it: pass ``gram[train][:, train]`` to :meth:`RidgeCV.fit`.
+    """
+    tdtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
+    return _gram(torch.as_tensor(np.asarray(X), dtype=tdtype, device=resolve_device(device)))
+
+
+def _dual_basis(G: torch.Tensor, X: torch.Tensor, fit_intercept: bool, train: np.ndarray | None = None,
+                val: np.ndarray | None = None) -> Basis:
+    """Eigenbasis of the centred kernel of the training rows, read off the full Gram ``G``.
+
+    Centring uses the training mean: ``(x-m)·(x'-m) = x·x' - x·m - m·x' + m·m``, so every
+    fold shares one Gram product. With ``val`` (a K-fold validation block) the validation
+    projection ``B`` replaces ``XtU``.
     """
     work = X.dtype
-    if work != torch.float64 and X.device.type != "mps":
-        # Decompose in float64 whatever the working precision: a float32 Gram/covariance squares
-        # the condition number and its small eigenvalues drown in rounding, which silently
-        # pushes the alpha choice up (seen on real layers). Targets still run in ``work``.
-        b = _basis(X.double(), fit_intercept, solver, None if X_val is None else X_val.double())
-        cast = lambda t: None if t is None else t.to(work)  # noqa: E731
-        return Basis(U=cast(b.U), lam=cast(b.lam), XtU=cast(b.XtU), x_mean=cast(b.x_mean), B=cast(b.B))
-    n, p = X.shape
-    x_mean = X.mean(0) if fit_intercept else torch.zeros(p, dtype=X.dtype, device=X.device)
-    Xc = X - x_mean
-    eps = torch.finfo(X.dtype).eps
-    use_dual = solver == "dual" or (solver == "auto" and n <= p)
-    if use_dual:
-        lam, Q = torch.linalg.eigh(Xc @ Xc.T)
-        keep = lam > lam.max().clamp_min(0) * max(n, p) * eps * 10
-        lam, U = lam[keep], Q[:, keep]
-        if X_val is not None:
-            B = ((X_val - x_mean) @ Xc.T) @ U
-            return Basis(U=U.contiguous(), lam=lam, XtU=None, x_mean=x_mean, B=B)
-        XtU = Xc.T @ U
+    if train is None:
+        Ktt, Xtr = G, X
     else:
-        lam, V = torch.linalg.eigh(Xc.T @ Xc)
-        keep = lam > lam.max().clamp_min(0) * max(n, p) * eps * 10
-        lam, V = lam[keep], V[:, keep]
-        s = lam.sqrt()
-        U = (Xc @ V) / s
-        XtU = V * s
-        if X_val is not None:
-            return Basis(U=U.contiguous(), lam=lam, XtU=None, x_mean=x_mean, B=(X_val - x_mean) @ XtU)
-    return Basis(U=U.contiguous(), lam=lam, XtU=XtU.contiguous(), x_mean=x_mean)
+        tr = torch.as_tensor(train, device=G.device)
+        Ktt, Xtr = G[tr][:, tr], X[train]
+    Kvt = None if val is None else G[torch.as_tensor(val, device=G.device)][:, tr]
+    if fit_intercept:
+        col = Ktt.mean(0)
+        mu = col.mean()
+        Ktt = Ktt - col[None, :] - col[:, None] + mu
+        if Kvt is not None:
+            Kvt = Kvt - Kvt.mean(1, keepdim=True) - col[None, :] + mu
+    lam, U = _eig_kept(Ktt, max(Ktt.shape[0], X.shape[1]))
+    x_mean = Xtr.mean(0) if fit_intercept else torch.zeros_like(X[0])
+    if Kvt is not None:
+        return Basis(U=U.to(work).contiguous(), lam=lam.to(work), XtU=None, x_mean=x_mean, B=(Kvt @ U).to(work))
+    # X_cᵀU (basis coefficients -> weights) runs in the working precision: its accuracy does not
+    # depend on the spectrum. It is formed on demand (:meth:`Basis.weights_map`).
+    return Basis(U=U.to(work).contiguous(), lam=lam.to(work), XtU=None, x_mean=x_mean, Xc=(Xtr - x_mean).contiguous())
+
+
+def _primal_basis(X: torch.Tensor, fit_intercept: bool, X_val: torch.Tensor | None = None) -> Basis:
+    """Eigenbasis from the p×p covariance (more stimuli than features)."""
+    work = X.dtype
+    Xh = X.to(_decomposition_dtype(X))
+    x_mean = Xh.mean(0) if fit_intercept else torch.zeros_like(Xh[0])
+    Xc = Xh - x_mean
+    lam, V = _eig_kept(Xc.T @ Xc, max(X.shape))
+    s = lam.sqrt()
+    U = (Xc @ V) / s
+    XtU = V * s
+    cast = lambda t: t.to(work).contiguous()  # noqa: E731
+    if X_val is not None:
+        B = (X_val.to(Xh.dtype) - x_mean) @ XtU
+        return Basis(U=cast(U), lam=cast(lam), XtU=None, x_mean=cast(x_mean), B=cast(B))
+    return Basis(U=cast(U), lam=cast(lam), XtU=cast(XtU), x_mean=cast(x_mean))
+
+
+def _uses_dual(solver: str, n: int, p: int) -> bool:
+    return solver == "dual" or (solver == "auto" and n <= p)
 
 
 def _as_folds(cv, n: int):
@@ -121,8 +179,12 @@ def _as_folds(cv, n: int):
 
 
 def make_plan(X, *, alphas=DEFAULT_ALPHAS, cv="gcv", fit_intercept=True, solver="auto",
-              dtype="float32", device="auto") -> Plan:
-    """Decompose the stimuli once (full data, plus one basis per fold in K-fold mode)."""
+              dtype="float32", device="auto", gram=None) -> Plan:
+    """Decompose the stimuli once (full data, plus one basis per fold in K-fold mode).
+
+    ``gram``: the uncentred ``X Xᵀ`` of these rows, when the caller already has it (a
+    block of :func:`stimulus_gram` shared by outer splits); used in dual form only.
+    """
     dev = resolve_device(device)
     tdtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
     X = torch.as_tensor(np.asarray(X), dtype=tdtype, device=dev) if not isinstance(X, torch.Tensor) else X.to(dev, tdtype)
@@ -137,21 +199,33 @@ def make_plan(X, *, alphas=DEFAULT_ALPHAS, cv="gcv", fit_intercept=True, solver=
     if solver not in ("auto", "dual", "primal"):
         raise DataError(f"ridge: solver must be 'auto', 'dual' or 'primal', not {solver!r}.")
     folds: list[Basis] = []
+    if gram is not None:  # one Gram product of all stimuli, shared by the dual bases
+        gram = torch.as_tensor(gram).to(dev, _decomposition_dtype(X))
+        if tuple(gram.shape) != (n, n):
+            raise DataError(f"ridge: gram must be ({n}, {n}) for {n} samples; got {tuple(gram.shape)}.")
     if isinstance(cv, str):
         if cv not in ("gcv", "loo"):
             raise DataError(f"ridge: cv must be 'gcv', 'loo', an int K or a splitter; got {cv!r}.")
         mode = cv
     else:
         mode = "kfold"
-        for train, val in _as_folds(cv, n):
-            train, val = np.asarray(train), np.asarray(val)
+        split = [(np.asarray(a), np.asarray(b)) for a, b in _as_folds(cv, n)]
+        for train, val in split:
             if len(train) < 2 or len(val) == 0:
                 raise DataError(f"ridge: a fold has {len(train)} training and {len(val)} validation samples.")
-            b = _basis(X[train], fit_intercept, solver, X_val=X[val])
+        for train, val in split:
+            if _uses_dual(solver, len(train), X.shape[1]):
+                gram = _gram(X) if gram is None else gram
+                b = _dual_basis(gram, X, fit_intercept, train, val)
+            else:
+                b = _primal_basis(X[train], fit_intercept, X_val=X[val])
             b.train, b.val = train, val
             folds.append(b)
-    full = _basis(X, fit_intercept, solver)
-    used = "dual" if solver == "dual" or (solver == "auto" and n <= X.shape[1]) else "primal"
+    used = "dual" if _uses_dual(solver, n, X.shape[1]) else "primal"
+    if used == "dual":
+        full = _dual_basis(_gram(X) if gram is None else gram, X, fit_intercept)
+    else:
+        full = _primal_basis(X, fit_intercept)
     return Plan(full, folds, a, mode, fit_intercept, n, used)
 
 
@@ -160,7 +234,9 @@ def _batch_size(plan: Plan, n_targets: int, target_batch_size, budget_bytes: flo
         return int(target_batch_size)
     n = plan.n_samples
     per_target = n * len(plan.alphas) * plan.full.U.element_size() * 3
-    return int(max(1, min(n_targets, budget_bytes // max(per_target, 1))))
+    bs = int(max(1, min(n_targets, budget_bytes // max(per_target, 1))))
+    # A multiple of 64 columns keeps BLAS on its fast path (MKL: 1066 columns ran 1.3x slower than 1024).
+    return bs - bs % 64 if 128 <= bs < n_targets else bs
 
 
 def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
@@ -183,7 +259,7 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
     bs = _batch_size(plan, t, target_batch_size, memory_budget)
     out = {
         "cv_scores": np.empty((A, t)), "alpha_index": np.empty(t, dtype=np.int64),
-        "coef": np.empty((t, full.XtU.shape[0]), dtype=np.float64 if dt == torch.float64 else np.float32),
+        "coef": np.empty((t, full.x_mean.shape[0]), dtype=np.float64 if dt == torch.float64 else np.float32),
         "intercept": np.empty(t),
     }
     alphas = plan.alphas
@@ -192,6 +268,8 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
         one_minus_diag = 1.0 - (full.U.square() @ h.T).T  # (A, n)
         if plan.fit_intercept:
             one_minus_diag = one_minus_diag - 1.0 / n
+    kfold_scores = _kfold_scores(plan, Y, bs) if plan.mode == "kfold" else None
+    to_weights = full.weights_map(t)
     for start in range(0, t, bs):
         sl = slice(start, min(t, start + bs))
         Yb = torch.as_tensor(Y[:, sl], dtype=dt, device=dev)
@@ -210,19 +288,10 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
             df = (full.lam[None] / (full.lam[None] + alphas[:, None])).sum(1) + (1.0 if plan.fit_intercept else 0.0)
             scores = -(rss / n) / (1.0 - df / n).square()[:, None]
         else:
-            scores = torch.zeros(A, Yb.shape[1], dtype=dt, device=dev)
-            for f in plan.folds:
-                Ytr = Yb[f.train]
-                m = Ytr.mean(0) if plan.fit_intercept else torch.zeros_like(y_mean)
-                zf = f.U.T @ (Ytr - m)
-                coefs = zf[None] / (f.lam[None, :, None] + alphas[:, None, None])  # (A, r, b)
-                pred = torch.matmul(f.B, coefs)  # (A, n_val, b)
-                scores += -((Yb[f.val] - m)[None] - pred).square().mean(1)
-                del coefs, pred
-            scores /= len(plan.folds)
+            scores = kfold_scores[:, sl]
         scores = torch.nan_to_num(scores, nan=-torch.inf)
         best = scores.argmax(0)  # first maximum, as scikit-learn and himalaya
-        coef = full.XtU @ (z / (full.lam[:, None] + alphas[best][None, :]))  # (p, b)
+        coef = to_weights(z / (full.lam[:, None] + alphas[best][None, :]))  # (p, b)
         intercept = y_mean - full.x_mean @ coef
         out["cv_scores"][:, sl] = scores.double().cpu().numpy()
         out["alpha_index"][sl] = best.cpu().numpy()
@@ -230,6 +299,62 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
         out["intercept"][sl] = intercept.double().cpu().numpy()
     out["alpha"] = plan.alphas.double().cpu().numpy()[out["alpha_index"]]
     return out
+
+
+def _filter_factors(lam: torch.Tensor, alphas: torch.Tensor, tol: float):
+    """Low-rank factors of the ridge filters ``g[a, k] = 1/(λ_k + α_a)``: ``g ≈ C @ D``.
+
+    The filter matrix is a Cauchy matrix, numerically of low rank when the alphas and
+    the spectrum overlap little (a well-conditioned layer, or a dense alpha grid), so
+    ``m < n_alphas`` products replace one per alpha. Rows are scaled to a maximum of 1
+    before the SVD and the smallest ``m`` whose largest entry error is ≤ ``tol`` is
+    kept (checked, not assumed). Returns ``None`` when that saves less than a quarter.
+    """
+    lam64, a64 = lam.double(), alphas.double()
+    scale = a64 + lam64.min().clamp_min(0)
+    gs = scale[:, None] / (lam64[None, :] + a64[:, None])  # (A, r), entries in (0, 1]
+    u, sv, vt = torch.linalg.svd(gs, full_matrices=False)
+    A = len(alphas)
+    for m in range(1, A):
+        if 4 * m > 3 * A:
+            return None
+        if ((u[:, :m] * sv[:m]) @ vt[:m] - gs).abs().max() <= tol:
+            C = u[:, :m] * sv[:m] / scale[:, None]
+            return C.to(lam.dtype), vt[:m].to(lam.dtype).contiguous()
+    return None
+
+
+def _kfold_scores(plan: Plan, Y: np.ndarray, bs: int) -> torch.Tensor:
+    """Mean validation MSE (negated) per alpha and target over the folds, fold by fold.
+
+    Per fold, ``op = [B diag(d_j)]_j`` stacked to ``(m·n_val, r)`` is built once — ``d_j``
+    the rows of the filter factors (:func:`_filter_factors`), or the filters
+    ``1/(λ+α)`` themselves (``m = n_alphas``) — so each target batch costs one
+    ``Uᵀ Y_train`` and one GEMM whatever the number of alphas.
+    """
+    dev, dt = plan.full.U.device, plan.full.U.dtype
+    A, t = len(plan.alphas), Y.shape[1]
+    tol = 1e-6 if dt != torch.float64 else 1e-13
+    scores = torch.zeros(A, t, dtype=dt, device=dev)
+    for f in plan.folds:
+        n_val = len(f.val)
+        factors = _filter_factors(f.lam, plan.alphas, tol)
+        D = factors[1] if factors else 1.0 / (f.lam[None, :] + plan.alphas[:, None])
+        op = (f.B[None] * D[:, None, :]).reshape(-1, f.B.shape[1])  # (m·n_val, r)
+        tr = torch.as_tensor(f.train, device=dev)
+        va = torch.as_tensor(f.val, device=dev)
+        for start in range(0, t, bs):
+            sl = slice(start, min(t, start + bs))
+            Yb = torch.as_tensor(Y[:, sl], dtype=dt, device=dev)
+            Ytr = Yb[tr]
+            m = Ytr.mean(0) if plan.fit_intercept else torch.zeros_like(Ytr[0])
+            pred = (op @ (f.U.T @ (Ytr - m))).view(len(D), n_val, -1)
+            if factors:
+                pred = torch.tensordot(factors[0], pred, dims=1)  # (A, n_val, b)
+            pred.sub_((Yb[va] - m)[None])  # now residuals
+            scores[:, sl] -= pred.square_().mean(1)
+        del op
+    return scores / len(plan.folds)
 
 
 class RidgeCV(RegressorMixin, BaseEstimator):
@@ -261,16 +386,17 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.solver = solver
         self.memory_budget = memory_budget
 
-    def _plan(self, X) -> Plan:
+    def _plan(self, X, gram=None) -> Plan:
         return make_plan(X, alphas=self.alphas, cv=self.cv, fit_intercept=self.fit_intercept,
-                         solver=self.solver, dtype=self.dtype, device=self.device)
+                         solver=self.solver, dtype=self.dtype, device=self.device, gram=gram)
 
-    def fit(self, X, Y):
+    def fit(self, X, Y, gram=None):
+        """Fit; ``gram`` (optional) is ``X Xᵀ`` from :func:`stimulus_gram`, to share across splits."""
         Y = np.asarray(Y)
         self._ravel = Y.ndim == 1
         if not np.isfinite(Y).all():
             raise DataError(f"ridge: Y has {int((~np.isfinite(Y)).sum())} non-finite values.")
-        plan = self._plan(X)
+        plan = self._plan(X, gram)
         res = solve_targets(plan, Y, target_batch_size=self.target_batch_size, memory_budget=self.memory_budget)
         if not self.alpha_per_target:
             idx = int(np.argmax(res["cv_scores"].mean(1)))
@@ -288,7 +414,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.cv_scores_ = res["cv_scores"]
         self.best_score_ = res["cv_scores"][res["alpha_index"], np.arange(len(res["alpha_index"]))] \
             if res["cv_scores"].shape[0] > 1 else res["cv_scores"][0]
-        self.n_features_in_ = plan.full.XtU.shape[0]
+        self.n_features_in_ = plan.full.x_mean.shape[0]
         self.solver_ = plan.solver
         self._ravel = getattr(self, "_ravel", False)
         return self
