@@ -1,4 +1,5 @@
-"""Write-then-rename, so a crash never leaves a half-written file or store behind."""
+"""Write-then-rename, so a crash never leaves a half-written file or store behind; and the
+NetCDF reader that pairs with :func:`write_netcdf`."""
 
 from __future__ import annotations
 
@@ -66,9 +67,31 @@ def write_netcdf(obj, path: str | os.PathLike) -> Path:
     import numpy as np
 
     path = Path(path)
-    out = obj.copy()
+    out = obj.copy(deep=False)  # new attrs on a view: the data is not duplicated
     out.attrs = {k: (v if isinstance(v, (str, int, float, np.integer, np.floating)) and not isinstance(v, bool)
                      else json.dumps(v, default=str)) for k, v in obj.attrs.items()}
     with atomic_path(path) as tmp:
         out.to_netcdf(tmp, engine="h5netcdf")
     return path
+
+
+def read_netcdf(path: str | os.PathLike, *, what: str, hint: str = "", array: bool = False,
+                engine: str = "h5netcdf"):
+    """Read a whole NetCDF file into memory (the file is closed afterwards).
+
+    ``array``: a DataArray (``open_dataarray``) rather than a Dataset. A missing or
+    unreadable file raises :class:`~neuroalign.errors.DataError` naming ``what``, the
+    path and ``hint`` (what to do).
+    """
+    import xarray as xr
+
+    from .errors import DataError
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{what} {path} does not exist{'; ' + hint if hint else ''}.")
+    try:
+        with (xr.open_dataarray if array else xr.open_dataset)(path, engine=engine) as obj:
+            return obj.load()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable NetCDF {what} ({exc}).") from exc

@@ -116,13 +116,27 @@ def ncsnr(assembly: xr.DataArray, *, n_trials: float | None = None, stimulus_ids
     return snr_da, nc_da
 
 
+def variance_parts(trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per neuroid, the single-trial variance and the noise variance of ``trials``
+    ``(stimulus, repetition, neuroid)``: the parts of explainable variance and FEVE."""
+    return np.nanvar(trials.reshape(-1, trials.shape[2]), axis=0, ddof=1), _noise_var(trials)
+
+
+def feve_from_trials(trials: np.ndarray, pred: np.ndarray, parts=None) -> tuple[np.ndarray, np.ndarray]:
+    """FEVE and explainable variance per neuroid from ``trials`` and ``pred`` (stimulus ×
+    neuroid, same order); ``parts`` (:func:`variance_parts` of ``trials``) when already known."""
+    total, noise = variance_parts(trials) if parts is None else parts
+    mse = np.nanmean((trials - pred[:, None, :]) ** 2, axis=(0, 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1.0 - (mse - noise) / (total - noise), (total - noise) / total
+
+
 def explainable_variance(assembly: xr.DataArray, *, stimulus_ids=None, min_ceiling: float = 0.05) -> xr.DataArray:
     """Sensorium's fraction of explainable variance of single trials: (Var[y] - σ²_noise) / Var[y]."""
     trials = _trials(assembly, stimulus_ids)
-    flat = trials.reshape(-1, trials.shape[2])
-    total = np.nanvar(flat, axis=0, ddof=1)
+    total, noise = variance_parts(trials)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ev = (total - _noise_var(trials)) / total
+        ev = (total - noise) / total
     return _wrap(ev, assembly, "explainable_variance", min_ceiling,
                  {"method": "Sensorium fraction of explainable variance", "n_stimuli": trials.shape[0]})
 
@@ -143,13 +157,7 @@ def feve(assembly: xr.DataArray, predictions: xr.DataArray, *, min_ceiling: floa
     pid = predictions["neuroid_id"].values.astype(str) if "neuroid_id" in predictions.coords else None
     if pid is not None and not np.array_equal(pid, assembly["neuroid_id"].values.astype(str)):
         raise DataError("feve: predictions and assembly list different neuroid_ids (or in another order).")
-    flat = trials.reshape(-1, trials.shape[2])
-    total = np.nanvar(flat, axis=0, ddof=1)
-    noise = _noise_var(trials)
-    mse = np.nanmean((trials - pred[:, None, :]) ** 2, axis=(0, 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ev = (total - noise) / total
-        val = 1.0 - (mse - noise) / (total - noise)
+    val, ev = feve_from_trials(trials, pred)
     out = _wrap(val, assembly, "feve", -np.inf, {"method": "Sensorium FEVE", "n_stimuli": trials.shape[0]})
     low = ~(ev >= min_ceiling)
     out = out.assign_coords(low_ceiling=("neuroid", low), explainable_variance=("neuroid", ev))

@@ -114,7 +114,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         model.name = args.name
     ds = score(model, args.benchmark, layers=args.layers, reduction=args.reduction, seed=args.seed,
                device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=True,
-               dask=args.dask)
+               dask=args.dask, dask_workers=args.dask_workers)
     a = ds.attrs
     print(f"{a['model']} on {a['benchmark']} ({a['kind']}): layer {a['layer']}")
     print(f"  raw {a['aggregate_raw']:.4f}  ceiling {a['aggregate_ceiling']:.4f}  "
@@ -315,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--name", default=None, help="name to record for the model (default: its spec)")
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--dask", default=None, help="fit ridge targets on a dask cluster: local | slurm | <address>")
+    sc.add_argument("--dask-workers", type=int, default=2,
+                    help="workers (local) or jobs (slurm; queue/account from dask-jobqueue's config) to start")
     sc.add_argument("--out", type=Path, default=None, help="write the Score as NetCDF")
     sc.add_argument("--table", type=Path, default=None, help="write the results-table rows as CSV")
     _add_extraction_args(sc)

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.optimize import OptimizeWarning, curve_fit
+from sklearn.base import clone
 
-from .ceiling import explainable_variance, feve
-from .data.assembly import select_stimuli, stimulus_ids, trials_array, validate_assembly
+from .ceiling import explainable_variance, feve_from_trials, variance_parts
+from .data.assembly import feature_rows, select_stimuli, trials_array, validate_assembly
 from .errors import DataError
 
 PARAMS = ("ymax", "k", "t50")
@@ -148,19 +149,6 @@ def _default_estimator():
     return RidgeCV(alphas=np.logspace(-3, 6, 19), cv="gcv", alpha_per_target=True, dtype="float64", device="cpu")
 
 
-def _feature_matrix(features: xr.DataArray, wanted: np.ndarray) -> np.ndarray:
-    if "stimulus_id" not in features.coords:
-        raise DataError("scaling_experiment: features need a 'stimulus_id' coord on their first dim.")
-    fid = pd.Index(stimulus_ids(features))
-    if fid.has_duplicates:
-        raise DataError(f"scaling_experiment: duplicate feature stimulus_id {fid[fid.duplicated()][:5].tolist()}.")
-    idx = fid.get_indexer(wanted.astype(str))
-    if (idx < 0).any():
-        missing = wanted[idx < 0][:10].tolist()
-        raise DataError(f"scaling_experiment: {int((idx < 0).sum())} recorded stimuli have no features, e.g. {missing}.")
-    return np.asarray(features.values, dtype=np.float64)[idx]
-
-
 def scaling_experiment(
     assembly: xr.DataArray,
     features: xr.DataArray,
@@ -193,7 +181,7 @@ def scaling_experiment(
     """
     validate_assembly(assembly)
     trials, sids = trials_array(assembly)  # (stimulus, repetition, neuroid)
-    X_all = _feature_matrix(features, sids)
+    X_all = np.asarray(features.values, dtype=np.float64)[feature_rows(features, sids)]
     n_stim = len(sids)
     n_test = int(round(n_test * n_stim)) if isinstance(n_test, float) else int(n_test)
     if not 2 <= n_test < n_stim - 2:
@@ -213,6 +201,8 @@ def scaling_experiment(
             f"scaling_experiment: no neuroid has an explainable variance ≥ {min_explainable} on the "
             f"{n_test} test stimuli (max {float(ev.max()):.3f}); lower min_explainable or add test stimuli."
         )
+    test_trials = trials[test]
+    test_parts = variance_parts(test_trials)  # the test set never changes: its variances, once
     finite = np.isfinite(trials).all(axis=2)  # (stimulus, repetition): a complete trial
     est = estimator if estimator is not None else _default_estimator()
     rows = []
@@ -227,12 +217,9 @@ def scaling_experiment(
                     pick = rng.choice(reps, size=min(int(n_rep), len(reps)), replace=False)
                     Y[j] = trials[s, pick].mean(0)
                     used += len(pick)
-                model = _clone(est).fit(X_all[train], Y)
-                pred = xr.DataArray(
-                    np.asarray(model.predict(X_all[test]), dtype=np.float64), dims=("presentation", "neuroid"),
-                    coords={"stimulus_id": ("presentation", test_ids),
-                            "neuroid_id": ("neuroid", assembly["neuroid_id"].values)})
-                f = feve(test_assembly, pred).values[keep]
+                model = clone(est).fit(X_all[train], Y)
+                pred = np.asarray(model.predict(X_all[test]), dtype=np.float64)
+                f = feve_from_trials(test_trials, pred, test_parts)[0][keep]
                 rows.append({
                     "dataset": dataset or str(assembly.attrs.get("identifier", assembly.name or "assembly")),
                     "n_images": int(n_img), "n_repeats": int(n_rep), "draw": draw,
@@ -241,12 +228,6 @@ def scaling_experiment(
                     "n_neuroids": int(keep.sum()), "n_test": n_test,
                 })
     return pd.DataFrame(rows)
-
-
-def _clone(est):
-    from sklearn.base import clone
-
-    return clone(est)
 
 
 # ---------------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ import pandas as pd
 import xarray as xr
 
 from . import __version__
-from .atomic import write_netcdf
+from .atomic import read_netcdf, write_netcdf
 from .benchmarks import Benchmark, get_benchmark, load_stimulus_set
-from .data.assembly import average_repetitions, is_averaged, select_stimuli, stimulus_ids
+from .data.assembly import as_averaged, is_averaged, select_stimuli, stimulus_ids
 from .errors import DataError
 from .failpoints import failpoint
 
@@ -67,11 +67,11 @@ def _ceiling(assembly: xr.DataArray, seed: int, stimulus_ids=None) -> xr.DataArr
     return split_half_reliability(assembly, seed=seed, stimulus_ids=stimulus_ids, min_ceiling=MIN_CEILING)
 
 
-def _normalise(raw: np.ndarray, ceiling: np.ndarray | None, how: str) -> np.ndarray:
+def _normalise(raw: np.ndarray, ceiling: np.ndarray | None) -> np.ndarray:
+    """r/√ceiling, NaN where the ceiling is below ``MIN_CEILING`` or absent."""
     if ceiling is None:
         return np.full_like(raw, np.nan)
-    c = np.where(ceiling >= MIN_CEILING, ceiling, np.nan)
-    return raw / np.sqrt(c) if how == "r/sqrt(ceiling)" else raw / c
+    return raw / np.sqrt(np.where(ceiling >= MIN_CEILING, ceiling, np.nan))
 
 
 ENCODING_ALPHAS = tuple(np.logspace(-3, 7, 21))
@@ -95,7 +95,7 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
     """
     from .mapping import RidgeCV, check_ridge_budget, cross_validated_encoding, make_splits
 
-    avg = average_repetitions(assembly) if not is_averaged(assembly) else assembly
+    avg = as_averaged(assembly)
     for layer, f in features.items():  # refuse before any work, naming the setting that fits
         check_ridge_budget(avg.sizes["presentation"], f.shape[1], avg.sizes["neuroid"], budget_bytes,
                            what=f"ridge fit of layer {layer!r}")
@@ -113,9 +113,10 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
     raw = np.nanmean(raw_split, axis=0)
     ceiling = _ceiling(assembly, seed)
     cvals = None if ceiling is None else ceiling.values
-    normalized = _normalise(raw, cvals, "r/sqrt(ceiling)")
-    layer_raw = np.nanmedian(np.nanmean(r, axis=1), axis=1)
-    layer_norm = [np.nanmedian(_normalise(np.nanmean(r[i], 0), cvals, "r/sqrt(ceiling)")) for i in range(len(layers))]
+    normalized = _normalise(raw, cvals)
+    layer_neuroid = np.nanmean(r, axis=1)  # (layer, neuroid), mean over splits
+    layer_raw = np.nanmedian(layer_neuroid, axis=1)
+    layer_norm = [np.nanmedian(_normalise(row, cvals)) for row in layer_neuroid]
     chosen = pd.Series([layers[c] for c in choice]).mode().iloc[0]
     ds = xr.Dataset(
         {
@@ -125,7 +126,7 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
             "normalized": ("neuroid", normalized),
             "layer_raw": ("layer", layer_raw),
             "layer_normalized": ("layer", np.asarray(layer_norm, dtype=float)),
-            "layer_raw_per_neuroid": (("layer", "neuroid"), np.nanmean(r, axis=1)),
+            "layer_raw_per_neuroid": (("layer", "neuroid"), layer_neuroid),
             "inner_score": (("layer", "split"), inner),
             "alpha": (("split", "neuroid"), per_layer[chosen]["alpha"].values),
             "chosen_layer_per_split": ("split", np.asarray([layers[c] for c in choice])),
@@ -161,7 +162,7 @@ def score_pls(features, assembly, *, seed: int = 0) -> xr.Dataset:
     """Brain-Score's PLS protocol per layer; layer chosen on one half of the stimuli, reported on the other."""
     from .mapping import brainscore_pls_protocol
 
-    avg = average_repetitions(assembly) if not is_averaged(assembly) else assembly
+    avg = as_averaged(assembly)
     ids = stimulus_ids(avg)
     sel, rep = _selection_halves(ids, seed)
     layers = list(features)
@@ -251,7 +252,7 @@ def score_cka(features, assembly, *, debiased: bool = True, seed: int = 0) -> xr
     """CKA per layer between features and averaged responses; layer chosen on half the stimuli."""
     from .similarity import cka
 
-    avg = average_repetitions(assembly) if not is_averaged(assembly) else assembly
+    avg = as_averaged(assembly)
     ids = stimulus_ids(avg)
     layers = list(features)
     Y = np.asarray(avg.values, dtype=np.float64)
@@ -295,7 +296,14 @@ def score_ood(features, assembly, split, *, seed: int = 0) -> xr.Dataset:
     from .ood import evaluate_ood
 
     layers = list(features)
-    ceiling = None if is_averaged(assembly) else (lambda a: _ceiling(a, seed))
+    ceilings = {}  # per side's stimulus ids: the same for every layer, computed once
+
+    def ceiling(a):
+        key = tuple(stimulus_ids(a))
+        if key not in ceilings:
+            ceilings[key] = _ceiling(a, seed)
+        return ceilings[key]
+
     results = {layer: evaluate_ood(features[layer], assembly, split, seed=seed, ceiling=ceiling) for layer in layers}
     keys = ("id_score", "ood_score", "gap", "ratio")
     table = {k: [float(results[layer].attrs[k]) for layer in layers] for k in keys}
@@ -321,7 +329,7 @@ def score_ood(features, assembly, split, *, seed: int = 0) -> xr.Dataset:
 
 def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool", seed: int = 0,
           device="auto", cache_dir=None, budget_bytes=None, progress=False, features=None,
-          dask: str | None = None) -> xr.Dataset:
+          dask: str | None = None, dask_workers: int = 2) -> xr.Dataset:
     """Score a model (spec string or LoadedModel) on a benchmark; returns a Score Dataset.
 
     ``dask``: fit the encoding ridge's targets on a dask cluster (``"local"``, ``"slurm"``
@@ -339,10 +347,11 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
     data = bench.load()
     o = bench.options
     if bench.kind == "encoding":
-        from .mapping import DistributedRidgeCV, dask_cluster
+        from .mapping import DistributedRidgeCV, RidgeCV, dask_cluster
 
-        with dask_cluster(dask) as address:
-            est = DistributedRidgeCV(client=address, device=device) if address else None
+        with dask_cluster(dask, n_workers=dask_workers) as address:  # one alpha grid and device whether distributed or not
+            est = (DistributedRidgeCV(alphas=ENCODING_ALPHAS, device=device, client=address) if address
+                   else RidgeCV(alphas=ENCODING_ALPHAS, device=device))
             ds = score_encoding(features, data, n_splits=o.get("n_splits", 5), seed=seed, estimator=est,
                                 budget_bytes=budget_bytes)
     elif bench.kind == "pls":
@@ -351,7 +360,7 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
         if "rdms" not in o:  # neural RDM from averaged responses
             from .similarity import compute_rdms
 
-            avg = average_repetitions(data) if not is_averaged(data) else data
+            avg = as_averaged(data)
             data = compute_rdms(avg, "correlation")
         ds = score_rsa(features, data, method=o.get("method", "spearman"), seed=seed)
     elif bench.kind == "cka":
@@ -373,8 +382,7 @@ def save_score(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 
 
 def load_score(path: str | os.PathLike) -> xr.Dataset:
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+    return read_netcdf(path, what="score file")
 
 
 def result_rows(ds: xr.Dataset) -> pd.DataFrame:

@@ -14,7 +14,6 @@ The submissions file then pins that code hash: a later edit of the file needs a 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from .atomic import atomic_path
+from .data.registry import sha256_file
 from .errors import ConfigError, ModelError
 
 REQUIRED = ("name", "authors", "callable")
@@ -62,10 +62,6 @@ def read_package(path: str | os.PathLike) -> dict:
     return {**meta, "code": str(code), "function": func, "spec": f"plugin:{code}:{func}"}
 
 
-def code_sha256(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _limits(memory_bytes: int):
     def apply() -> None:
         import resource
@@ -80,6 +76,7 @@ def validate_submission(path: str | os.PathLike, *, timeout: float = 300, memory
                         n_images: int = 4) -> dict:
     """Validate a submission in a child process with time and memory limits; return its record."""
     meta = read_package(path)
+    code_sha = sha256_file(Path(meta["code"]))  # before it runs: an edit made during validation is not pinned
     cmd = [sys.executable, "-m", "neuroalign.submit", meta["spec"], json.dumps(meta.get("layers") or []), str(n_images)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
@@ -92,7 +89,7 @@ def validate_submission(path: str | os.PathLike, *, timeout: float = 300, memory
         why = "out of memory (limit {:.1f} GB)".format(memory_gb) if "MemoryError" in proc.stderr else "\n  ".join(tail)
         raise ModelError(f"submission {meta['name']!r} failed validation: {why}")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {**meta, **report, "code_sha256": code_sha256(meta["code"])}
+    return {**meta, **report, "code_sha256": code_sha}
 
 
 def submit(path: str | os.PathLike, submissions_file: str | os.PathLike, **kw) -> dict:
@@ -110,8 +107,11 @@ def submit(path: str | os.PathLike, submissions_file: str | os.PathLike, **kw) -
 
 def check_pinned(spec: str, code_sha: str) -> None:
     """Refuse to run submitted code that changed since it was validated."""
-    code = spec.split(":", 1)[1].rsplit(":", 1)[0]
-    if code_sha256(code) != code_sha:
+    from .models.plugin import parse_plugin_target
+    from .models.registry import parse_spec
+
+    code, _ = parse_plugin_target(parse_spec(spec)[1])
+    if sha256_file(Path(code)) != code_sha:
         raise ModelError(f"{code} changed since it was submitted (SHA-256 differs); run `neuroalign submit` again.")
 
 
@@ -120,7 +120,7 @@ def _child(spec: str, layers_json: str, n_images: str) -> None:
     import numpy as np
 
     from .activations import extract
-    from .data.synthetic import load_synthetic
+    from .data.synthetic import synthetic_stimuli
     from .models import list_layers, load_model
 
     model = load_model(spec)
@@ -131,7 +131,7 @@ def _child(spec: str, layers_json: str, n_images: str) -> None:
         raise SystemExit(f"layers {bad} do not exist in the model; valid layers include {sorted(valid)[:20]}")
     if model.preprocessing is None:
         raise SystemExit("the model declares no preprocessing")
-    _, stim = load_synthetic(n_images=max(2, int(n_images)), n_neurons=2, n_repetitions=2)
+    stim = synthetic_stimuli(n_images=max(2, int(n_images)))
     feats = extract(model, stim, layers, reduction="avgpool", cache_dir=None, progress=False)
     shapes = {k: list(v.shape) for k, v in feats.items()}
     for k, v in feats.items():

@@ -49,7 +49,18 @@ def validate_config(config: dict, schema_path: str | os.PathLike | None = None) 
 
 
 def check_config(config: dict) -> None:
-    """Checks beyond the schema: every benchmark exists (closest names suggested)."""
+    """Checks beyond the schema: every benchmark exists (closest names suggested) and every
+    reduction parses the way extraction will parse it."""
+    from .activations.reduction import Reduction
+
+    where = {"reduction": config.get("reduction")} | {
+        f"models/{name}/reduction": m.get("reduction") for name, m in (config.get("models") or {}).items()}
+    for key, value in where.items():
+        if value is not None:
+            try:
+                Reduction.parse(value)
+            except ConfigError as exc:
+                raise ConfigError(f"config error at {key}: {exc}") from None
     known = benchmarks()
     for b in config.get("benchmarks", []):
         if b not in known:

@@ -41,3 +41,27 @@ def test_local_cluster_by_name():
     d = fit_distributed(RidgeCV(cv="gcv", dtype="float64"), X, Y, client="local")
     np.testing.assert_array_equal(d.alpha_, ref.alpha_)
     np.testing.assert_allclose(d.predict(Xt), ref.predict(Xt), rtol=1e-10, atol=1e-12)
+
+
+def test_distributed_estimator_in_outer_cross_validation_matches_ridge():
+    """cross_validated_encoding shares one Gram with whatever RidgeCV it is given."""
+    import xarray as xr
+
+    from neuroalign.data.assembly import make_assembly
+    from neuroalign.mapping import DistributedRidgeCV, cross_validated_encoding, make_splits
+
+    X, Y, _ = _data()
+    ids = [f"s{i:03d}" for i in range(len(X))]
+    feats = xr.DataArray(X, dims=("presentation", "feature"), coords={"stimulus_id": ("presentation", ids)})
+    resp = make_assembly(Y, stimulus_id=ids)
+    splits = make_splits(ids, n_splits=4, seed=0)
+    ref = cross_validated_encoding(feats, resp, splits, RidgeCV(dtype="float64"))
+    for shared in (True, False):
+        est = DistributedRidgeCV(dtype="float64", n_chunks=3, alpha_per_target=shared)
+        d = cross_validated_encoding(feats, resp, splits, est)
+        if shared:
+            np.testing.assert_array_equal(d["alpha"].values, ref["alpha"].values)
+            np.testing.assert_allclose(d["r"].values, ref["r"].values, rtol=1e-10)
+        else:
+            one = cross_validated_encoding(feats, resp, splits, RidgeCV(dtype="float64", alpha_per_target=False))
+            np.testing.assert_allclose(d["r"].values, one["r"].values, rtol=1e-10)

@@ -107,3 +107,20 @@ def test_weights_through_xtu_or_directly_are_the_same():
     assert many.solver_ == few.solver_ == "dual"
     np.testing.assert_allclose(many.coef_[:8], few.coef_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(many.predict(Xt)[:, :8], few.predict(Xt), rtol=1e-9)
+
+
+def test_banded_ridge_sums_band_grams_like_its_own_decomposition(monkeypatch):
+    """Dual form: a scaling's Gram Σ γ_b² X_b X_bᵀ from per-band Grams = the Gram of the scaled X."""
+    from neuroalign.mapping import BandedRidgeCV
+
+    rng = np.random.default_rng(5)
+    Xa, Xb = rng.standard_normal((50, 40)), rng.standard_normal((50, 60))  # 50 stimuli < 100 features
+    Y = Xa @ rng.standard_normal((40, 6)) * 0.2 + rng.standard_normal((50, 6))
+    X = np.hstack([Xa, Xb])
+    shared = BandedRidgeCV(bands=[40, 60], dtype="float64").fit(X, Y)
+    monkeypatch.setattr("neuroalign.mapping.banded._uses_dual", lambda *a: False)  # no Gram handed over
+    alone = BandedRidgeCV(bands=[40, 60], dtype="float64").fit(X, Y)
+    np.testing.assert_array_equal(shared.band_scales_, alone.band_scales_)
+    np.testing.assert_array_equal(shared.alpha_, alone.alpha_)
+    np.testing.assert_allclose(shared.coef_, alone.coef_, rtol=1e-8, atol=1e-12)
+    assert shared.band_scales_[:, 0].min() > 0  # the signal band is never switched off

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..atomic import write_netcdf
+from ..atomic import read_netcdf, write_netcdf
 from ..errors import DataError
 
 PRESENTATION = "presentation"
@@ -126,6 +126,11 @@ def is_averaged(da: xr.DataArray) -> bool:
     return not pd.Index(da["stimulus_id"].values).has_duplicates
 
 
+def as_averaged(da: xr.DataArray) -> xr.DataArray:
+    """``da`` itself when each stimulus occurs once, else :func:`average_repetitions` of it."""
+    return da if is_averaged(da) else average_repetitions(da)
+
+
 def average_repetitions(da: xr.DataArray) -> xr.DataArray:
     """Mean over repeats per ``stimulus_id`` (NaN-aware), in first-seen stimulus order.
 
@@ -214,25 +219,34 @@ def stimulus_ids(da) -> np.ndarray:
     return np.asarray(np.asarray(da["stimulus_id"].values).tolist(), dtype=str)
 
 
-def align_on_stimulus_id(features: xr.DataArray, responses: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Reorder ``features`` (one row per stimulus) to the stimuli of averaged ``responses``.
-
-    Every join in neuroalign goes through here: by id, never by position. Responses
-    whose stimulus ids the features lack raise an error naming them.
-    """
+def feature_rows(features: xr.DataArray, ids) -> np.ndarray:
+    """Row of ``features`` (one per stimulus) for each of ``ids``; duplicate feature ids and
+    ids without features raise errors naming them."""
+    if "stimulus_id" not in features.coords:
+        raise DataError("features need a 'stimulus_id' coord on their first dim.")
     fid = pd.Index(stimulus_ids(features))
     if fid.has_duplicates:
         raise DataError(
             f"features: duplicate stimulus_id {fid[fid.duplicated()].unique()[:5].tolist()}."
         )
-    rid = stimulus_ids(responses)
-    idx = fid.get_indexer(rid)
+    ids = np.asarray(ids, dtype=str)
+    idx = fid.get_indexer(ids)
     if (idx < 0).any():
-        missing = pd.unique(rid[idx < 0])
+        missing = pd.unique(ids[idx < 0])
         raise DataError(
             f"{len(missing)} stimulus_id(s) in the responses have no features/images, e.g. "
             f"{missing[:10].tolist()}. Check that the stimulus set and the recordings match."
         )
+    return idx
+
+
+def align_on_stimulus_id(features: xr.DataArray, responses: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Reorder ``features`` (one row per stimulus) to the stimuli of averaged ``responses``.
+
+    Every join in neuroalign goes through here (or :func:`feature_rows`): by id, never by
+    position. Responses whose stimulus ids the features lack raise an error naming them.
+    """
+    idx = feature_rows(features, stimulus_ids(responses))
     return features.isel({features.dims[0]: idx}), responses
 
 
@@ -243,12 +257,4 @@ def save_assembly(da: xr.DataArray, path: str | os.PathLike) -> Path:
 
 
 def load_assembly(path: str | os.PathLike) -> xr.DataArray:
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"assembly file {path} does not exist.")
-    try:
-        with xr.open_dataarray(path, engine="h5netcdf") as da:
-            da = da.load()
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable NetCDF assembly ({exc}).") from exc
-    return validate_assembly(da, name=str(path))
+    return validate_assembly(read_netcdf(path, what="assembly file", array=True), name=str(path))

@@ -131,25 +131,29 @@ class StimulusSet:
         except KeyError:
             raise DataError(f"stimulus set {self.identifier!r} has no stimulus_id {stimulus_id!r}.") from None
 
+    def _zipfile(self) -> zipfile.ZipFile:
+        """This process's open handle on the zip source, opened on first use: a fresh
+        ZipFile per image would re-read the archive's directory for every image."""
+        if self.__dict__.get("_zip_pid") != os.getpid():  # not opened yet, or inherited by a fork
+            self.__dict__["_zip"], self.__dict__["_zip_pid"] = zipfile.ZipFile(self.source), os.getpid()
+        return self.__dict__["_zip"]
+
+    def __getstate__(self) -> dict:
+        """Pickle without the open zip handle (DataLoader workers open their own)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_zip", "_zip_pid")}
+
     def read_bytes(self, stimulus_id: str) -> bytes:
         f = self.files[self._index(stimulus_id)]
         if self.blobs is not None:
             return self.blobs[str(stimulus_id)]
         if self.source.suffix == ".zip":
-            with zipfile.ZipFile(self.source) as zf:
-                return zf.read(f)
+            return self._zipfile().read(f)
         return (self.source / f).read_bytes()
 
     def iter_bytes(self, stimulus_ids: Sequence[str] | None = None):
-        """Yield ``(stimulus_id, bytes)`` opening a zip once, not once per image."""
-        ids = self.stimulus_ids if stimulus_ids is None else [str(s) for s in stimulus_ids]
-        if self.source is not None and self.source.suffix == ".zip":
-            with zipfile.ZipFile(self.source) as zf:
-                for s in ids:
-                    yield s, zf.read(self.files[self._index(s)])
-        else:
-            for s in ids:
-                yield s, self.read_bytes(s)
+        """Yield ``(stimulus_id, bytes)`` in id order (all ids by default)."""
+        for s in self.stimulus_ids if stimulus_ids is None else [str(s) for s in stimulus_ids]:
+            yield s, self.read_bytes(s)
 
     def load_image(self, stimulus_id: str) -> Image.Image:
         return decode_image(self.read_bytes(stimulus_id), self.location(stimulus_id), self.color)
@@ -164,22 +168,27 @@ class StimulusSet:
         )
 
     @cached_property
+    def _digests(self) -> dict[str, bytes]:
+        """SHA-256 of each image's bytes in id order; the images are read once per set."""
+        return {s: hashlib.sha256(b).digest() for s, b in self.iter_bytes()}
+
+    @cached_property
     def content_hash(self) -> str:
         """SHA-256 over the image bytes in id order (ids included): part of every cache key."""
         h = hashlib.sha256()
-        for sid, data in self.iter_bytes():
+        for sid, digest in self._digests.items():
             h.update(sid.encode())
             h.update(b"\0")
-            h.update(hashlib.sha256(data).digest())
+            h.update(digest)
         return h.hexdigest()
 
     def image_hashes(self) -> pd.Series:
         """SHA-256 of each image's bytes, indexed by stimulus_id (finds identical images)."""
-        return pd.Series({s: hashlib.sha256(b).hexdigest() for s, b in self.iter_bytes()}, name="sha256")
+        return pd.Series({s: d.hex() for s, d in self._digests.items()}, name="sha256")
 
 
-def list_zip_images(path: Path) -> list[str]:
-    """Image members of a zip, refusing any member whose path escapes the archive."""
+def zip_members(path: Path) -> list[str]:
+    """Every member of a zip, refusing the zip if any member's path escapes the archive."""
     if not path.is_file():
         raise DataError(f"stimulus zip {path} does not exist.")
     try:
@@ -194,6 +203,12 @@ def list_zip_images(path: Path) -> list[str]:
                 f"{path}: member {name!r} escapes the archive folder; refusing to read this zip. "
                 "Rebuild the zip with relative member paths."
             )
+    return names
+
+
+def list_zip_images(path: Path) -> list[str]:
+    """Image members of a zip (see :func:`zip_members` for the safety check)."""
+    names = zip_members(path)
     images = sorted(n for n in names if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES
                     and not PurePosixPath(n).name.startswith("."))
     if not images:

@@ -76,6 +76,15 @@ def make_images(params: SyntheticParams) -> tuple[np.ndarray, pd.DataFrame]:
     return images, meta
 
 
+def _stimulus_set(images: np.ndarray, meta: pd.DataFrame) -> StimulusSet:
+    return StimulusSet.from_arrays(images, meta.index.to_list(), "synthetic", metadata=meta)
+
+
+def synthetic_stimuli(**overrides) -> StimulusSet:
+    """The synthetic benchmark's images alone: no network run, no simulated neurons."""
+    return _stimulus_set(*make_images(SyntheticParams(**overrides)))
+
+
 def load_synthetic(**overrides) -> tuple[xr.DataArray, StimulusSet]:
     """Build the synthetic benchmark: (single-trial assembly, stimulus set).
 
@@ -119,5 +128,4 @@ def load_synthetic(**overrides) -> tuple[xr.DataArray, StimulusSet]:
             **{f"param_{k}": v for k, v in asdict(params).items()},
         },
     )
-    stimuli = StimulusSet.from_arrays(images, ids, "synthetic", metadata=meta)
-    return assembly, stimuli
+    return assembly, _stimulus_set(images, meta)

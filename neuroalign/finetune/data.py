@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..data.assembly import average_repetitions, is_averaged, select_stimuli, validate_assembly
+from ..data.assembly import as_averaged, select_stimuli, validate_assembly
 from ..data.stimuli import StimulusSet, decode_image
 from ..errors import ConfigError, DataError, unknown
 
@@ -60,8 +60,7 @@ def resolve_neural(neural) -> tuple[xr.DataArray, StimulusSet]:
     validate_assembly(assembly)
     if "time_bin" in assembly.dims:
         assembly = assembly.mean("time_bin")
-    if not is_averaged(assembly):
-        assembly = average_repetitions(assembly)
+    assembly = as_averaged(assembly)
     if family is not None:
         if "family" not in assembly.coords:
             raise DataError(f"neural spec {neural!r}: the assembly has no 'family' coord to select {family!r} from.")
@@ -183,9 +182,9 @@ def make_task_data(task_data, *, transform, neural_images: tuple[torch.Tensor, t
     Distillation targets and labels come from the caller, which holds the original model.
     """
     if task_data is None or task_data == "synthetic":
-        from ..data.synthetic import load_synthetic
+        from ..data.synthetic import synthetic_stimuli
 
-        _, stim = load_synthetic()
+        stim = synthetic_stimuli()
         train, test = split_ids(stim.stimulus_ids, heldout_fraction, seed)
         return TaskData("distill", "distillation to the original logits on the synthetic images",
                         load_images(stim, train, transform), None, np.arange(len(train)),

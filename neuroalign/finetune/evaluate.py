@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import xarray as xr
 
+from ..atomic import read_netcdf
 from ..errors import DataError, ModelError
 from ..mapping import RidgeCV
 from ..metrics import pearson_r
@@ -60,16 +60,14 @@ def pool_features(x: torch.Tensor, pool: str) -> torch.Tensor:
     return x.reshape(x.shape[0], -1)
 
 
-def forward_features(module, layer, images, *, pool, device, batch_size=64, with_logits=False):
-    """Features (numpy float64) [and logits] of ``images`` at ``layer``, without gradients."""
-    feats, logits = [], []
+def forward_features(module, layer, images, *, pool, device, batch_size=64):
+    """Features (numpy float64) of ``images`` at ``layer``, without gradients."""
+    feats = []
     with torch.no_grad(), tap(module, layer) as store:
         for i in range(0, len(images), batch_size):
-            out = module(images[i:i + batch_size].to(device))
+            module(images[i:i + batch_size].to(device))
             feats.append(pool_features(store["out"], pool).double().cpu())
-            logits.append(out.double().cpu())
-    f = torch.cat(feats).numpy()
-    return (f, torch.cat(logits)) if with_logits else f
+    return torch.cat(feats).numpy()
 
 
 def _scale(train: np.ndarray, test: np.ndarray):
@@ -117,10 +115,7 @@ def summarize(score_paths) -> pd.DataFrame:
     rows = []
     for p in [score_paths] if isinstance(score_paths, (str, Path)) else score_paths:
         p = Path(p)
-        if not p.exists():
-            raise DataError(f"fine-tuning score {p} does not exist; run `neuroalign finetune` for it first.")
-        with xr.open_dataset(p, engine="h5netcdf") as ds:
-            ds = ds.load()
+        ds = read_netcdf(p, what="fine-tuning score", hint="run `neuroalign finetune` for it first")
         a = ds.attrs
         row = {"condition": a["condition"],
                "heldout_predictivity": a["heldout_predictivity"],

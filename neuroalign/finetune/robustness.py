@@ -27,7 +27,8 @@ class PixelSpace:
         return (p - self.mean) / self.std
 
 
-def _logits(module, x, device, batch_size):
+def model_logits(module, x, device, batch_size=64) -> torch.Tensor:
+    """The module's outputs for ``x`` (on CPU), in batches, without gradients."""
     with torch.no_grad():
         return torch.cat([module(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
 
@@ -43,7 +44,7 @@ def noise_robustness(module, images, labels, sigmas, *, mean, std, device, seed=
     for k, sigma in enumerate(sigmas):
         g = torch.Generator().manual_seed(int(seed) * 1000 + k)
         noisy = (pixels + float(sigma) * torch.randn(pixels.shape, generator=g)).clamp(0, 1) if sigma > 0 else pixels
-        out.append(agreement(_logits(module, px.to_input(noisy), device, batch_size), labels))
+        out.append(agreement(model_logits(module, px.to_input(noisy), device, batch_size), labels))
     return out
 
 
@@ -72,7 +73,7 @@ def pgd_attack(module, images, labels, *, eps, steps, mean, std, device, step_si
 def pgd_robustness(module, images, labels, *, eps, steps, mean, std, device, batch_size=64) -> float:
     """Agreement of top-1 with ``labels`` on PGD adversarial images (batched)."""
     if eps <= 0 or steps <= 0:
-        return agreement(_logits(module, images, device, batch_size), labels)
+        return agreement(model_logits(module, images, device, batch_size), labels)
     correct = 0
     for i in range(0, len(images), batch_size):
         adv = pgd_attack(module, images[i:i + batch_size], labels[i:i + batch_size], eps=eps, steps=steps,

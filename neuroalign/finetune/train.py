@@ -28,7 +28,7 @@ from ..errors import ConfigError, ModelError
 from .data import CONDITIONS, load_images, make_targets, make_task_data, resolve_neural, responses, split_ids
 from .evaluate import aggregate, agreement, forward_features, pool_features, ridge_predictivity, tap
 from .losses import NEURAL_LOSSES, NeuralLoss, distillation_loss
-from .robustness import noise_robustness, pgd_robustness
+from .robustness import model_logits, noise_robustness, pgd_robustness
 
 NOISE_LEVELS = (0.0, 0.05, 0.1, 0.2, 0.4)
 CHECKPOINT = "checkpoint.pt"
@@ -151,8 +151,7 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
     # settings: computed once per process for every run that shares them (the controls).
     eval_key = _config_hash({k: config[k] for k in _EVAL_KEYS} | {"device": str(dev)})
     cached = _INITIAL.get(eval_key)
-    eval_logits0 = (_features_and_logits(module, layer, task.eval_images, pool, dev)[1] if cached is None
-                    else cached["eval_logits"])
+    eval_logits0 = model_logits(module, task.eval_images, dev) if cached is None else cached["eval_logits"]
     if task.kind == "distill":
         task.eval_labels = eval_logits0.argmax(1)
         teacher_module = copy.deepcopy(module).requires_grad_(False)
@@ -160,7 +159,7 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
     others = [] if eval_neural is None else (list(eval_neural) if isinstance(eval_neural, list) else [eval_neural])
     other_data = [_other_split(spec, transform, seed, heldout_fraction) for spec in others]
 
-    def evaluate(mod):
+    def evaluate(mod, logits=None):
         f_tr = forward_features(mod, layer, x_train, pool=pool, device=dev)
         f_te = forward_features(mod, layer, x_test, pool=pool, device=dev)
         r = ridge_predictivity(f_tr, y_train, f_te, y_test, device=dev)
@@ -171,11 +170,11 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
                                device=dev, seed=seed)
         pgd = pgd_robustness(mod, task.eval_images, task.eval_labels, eps=pgd_eps, steps=pgd_steps, mean=pre.mean,
                              std=pre.std, device=dev)
-        _, logits = _features_and_logits(mod, layer, task.eval_images, pool, dev)
+        logits = model_logits(mod, task.eval_images, dev) if logits is None else logits
         return r, gen, rob, pgd, agreement(logits, task.eval_labels)
 
     if cached is None:
-        cached = {"eval_logits": eval_logits0, "initial": evaluate(module)}
+        cached = {"eval_logits": eval_logits0, "initial": evaluate(module, eval_logits0)}
         while len(_INITIAL) >= 4:
             _INITIAL.pop(next(iter(_INITIAL)))
         _INITIAL[eval_key] = cached
@@ -220,11 +219,12 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
             draw = float(torch.rand(1, generator=generator))
             use_neural = step >= warmup and draw < probability
             images, t_targets = task.batch(idx_task)
-            logits = module(images.to(dev))
+            images = images.to(dev)
+            logits = module(images)
             feats = store["out"]
             if task.kind == "distill":
                 with torch.no_grad():
-                    t_logits = teacher_module(images.to(dev))
+                    t_logits = teacher_module(images)
                 task_loss = distillation_loss(logits, t_logits, temperature)
             else:
                 task_loss = torch.nn.functional.cross_entropy(logits, t_targets.to(dev))
@@ -277,10 +277,6 @@ def _describe(spec) -> str:
         h.update("\0".join(asm["neuroid_id"].values.astype(str)).encode())
         return f"{asm.attrs.get('identifier', asm.name)}@responses:{h.hexdigest()[:16]}@images:{stim.content_hash[:16]}"
     return repr(spec)
-
-
-def _features_and_logits(module, layer, images, pool, dev):
-    return forward_features(module, layer, images, pool=pool, device=dev, with_logits=True)
 
 
 def _other_split(spec, transform, seed, heldout_fraction) -> dict:

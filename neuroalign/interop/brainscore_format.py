@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, read_netcdf
 from ..data.assembly import NEUROID, PRESENTATION, TIME_BIN, make_assembly, validate_assembly
-from ..data.stimuli import StimulusSet
+from ..data.stimuli import StimulusSet, zip_members
 from ..errors import DataError
 
 DATA_VARIABLE = "data"
@@ -161,14 +161,7 @@ def write_brainscore_features(features: xr.DataArray, path: str | os.PathLike, *
 
 def read_brainscore_assembly(path: str | os.PathLike) -> xr.DataArray:
     """The DataArray stored in a Brain-Score assembly file, as written (no conversion)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Brain-Score assembly file {path} does not exist.")
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            ds = ds.load()
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable netCDF file ({exc}).") from exc
+    ds = read_netcdf(path, what="Brain-Score assembly file", engine="netcdf4")
     if DATA_VARIABLE in ds.data_vars:
         name = DATA_VARIABLE
     elif len(ds.data_vars) == 1:
@@ -333,15 +326,7 @@ def read_brainscore_stimulus_set(csv_path: str | os.PathLike, images: str | os.P
     if images.is_dir():
         missing = [f for f in files if not (images / f).is_file()]
     elif images.is_file():
-        try:
-            with zipfile.ZipFile(images) as zf:
-                members = set(zf.namelist())
-        except zipfile.BadZipFile as exc:
-            raise DataError(f"{images} is not a readable zip ({exc}).") from exc
-        for m in members:
-            p = PurePosixPath(m)
-            if p.is_absolute() or ".." in p.parts:
-                raise DataError(f"{images}: member {m!r} escapes the archive; refusing to read it.")
+        members = set(zip_members(images))
         missing = [f for f in files if f not in members]
     else:
         raise DataError(f"stimulus images {images} (zip or folder) for {csv_path} do not exist.")

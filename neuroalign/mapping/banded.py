@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from ..errors import DataError
 from ..metrics import r2_score
-from .ridge import DEFAULT_ALPHAS, RidgeCV, make_plan, solve_targets
+from .ridge import DEFAULT_ALPHAS, RidgeCV, _uses_dual, make_plan, solve_targets, stimulus_gram
 
 
 def scaling_grid(n_bands: int, scales=(0.0, 0.1, 0.3, 1.0)) -> np.ndarray:
@@ -63,10 +63,17 @@ class BandedRidgeCV(RegressorMixin, BaseEstimator):
         self.alpha_ = np.zeros(t)
         self.coef_ = np.zeros((t, X.shape[1]))
         self.intercept_ = np.zeros(t)
+        band_grams = {}  # X_b X_bᵀ per band, once: a scaling's Gram is Σ γ_b² X_b X_bᵀ
         for gamma in grid:
             col_scale = gamma[band_of]
             on = col_scale > 0
-            plan = make_plan(X[:, on] * col_scale[on], alphas=self.alphas, cv=self.cv,
+            gram = None
+            if _uses_dual("auto", X.shape[0], int(on.sum())):
+                for b in np.flatnonzero(gamma > 0):
+                    if b not in band_grams:
+                        band_grams[b] = stimulus_gram(X[:, band_of == b], dtype=self.dtype, device=self.device)
+                gram = sum(gamma[b] ** 2 * band_grams[b] for b in np.flatnonzero(gamma > 0))
+            plan = make_plan(X[:, on] * col_scale[on], alphas=self.alphas, cv=self.cv, gram=gram,
                              fit_intercept=self.fit_intercept, dtype=self.dtype, device=self.device)
             res = solve_targets(plan, Y, target_batch_size=self.target_batch_size)
             score = res["cv_scores"][res["alpha_index"], np.arange(t)]

@@ -25,58 +25,33 @@ def _solve_chunk(plan: Plan, Y: np.ndarray, device, target_batch_size, memory_bu
 
 @contextlib.contextmanager
 def _client(client):
-    """Yield a dask Client from None/'local'/address/Client; close what we opened."""
-    from dask.distributed import Client, LocalCluster
-
+    """Yield a dask Client from None/'local'/'slurm'/address/Client; close what we opened."""
     if not isinstance(client, str):
         yield client
         return
-    if client == "local":
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
-        c = Client(cluster)
+    from dask.distributed import Client
+
+    with dask_cluster(client) as address:
+        try:
+            c = Client(address)
+        except OSError as exc:
+            raise ConfigError(f"dask: cannot connect to scheduler at {address!r} ({exc}); check the address.") from exc
         try:
             yield c
         finally:
             c.close()
-            cluster.close()
-        return
-    try:
-        c = Client(client)
-    except OSError as exc:
-        raise ConfigError(f"dask: cannot connect to scheduler at {client!r} ({exc}); check the address.") from exc
-    try:
-        yield c
-    finally:
-        c.close()
 
 
-def fit_distributed(estimator: RidgeCV, X, Y, *, client=None, n_chunks: int | None = None) -> RidgeCV:
-    """Fit ``estimator`` (a RidgeCV) with its targets split into chunks over ``client``.
+def fit_distributed(estimator: RidgeCV, X, Y, *, client=None, n_chunks: int | None = None, gram=None) -> RidgeCV:
+    """Fit a copy of ``estimator`` (a RidgeCV) with its targets split into chunks over ``client``.
 
     ``client``: None (in-process loop), ``"local"`` (a 2-process LocalCluster, closed
     afterwards), a scheduler address string, or a ``dask.distributed.Client``.
-    ``n_chunks`` defaults to the number of workers (1 in-process). Returns the fitted
-    estimator, identical to ``estimator.fit(X, Y)``.
+    ``n_chunks`` defaults to the number of workers (1 in-process). Returns a fitted
+    :class:`DistributedRidgeCV` with ``estimator``'s parameters, identical to ``estimator.fit(X, Y)``.
     """
-    if not estimator.alpha_per_target:
-        raise ConfigError("fit_distributed: needs alpha_per_target=True (targets are independent).")
-    Y = np.asarray(Y)
-    estimator._ravel = Y.ndim == 1
-    Y2 = Y[:, None] if Y.ndim == 1 else Y
-    plan = estimator._plan(X)
-    args = (estimator.device, estimator.target_batch_size, estimator.memory_budget)
-    with _client(client) as c:
-        if c is None:
-            chunks = np.array_split(np.arange(Y2.shape[1]), n_chunks or 1)
-            results = [_solve_chunk(plan, Y2[:, ch], *args) for ch in chunks if len(ch)]
-        else:
-            n_workers = max(1, len(c.scheduler_info().get("workers", {})))
-            chunks = [ch for ch in np.array_split(np.arange(Y2.shape[1]), n_chunks or n_workers) if len(ch)]
-            remote_plan = c.scatter(plan.to("cpu"), broadcast=True)
-            futures = [c.submit(_solve_chunk, remote_plan, Y2[:, ch], *args, pure=False) for ch in chunks]
-            results = c.gather(futures)
-    res = {k: np.concatenate([r[k] for r in results], axis=-1 if k == "cv_scores" else 0) for k in results[0]}
-    return estimator._set_fitted(plan, res)
+    params = {k: v for k, v in estimator.get_params().items() if k in RidgeCV().get_params()}
+    return DistributedRidgeCV(**params, client=client, n_chunks=n_chunks).fit(X, Y, gram)
 
 
 @contextlib.contextmanager
@@ -110,7 +85,9 @@ def dask_cluster(kind: str | None, n_workers: int = 2, **jobqueue_kw):
 
 class DistributedRidgeCV(RidgeCV):
     """:class:`RidgeCV` whose targets are fitted in chunks on a dask cluster at ``client``
-    (a scheduler address, ``"local"`` or None); same numbers as :class:`RidgeCV`."""
+    (a scheduler address, ``"local"``, a Client, or None: chunks in this process); the
+    stimuli are decomposed once and the plan scattered to every worker. Same numbers as
+    :class:`RidgeCV`."""
 
     def __init__(self, alphas=RidgeCV().alphas, cv="gcv", alpha_per_target=True, fit_intercept=True,
                  dtype="float32", device="auto", target_batch_size=None, solver="auto",
@@ -121,5 +98,23 @@ class DistributedRidgeCV(RidgeCV):
         self.client = client
         self.n_chunks = n_chunks
 
-    def fit(self, X, Y):
-        return fit_distributed(self, X, Y, client=self.client, n_chunks=self.n_chunks)
+    def fit(self, X, Y, gram=None):
+        with _client(self.client) as c:
+            self._active_client = c
+            try:
+                return super().fit(X, Y, gram)
+            finally:
+                del self._active_client
+
+    def _solve(self, plan: Plan, Y: np.ndarray) -> dict:
+        c = self._active_client
+        Y2 = Y[:, None] if Y.ndim == 1 else Y
+        args = (self.device, self.target_batch_size, self.memory_budget)
+        n_chunks = self.n_chunks or (1 if c is None else max(1, len(c.scheduler_info().get("workers", {}))))
+        chunks = [ch for ch in np.array_split(np.arange(Y2.shape[1]), n_chunks) if len(ch)]
+        if c is None:
+            results = [_solve_chunk(plan, Y2[:, ch], *args) for ch in chunks]
+        else:
+            remote_plan = c.scatter(plan.to("cpu"), broadcast=True)
+            results = c.gather([c.submit(_solve_chunk, remote_plan, Y2[:, ch], *args, pure=False) for ch in chunks])
+        return {k: np.concatenate([r[k] for r in results], axis=-1 if k == "cv_scores" else 0) for k in results[0]}

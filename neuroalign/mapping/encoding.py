@@ -17,7 +17,7 @@ from sklearn.base import clone
 from ..data.assembly import align_on_stimulus_id, stimulus_ids
 from ..errors import DataError
 from ..metrics import constant_columns, pearson_r, r2_score
-from .ridge import RidgeCV, stimulus_gram
+from .ridge import RidgeCV
 
 
 def _check_responses(responses: xr.DataArray) -> None:
@@ -65,9 +65,7 @@ def cross_validated_encoding(features: xr.DataArray, responses: xr.DataArray, sp
     pred_n = np.zeros(len(sids), dtype=np.int64)
     test_n = np.zeros(n_split, dtype=np.int64)
     # Our ridge in dual form decomposes each split's kernel: compute X Xᵀ once for all splits.
-    shared = isinstance(estimator, RidgeCV) and (
-        estimator.solver == "dual" or (estimator.solver == "auto" and X.shape[0] <= X.shape[1]))
-    gram = stimulus_gram(X, dtype=estimator.dtype, device=estimator.device) if shared else None
+    gram = estimator.shared_gram(X) if isinstance(estimator, RidgeCV) else None
     for k, (train_ids, test_ids) in enumerate(splits):
         tr = index.get_indexer(np.asarray(train_ids, dtype=str))
         te = index.get_indexer(np.asarray(test_ids, dtype=str))

@@ -46,11 +46,11 @@ class Basis:
     U: torch.Tensor  # (n_train, r) orthonormal left singular vectors of X_c
     lam: torch.Tensor  # (r,) eigenvalues of X_c X_cᵀ (= squared singular values)
     XtU: torch.Tensor | None  # (p, r) X_cᵀ U: basis coefficients -> primal weights (full data only)
-    x_mean: torch.Tensor  # (p,) training mean of X (zeros without intercept)
+    x_mean: torch.Tensor | None  # (p,) training mean of X (zeros without intercept; full data only)
     train: np.ndarray | None = None  # row indices (K-fold only)
     val: np.ndarray | None = None
     B: torch.Tensor | None = None  # (n_val, r) (X_val - mean) X_cᵀ U
-    Xc: torch.Tensor | None = None  # (n, p) centred X, when XtU is left to :meth:`weights`
+    Xc: torch.Tensor | None = None  # (n, p) centred X, when XtU is left to :meth:`weights_map`
 
     def to(self, device) -> "Basis":
         mv = lambda t: None if t is None else t.to(device)  # noqa: E731
@@ -110,13 +110,19 @@ def _gram(X: torch.Tensor) -> torch.Tensor:
     return Xh @ Xh.T
 
 
+def _as_tensor(X, dtype, device) -> torch.Tensor:
+    """X (array or tensor) in the working dtype (``"float32"``/``"float64"`` or a torch dtype) on ``device``."""
+    tdtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
+    dev = resolve_device(device)
+    return X.to(dev, tdtype) if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X), dtype=tdtype, device=dev)
+
+
 def stimulus_gram(X, *, dtype="float32", device="auto") -> torch.Tensor:
     """The uncentred Gram matrix of ``X`` in the decomposition precision, on ``device``.
 
     Outer splits can share it: pass ``gram[train][:, train]`` to :meth:`RidgeCV.fit`.
     """
-    tdtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
-    return _gram(torch.as_tensor(np.asarray(X), dtype=tdtype, device=resolve_device(device)))
+    return _gram(_as_tensor(X, dtype, device))
 
 
 def _dual_basis(G: torch.Tensor, X: torch.Tensor, fit_intercept: bool, train: np.ndarray | None = None,
@@ -124,16 +130,15 @@ def _dual_basis(G: torch.Tensor, X: torch.Tensor, fit_intercept: bool, train: np
     """Eigenbasis of the centred kernel of the training rows, read off the full Gram ``G``.
 
     Centring uses the training mean: ``(x-m)·(x'-m) = x·x' - x·m - m·x' + m·m``, so every
-    fold shares one Gram product. With ``val`` (a K-fold validation block) the validation
-    projection ``B`` replaces ``XtU``.
+    fold shares one Gram product. With ``train`` and ``val`` (a K-fold fold) the validation
+    projection ``B`` replaces the weight map; with neither, the basis of all rows.
     """
     work = X.dtype
-    if train is None:
-        Ktt, Xtr = G, X
+    if val is None:
+        Ktt, Kvt = G, None
     else:
         tr = torch.as_tensor(train, device=G.device)
-        Ktt, Xtr = G[tr][:, tr], X[train]
-    Kvt = None if val is None else G[torch.as_tensor(val, device=G.device)][:, tr]
+        Ktt, Kvt = G[tr][:, tr], G[torch.as_tensor(val, device=G.device)][:, tr]
     if fit_intercept:
         col = Ktt.mean(0)
         mu = col.mean()
@@ -141,12 +146,12 @@ def _dual_basis(G: torch.Tensor, X: torch.Tensor, fit_intercept: bool, train: np
         if Kvt is not None:
             Kvt = Kvt - Kvt.mean(1, keepdim=True) - col[None, :] + mu
     lam, U = _eig_kept(Ktt, max(Ktt.shape[0], X.shape[1]))
-    x_mean = Xtr.mean(0) if fit_intercept else torch.zeros_like(X[0])
     if Kvt is not None:
-        return Basis(U=U.to(work).contiguous(), lam=lam.to(work), XtU=None, x_mean=x_mean, B=(Kvt @ U).to(work))
+        return Basis(U=U.to(work).contiguous(), lam=lam.to(work), XtU=None, x_mean=None, B=(Kvt @ U).to(work))
+    x_mean = X.mean(0) if fit_intercept else torch.zeros_like(X[0])
     # X_cᵀU (basis coefficients -> weights) runs in the working precision: its accuracy does not
     # depend on the spectrum. It is formed on demand (:meth:`Basis.weights_map`).
-    return Basis(U=U.to(work).contiguous(), lam=lam.to(work), XtU=None, x_mean=x_mean, Xc=(Xtr - x_mean).contiguous())
+    return Basis(U=U.to(work).contiguous(), lam=lam.to(work), XtU=None, x_mean=x_mean, Xc=(X - x_mean).contiguous())
 
 
 def _primal_basis(X: torch.Tensor, fit_intercept: bool, X_val: torch.Tensor | None = None) -> Basis:
@@ -162,7 +167,7 @@ def _primal_basis(X: torch.Tensor, fit_intercept: bool, X_val: torch.Tensor | No
     cast = lambda t: t.to(work).contiguous()  # noqa: E731
     if X_val is not None:
         B = (X_val.to(Xh.dtype) - x_mean) @ XtU
-        return Basis(U=cast(U), lam=cast(lam), XtU=None, x_mean=cast(x_mean), B=cast(B))
+        return Basis(U=cast(U), lam=cast(lam), XtU=None, x_mean=None, B=cast(B))
     return Basis(U=cast(U), lam=cast(lam), XtU=cast(XtU), x_mean=cast(x_mean))
 
 
@@ -185,9 +190,8 @@ def make_plan(X, *, alphas=DEFAULT_ALPHAS, cv="gcv", fit_intercept=True, solver=
     ``gram``: the uncentred ``X Xᵀ`` of these rows, when the caller already has it (a
     block of :func:`stimulus_gram` shared by outer splits); used in dual form only.
     """
-    dev = resolve_device(device)
-    tdtype = _DTYPES[dtype] if isinstance(dtype, str) else dtype
-    X = torch.as_tensor(np.asarray(X), dtype=tdtype, device=dev) if not isinstance(X, torch.Tensor) else X.to(dev, tdtype)
+    X = _as_tensor(X, dtype, device)
+    dev, tdtype = X.device, X.dtype
     if X.ndim != 2:
         raise DataError(f"ridge: X must be 2-D (samples, features); got shape {tuple(X.shape)}.")
     if not torch.isfinite(X).all():
@@ -268,7 +272,7 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
         one_minus_diag = 1.0 - (full.U.square() @ h.T).T  # (A, n)
         if plan.fit_intercept:
             one_minus_diag = one_minus_diag - 1.0 / n
-    kfold_scores = _kfold_scores(plan, Y, bs) if plan.mode == "kfold" else None
+    fold_ops = _fold_operators(plan) if plan.mode == "kfold" else None
     to_weights = full.weights_map(t)
     for start in range(0, t, bs):
         sl = slice(start, min(t, start + bs))
@@ -288,7 +292,7 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
             df = (full.lam[None] / (full.lam[None] + alphas[:, None])).sum(1) + (1.0 if plan.fit_intercept else 0.0)
             scores = -(rss / n) / (1.0 - df / n).square()[:, None]
         else:
-            scores = kfold_scores[:, sl]
+            scores = _kfold_scores(fold_ops, Yb, plan.fit_intercept, A)
         scores = torch.nan_to_num(scores, nan=-torch.inf)
         best = scores.argmax(0)  # first maximum, as scikit-learn and himalaya
         coef = to_weights(z / (full.lam[:, None] + alphas[best][None, :]))  # (p, b)
@@ -324,37 +328,37 @@ def _filter_factors(lam: torch.Tensor, alphas: torch.Tensor, tol: float):
     return None
 
 
-def _kfold_scores(plan: Plan, Y: np.ndarray, bs: int) -> torch.Tensor:
-    """Mean validation MSE (negated) per alpha and target over the folds, fold by fold.
+def _fold_operators(plan: Plan) -> list[tuple]:
+    """Per fold, ``op = [B diag(d_j)]_j`` stacked to ``(m·n_val, r)``, built once per fit.
 
-    Per fold, ``op = [B diag(d_j)]_j`` stacked to ``(m·n_val, r)`` is built once — ``d_j``
-    the rows of the filter factors (:func:`_filter_factors`), or the filters
-    ``1/(λ+α)`` themselves (``m = n_alphas``) — so each target batch costs one
-    ``Uᵀ Y_train`` and one GEMM whatever the number of alphas.
+    ``d_j`` are the rows of the filter factors (:func:`_filter_factors`, with their
+    ``C``), or the filters ``1/(λ+α)`` themselves (``m = n_alphas``, ``C = None``), so a
+    target batch costs one ``Uᵀ Y_train`` and one GEMM per fold whatever the number of alphas.
     """
-    dev, dt = plan.full.U.device, plan.full.U.dtype
-    A, t = len(plan.alphas), Y.shape[1]
-    tol = 1e-6 if dt != torch.float64 else 1e-13
-    scores = torch.zeros(A, t, dtype=dt, device=dev)
+    dev = plan.full.U.device
+    tol = 1e-6 if plan.full.U.dtype != torch.float64 else 1e-13
+    ops = []
     for f in plan.folds:
-        n_val = len(f.val)
         factors = _filter_factors(f.lam, plan.alphas, tol)
         D = factors[1] if factors else 1.0 / (f.lam[None, :] + plan.alphas[:, None])
-        op = (f.B[None] * D[:, None, :]).reshape(-1, f.B.shape[1])  # (m·n_val, r)
-        tr = torch.as_tensor(f.train, device=dev)
-        va = torch.as_tensor(f.val, device=dev)
-        for start in range(0, t, bs):
-            sl = slice(start, min(t, start + bs))
-            Yb = torch.as_tensor(Y[:, sl], dtype=dt, device=dev)
-            Ytr = Yb[tr]
-            m = Ytr.mean(0) if plan.fit_intercept else torch.zeros_like(Ytr[0])
-            pred = (op @ (f.U.T @ (Ytr - m))).view(len(D), n_val, -1)
-            if factors:
-                pred = torch.tensordot(factors[0], pred, dims=1)  # (A, n_val, b)
-            pred.sub_((Yb[va] - m)[None])  # now residuals
-            scores[:, sl] -= pred.square_().mean(1)
-        del op
-    return scores / len(plan.folds)
+        op = (f.B[None] * D[:, None, :]).reshape(-1, f.B.shape[1])
+        ops.append((f, None if factors is None else factors[0], op,
+                    torch.as_tensor(f.train, device=dev), torch.as_tensor(f.val, device=dev)))
+    return ops
+
+
+def _kfold_scores(ops: list[tuple], Yb: torch.Tensor, fit_intercept: bool, n_alphas: int) -> torch.Tensor:
+    """Negated validation MSE per alpha and target of one batch, averaged over the folds."""
+    scores = torch.zeros(n_alphas, Yb.shape[1], dtype=Yb.dtype, device=Yb.device)
+    for f, C, op, tr, va in ops:
+        Ytr = Yb[tr]
+        m = Ytr.mean(0) if fit_intercept else torch.zeros_like(Ytr[0])
+        pred = (op @ (f.U.T @ (Ytr - m))).view(op.shape[0] // len(va), len(va), -1)
+        if C is not None:
+            pred = torch.tensordot(C, pred, dims=1)  # (A, n_val, b)
+        pred.sub_((Yb[va] - m)[None])  # now residuals
+        scores -= pred.square_().mean(1)
+    return scores / len(ops)
 
 
 class RidgeCV(RegressorMixin, BaseEstimator):
@@ -386,6 +390,12 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.solver = solver
         self.memory_budget = memory_budget
 
+    def shared_gram(self, X) -> torch.Tensor | None:
+        """``X Xᵀ`` for outer splits of ``X`` to share (pass its blocks to :meth:`fit`), or
+        None when this estimator decomposes in primal form (more stimuli than features)."""
+        X = np.asarray(X)
+        return stimulus_gram(X, dtype=self.dtype, device=self.device) if _uses_dual(self.solver, *X.shape) else None
+
     def _plan(self, X, gram=None) -> Plan:
         return make_plan(X, alphas=self.alphas, cv=self.cv, fit_intercept=self.fit_intercept,
                          solver=self.solver, dtype=self.dtype, device=self.device, gram=gram)
@@ -397,15 +407,18 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         if not np.isfinite(Y).all():
             raise DataError(f"ridge: Y has {int((~np.isfinite(Y)).sum())} non-finite values.")
         plan = self._plan(X, gram)
-        res = solve_targets(plan, Y, target_batch_size=self.target_batch_size, memory_budget=self.memory_budget)
+        res = self._solve(plan, Y)
         if not self.alpha_per_target:
             idx = int(np.argmax(res["cv_scores"].mean(1)))
-            one = solve_targets(_single_alpha(plan, idx), Y, target_batch_size=self.target_batch_size,
-                                memory_budget=self.memory_budget)
+            one = self._solve(_single_alpha(plan, idx), Y)
             one["cv_scores"], one["alpha_index"] = res["cv_scores"], np.full_like(res["alpha_index"], idx)
             one["alpha"] = np.full(len(one["alpha"]), float(np.asarray(self.alphas).ravel()[idx]))
             res = one
         return self._set_fitted(plan, res)
+
+    def _solve(self, plan: Plan, Y: np.ndarray) -> dict:
+        """All targets against one plan (:func:`solve_targets`); subclasses distribute it."""
+        return solve_targets(plan, Y, target_batch_size=self.target_batch_size, memory_budget=self.memory_budget)
 
     def _set_fitted(self, plan: Plan, res: dict):
         self.alpha_ = res["alpha"]
@@ -420,11 +433,9 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X):
-        dev = resolve_device(self.device)
-        dt = _DTYPES[self.dtype]
-        Xt = torch.as_tensor(np.asarray(X), dtype=dt, device=dev)
-        W = torch.as_tensor(self.coef_, dtype=dt, device=dev)
-        b = torch.as_tensor(self.intercept_, dtype=dt, device=dev)
+        Xt = _as_tensor(X, self.dtype, self.device)
+        W = _as_tensor(self.coef_, Xt.dtype, Xt.device)
+        b = _as_tensor(self.intercept_, Xt.dtype, Xt.device)
         pred = (Xt @ W.T + b).cpu().numpy()
         return pred[:, 0] if self._ravel else pred
 
@@ -433,9 +444,9 @@ class RidgeCV(RegressorMixin, BaseEstimator):
 
 
 def _single_alpha(plan: Plan, idx: int) -> Plan:
-    """The same plan restricted to one alpha (for a shared alpha across targets)."""
-    return Plan(plan.full, plan.folds, plan.alphas[idx:idx + 1], plan.mode, plan.fit_intercept,
-                plan.n_samples, plan.solver)
+    """The same plan restricted to one alpha (for a shared alpha across targets). Its scores
+    are discarded, so it scores the cheap way (GCV) and carries no folds."""
+    return Plan(plan.full, [], plan.alphas[idx:idx + 1], "gcv", plan.fit_intercept, plan.n_samples, plan.solver)
 
 
 def ridge_memory_bytes(n: int, p: int, t: int, dtype: str = "float32") -> int:

@@ -83,15 +83,14 @@ def apply_state_dict(module: torch.nn.Module, state: Mapping[str, torch.Tensor],
 
 
 def load_checkpoint(path: str, *, arch: str | None = None, trust: bool | str = False,
-                    base_loader: Callable[[str], LoadedModel], **params) -> LoadedModel:
+                    base_loader: Callable[..., LoadedModel], **params) -> LoadedModel:
     """Build ``arch`` (a torchvision name or any registry spec) untrained, then load the file's
     weights onto it; preprocessing and default layers are the architecture's."""
     if not arch:
         raise ModelError(f"checkpoint:{path} needs the architecture: checkpoint:{path}?arch=resnet18 "
                          "(any torchvision name or registry spec).")
     trust = str(trust).lower() in ("1", "true", "yes")
-    base_spec = arch if (":" in arch or arch.startswith("efficientnet-lite") or arch == "reference") else f"torchvision:{arch}"
-    base = base_loader(base_spec, **params)
+    base = base_loader(arch, **params)  # the registry resolves names, specs and torchvision archs
     state = read_state_dict(path, trust=trust)
     apply_state_dict(base.module, state, str(path))
     base.module.eval()

@@ -8,7 +8,6 @@ arguments to ``load_model`` go to the loader.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
@@ -16,6 +15,7 @@ from ..errors import ModelError, unknown
 from .base import LoadedModel
 from .checkpoint import load_checkpoint
 from .plugin import load_plugin
+from .reference import load_reference
 from .zoo import load_efficientnet_lite, load_torchvision, torchvision_archs
 
 SPEC_FORMS = (
@@ -27,6 +27,7 @@ SPEC_FORMS = (
 _NAMED: dict[str, Callable[..., LoadedModel]] = {
     "efficientnet-lite0": lambda **kw: load_efficientnet_lite("efficientnet-lite0", **kw),
     "efficientnet-lite1": lambda **kw: load_efficientnet_lite("efficientnet-lite1", **kw),
+    "reference": load_reference,  # the synthetic benchmark's seeded generator network
 }
 
 
@@ -37,14 +38,9 @@ def register_model(name: str, loader: Callable[..., LoadedModel]) -> None:
     _NAMED[name] = loader
 
 
-def _named() -> dict[str, Callable[..., LoadedModel]]:
-    named = dict(_NAMED)
-    if "reference" not in named and importlib.util.find_spec("neuroalign.models.reference") is not None:
-        from . import reference
-
-        if hasattr(reference, "load_reference"):  # the synthetic benchmark's seeded network
-            named["reference"] = reference.load_reference
-    return named
+def _arch_spec(arch: str) -> str:
+    """A checkpoint's architecture as a spec: a spec or registered name as is, else torchvision's."""
+    return arch if ":" in arch or arch in _NAMED else f"torchvision:{arch}"
 
 
 def _value(v: str):
@@ -76,11 +72,11 @@ def load_model(spec: str, **params) -> LoadedModel:
     if kind == "torchvision":
         model = load_torchvision(rest, **params)
     elif kind == "checkpoint":
-        model = load_checkpoint(rest, base_loader=load_model, **params)
+        model = load_checkpoint(rest, base_loader=lambda arch, **kw: load_model(_arch_spec(arch), **kw), **params)
     elif kind == "plugin":
         model = load_plugin(rest, **params)
-    elif kind == "" and rest in _named():
-        model = _named()[rest](**params)
+    elif kind == "" and rest in _NAMED:
+        model = _NAMED[rest](**params)
     else:
         raise unknown("model", spec, available_models(),
                       "Other forms: " + ", ".join(SPEC_FORMS) + ".")
@@ -90,4 +86,4 @@ def load_model(spec: str, **params) -> LoadedModel:
 
 def available_models() -> list[str]:
     """Every spec loadable without arguments: named models, then each torchvision arch."""
-    return sorted(_named()) + [f"torchvision:{a}" for a in torchvision_archs()]
+    return sorted(_NAMED) + [f"torchvision:{a}" for a in torchvision_archs()]

@@ -25,7 +25,7 @@ from ..data.assembly import (
     NEUROID,
     TIME_BIN,
     align_on_stimulus_id,
-    average_repetitions,
+    as_averaged,
     is_averaged,
     select_stimuli,
     validate_assembly,
@@ -43,13 +43,9 @@ PROTOCOL = ("K-fold over the in-distribution set (grouped by content hash); each
 
 
 def default_estimator():
-    """``neuroalign.mapping.RidgeCV`` (torch, GCV, per-neuroid alpha) or scikit-learn's if absent."""
-    try:
-        from ..mapping import RidgeCV
-    except ImportError:
-        from sklearn.linear_model import RidgeCV
+    """``neuroalign.mapping.RidgeCV`` (torch, GCV, per-neuroid alpha)."""
+    from ..mapping import RidgeCV
 
-        return RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True)
     return RidgeCV(alphas=DEFAULT_ALPHAS, cv="gcv", alpha_per_target=True)
 
 
@@ -179,7 +175,7 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
     validate_assembly(responses)
     if TIME_BIN in responses.dims:
         raise DataError("evaluate_ood: select or average time bins first (responses.mean('time_bin')).")
-    averaged = responses if is_averaged(responses) else average_repetitions(responses)
+    averaged = as_averaged(responses)
     id_ids, ood_ids = list(split.train_ids), list(split.test_ids)
     avg_id = select_stimuli(averaged, id_ids)
     avg_ood = select_stimuli(averaged, ood_ids)
@@ -214,14 +210,16 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
     id_score = float(np.nanmedian(id_r))
     ood_score = float(np.nanmedian(ood_r))
 
-    dist_src = features if distance_features is None else distance_features
     if distance_space is None:
         distance_space = "model features" if distance_features is None else str(
             distance_features.attrs.get("layer") or distance_features.name or "distance_features")
         if distance_features is None and (features.attrs.get("layer") or features.name):
             distance_space = f"model features ({features.attrs.get('layer') or features.name})"
-    d_id = _matrix(dist_src, avg_id, "distance_features")
-    d_ood = _matrix(dist_src, avg_ood, "distance_features")
+    if distance_features is None:
+        d_id, d_ood = x_id, x_ood
+    else:
+        d_id = _matrix(distance_features, avg_id, "distance_features")
+        d_ood = _matrix(distance_features, avg_ood, "distance_features")
     nearest, arg = min_cosine_distance(d_ood, d_id, device=device)
 
     fold_coord = np.arange(len(folds))

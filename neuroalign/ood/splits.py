@@ -210,8 +210,8 @@ def split_by_statistic(stimuli: StimulusSet, statistic: str, quantile: float = 0
     The low part is ``value <= quantile(q - gap/2)``, the high part ``value >
     quantile(q + gap/2)``; stimuli in between (the gap) and with an undefined statistic
     (NaN: hue of a grey image) are left out and counted in the record. ``values`` skips
-    recomputing the statistic (a column of :func:`image_statistics`), ``hashes``
-    re-hashing the images (``stimuli.image_hashes()``).
+    recomputing the statistic (a column of :func:`image_statistics`); ``hashes``
+    overrides the set's own image hashes.
     """
     if statistic not in STATISTICS:
         raise unknown("image statistic", statistic, STATISTICS)
@@ -253,9 +253,7 @@ def split_by_statistic(stimuli: StimulusSet, statistic: str, quantile: float = 0
 
 def split_by_statistic_both_directions(stimuli: StimulusSet, statistic: str, quantile: float = 0.5,
                                        gap: float = 0.0, **kwargs) -> tuple[OODSplit, OODSplit]:
-    """Low→high and high→low splits, computing the statistic and the hashes once."""
-    if kwargs.get("hashes") is None:
-        kwargs["hashes"] = stimuli.image_hashes()
+    """Low→high and high→low splits, computing the statistic once (the set caches its hashes)."""
     if kwargs.get("values") is None:
         kwargs["values"] = image_statistics(
             stimuli, [statistic], hsf_cutoff=kwargs.get("hsf_cutoff", HSF_CUTOFF))[statistic]

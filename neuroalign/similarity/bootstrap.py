@@ -38,30 +38,32 @@ class BootstrapResult:
 
     def ci(self, level: float = 0.95) -> np.ndarray:
         """Percentile interval ``(2, n_model)`` (NaN samples ignored)."""
-        q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
-        return np.nanpercentile(self.samples, q, axis=0)
+        return _percentile_interval(self.samples, level)
 
     def ceiling_ci(self, level: float = 0.95) -> np.ndarray:
         """Percentile interval ``(2, 2)``: rows low/high, columns lower/upper bound."""
-        q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
-        return np.nanpercentile(self.ceiling_samples, q, axis=0)
+        return _percentile_interval(self.ceiling_samples, level)
 
     def sem(self) -> np.ndarray:
         return np.nanstd(self.samples, axis=0, ddof=1)
 
 
+def _percentile_interval(samples: np.ndarray, level: float) -> np.ndarray:
+    q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
+    return np.nanpercentile(samples, q, axis=0)
+
+
 def draw_counts(kind: str, n_samples: int, n_stim: int, n_subj: int, seed: int, device):
     """Stimulus counts ``(S, n_stim)`` and subject counts ``(S, n_subj)`` (None when not resampled)."""
     g = torch.Generator(device="cpu").manual_seed(int(seed))
-    C = Q = None
-    if kind in ("stimulus", "both"):
-        idx = torch.randint(n_stim, (n_samples, n_stim), generator=g)
-        C = torch.zeros(n_samples, n_stim, dtype=torch.float64).scatter_add_(1, idx, torch.ones(idx.shape, dtype=torch.float64))
-        C = C.to(device)
-    if kind in ("subject", "both"):
-        idx = torch.randint(n_subj, (n_samples, n_subj), generator=g)
-        Q = torch.zeros(n_samples, n_subj, dtype=torch.float64).scatter_add_(1, idx, torch.ones(idx.shape, dtype=torch.float64))
-        Q = Q.to(device)
+
+    def counts(n):  # how often each of n items is drawn, n draws with replacement per sample
+        idx = torch.randint(n, (n_samples, n), generator=g)
+        ones = torch.ones(idx.shape, dtype=torch.float64)
+        return torch.zeros(n_samples, n, dtype=torch.float64).scatter_add_(1, idx, ones).to(device)
+
+    C = counts(n_stim) if kind in ("stimulus", "both") else None  # stimuli first: the RNG order is fixed
+    Q = counts(n_subj) if kind in ("subject", "both") else None
     return C, Q
 
 

@@ -21,7 +21,7 @@ import torch
 
 from ._tensors import to_square, triu_pairs
 from .compare import WHITENED
-from .kernels import RankPlan, _safe_div, weighted_cosine, weighted_ranks_exact, weighted_tau_a, whitened_counts
+from .kernels import RankPlan, _safe_div, weighted_ranks_exact, weighted_tau_a, whitened_counts
 
 
 class Evaluator:
@@ -62,11 +62,6 @@ class Evaluator:
         return 8 * per * (n_model + 3 * k + 2) * 6
 
     # -- condensed-vector methods ---------------------------------------------------------
-    def _cmp(self, xp, yp, w, paired=False):
-        if self.method == "kendall":
-            return weighted_tau_a(xp, yp, w, paired=paired)
-        return weighted_cosine(xp, yp, w, centre=self.method != "cosine", paired=paired)
-
     def _moments(self, w, Q, ceiling):
         """Pearson/cosine from the weighted second-moment matrix of [models; subjects]:
         the pooled and leave-one-out RDMs are linear in the normalised subject RDMs, so
@@ -93,7 +88,7 @@ class Evaluator:
             m = (w @ V.T) / tot[:, :, 0]
             G = G - m[:, :, None] * m[:, None, :]
         d = torch.sqrt(torch.clamp(torch.diagonal(G, dim1=-2, dim2=-1), min=0))
-        R = torch.where(d[:, :, None] * d[:, None, :] > 0, G / (d[:, :, None] * d[:, None, :]), torch.zeros_like(G))
+        R = _safe_div(G, d[:, :, None] * d[:, None, :])
         A = 0 if self.x is None else self.x.shape[1]
         evals = None if self.x is None else R[:, :A, A:]
         if not ceiling:
@@ -105,7 +100,7 @@ class Evaluator:
         qk = q[:, None, :] * (1 - torch.eye(K, dtype=q.dtype, device=q.device))  # (S, left out k, j)
         num = torch.einsum("skj,skj->sk", qk, Rk)
         den = torch.sqrt(torch.clamp(torch.einsum("ski,sij,skj->sk", qk, Rk, qk), min=0))
-        lo = torch.where(den > 0, num / torch.where(den > 0, den, 1), torch.zeros_like(num))
+        lo = _safe_div(num, den)
         return evals, (lo, up)
 
     def _condensed(self, C, Q, ceiling):
@@ -117,12 +112,12 @@ class Evaluator:
         if self.method == "spearman":
             return self._spearman(w, Q, ceiling)
         # kendall: tau-a on the subjects' RDMs; the ceiling pools their weighted ranks
-        evals = None if self.x is None else self._cmp(self.x, self.y, w)
+        evals = None if self.x is None else weighted_tau_a(self.x, self.y, w)
         if not ceiling:
             return evals, None
         pooled, loo = _pool(self.plan_y.ranks(w), Q)
-        up = self._cmp(pooled, self.y, w)[:, 0, :]
-        lo = self._cmp(loo, self.y, w, paired=True)
+        up = weighted_tau_a(pooled, self.y, w)[:, 0, :]
+        lo = weighted_tau_a(loo, self.y, w, paired=True)
         return evals, (lo, up)
 
     def _spearman(self, w, Q, ceiling):

@@ -13,7 +13,8 @@ rule score:
         spec=lambda w: model_spec(w.model),
         layers=lambda w: model_layers(w.model),
         reduction=lambda w: model_reduction(w.model),
-        dask=lambda w: f"--dask {config['dask']['address']}" if config.get("dask", {}).get("address") else "",
+        dask=lambda w: (f"--dask {config['dask']['address']} --dask-workers {config['dask']['n_workers']}"
+                        if config.get("dask", {}).get("address") else ""),
     threads: 2
     resources:
         mem_mb=8000,

@@ -1,7 +1,9 @@
 rule leaderboard:
-    input: f"{RESULTS}/results.csv"
+    input:
+        results=f"{RESULTS}/results.csv",
+        figures=f"{RESULTS}/figures/done.txt",  # each row links its model's figures
     output:
         html=report(f"{RESULTS}/leaderboard/leaderboard.html", category="Leaderboard"),
         csv=f"{RESULTS}/leaderboard/leaderboard.csv",
     log: f"{RESULTS}/logs/leaderboard.log"
-    shell: "{NA} leaderboard {input} --out-dir {RESULTS}/leaderboard --figures-dir ../figures > {log} 2>&1"
+    shell: "{NA} leaderboard {input.results} --out-dir {RESULTS}/leaderboard --figures-dir {RESULTS}/figures > {log} 2>&1"
