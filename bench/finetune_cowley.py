@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("NEUROALIGN_DATA", str(ROOT.parent / "shared" / "datasets"))
 os.environ.setdefault("NEUROALIGN_OFFLINE", "1")
 
-CONDITIONS = ("neural", "shuffled", "pixel", "lambda0")
+from neuroalign.finetune.data import CONDITIONS  # noqa: E402  (after the path and data setup above)
 
 
 def subset(spec: str, n: int | None, seed: int):
@@ -78,11 +78,10 @@ def main(argv=None) -> pd.DataFrame:
         torch.set_num_threads(min(4, os.cpu_count() or 1))
         n_train_set, n_other, size, noise = 120, 120, 96, (0.0, 0.1, 0.2, 0.4)
         steps, warmup, bs, max_eval, pgd_steps = args.steps or 16, args.warmup or 0, args.batch_size or 12, 24, 2
-        lr = args.lr or 1e-4
     else:
         n_train_set, n_other, size, noise = None, None, None, (0.0, 0.05, 0.1, 0.2, 0.4)
         steps, warmup, bs, max_eval, pgd_steps = args.steps or 600, args.warmup or 50, args.batch_size or 32, 120, 5
-        lr = args.lr or 1e-4
+    lr = args.lr or 1e-4
     out = Path(args.out or ROOT / "results" / ("finetune_cowley_reduced" if args.reduced else "finetune_cowley"))
 
     model = load_model("efficientnet-lite0")

@@ -210,12 +210,10 @@ def cmd_finetune_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_scaling(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .atomic import atomic_path
     from .benchmarks import load_neural, load_stimulus_set
     from .models import load_model
-    from .scaling import scaling_experiment
+    from .scaling import default_grid, scaling_experiment
     from .scoring import model_features
 
     model = load_model(args.model)
@@ -223,10 +221,7 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     feats = model_features(model, stimuli, [args.layer], reduction=args.reduction, device=args.device,
                            cache_dir=args.cache_dir, progress=True)[args.layer]
     assembly = load_neural(args.stimuli)
-    n_img = len(np.unique(assembly["stimulus_id"].values))
-    images = [int(x) for x in np.unique(np.geomspace(10, 0.8 * n_img * 0.8, args.n_points).astype(int))]
-    reps = int(assembly["repetition"].max()) + 1
-    repeats = sorted({1, 2, max(1, reps // 2), reps})
+    images, repeats = default_grid(assembly, args.n_points)
     df = scaling_experiment(assembly, feats, images, repeats, seed=args.seed, dataset=args.stimuli)
     with atomic_path(args.out) as tmp:
         df.to_csv(tmp, index=False)
@@ -270,12 +265,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_extraction_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--layers", nargs="+", default=None, help="layer names (default: the model's default layers)")
+def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool = True) -> None:
+    if layers_and_budget:
+        p.add_argument("--layers", nargs="+", default=None, help="layer names (default: the model's default layers)")
     p.add_argument("--reduction", default="avgpool", help="avgpool | flatten | srp:<dim> (sparse random projection)")
     p.add_argument("--cache-dir", default=None, help="activation cache folder (default: the user cache)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU) | cpu | cuda | mps")
-    p.add_argument("--budget-gb", type=float, default=None, help="refuse work whose memory estimate exceeds this")
+    if layers_and_budget:
+        p.add_argument("--budget-gb", type=float, default=None, help="refuse work whose memory estimate exceeds this")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -382,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--n-points", type=int, default=6, help="image counts on a log grid")
     sl.add_argument("--seed", type=int, default=0)
     sl.add_argument("--out", type=Path, required=True)
-    _add_extraction_args(sl)
+    _add_extraction_args(sl, layers_and_budget=False)  # one --layer; no budget check in this command
     sl.set_defaults(func=cmd_scaling)
 
     f = sub.add_parser("figures", help="regenerate every figure from a results table",

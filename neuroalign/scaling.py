@@ -149,6 +149,16 @@ def _default_estimator():
     return RidgeCV(alphas=np.logspace(-3, 6, 19), cv="gcv", alpha_per_target=True, dtype="float64", device="cpu")
 
 
+def default_grid(assembly: xr.DataArray, n_points: int = 6, n_test: float = 0.2) -> tuple[list[int], list[int]]:
+    """Image counts on a log grid from 10 to 80 % of the training pool (the stimuli left
+    after ``n_test``), and repeat counts 1, 2, half and all of the recorded repetitions."""
+    n_img = len(np.unique(assembly["stimulus_id"].values))
+    pool = n_img * (1 - n_test)
+    images = [int(x) for x in np.unique(np.geomspace(10, 0.8 * pool, n_points).astype(int))]
+    reps = int(assembly["repetition"].max()) + 1
+    return images, sorted({1, 2, max(1, reps // 2), reps})
+
+
 def scaling_experiment(
     assembly: xr.DataArray,
     features: xr.DataArray,

@@ -44,10 +44,11 @@ def first_tensor(out) -> torch.Tensor:
 @contextlib.contextmanager
 def capture(module: torch.nn.Module, layers: Sequence[str],
             reduce: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
-            model_name: str = "model") -> Iterator[dict[str, torch.Tensor]]:
+            model_name: str = "model", detach: bool = True) -> Iterator[dict[str, torch.Tensor]]:
     """Yield a dict that each forward pass fills with ``{layer: reduce[layer](output)}``.
 
-    A module called twice in one forward pass keeps its last output. Hooks are removed on exit.
+    A module called twice in one forward pass keeps its last output. ``detach=False``
+    keeps the graph (fine-tuning losses on a layer). Hooks are removed on exit.
     """
     mods = resolve_layers(module, layers, model_name)
     store: dict[str, torch.Tensor] = {}
@@ -57,7 +58,7 @@ def capture(module: torch.nn.Module, layers: Sequence[str],
         fn = (reduce or {}).get(layer)
 
         def hook(_mod, _inp, out):
-            t = first_tensor(out).detach()
+            t = first_tensor(out).detach() if detach else first_tensor(out)
             store[layer] = fn(t) if fn is not None else t
 
         return hook

@@ -45,12 +45,10 @@ def load_kriegeskorte92() -> tuple[dict[str, xr.DataArray], StimulusSet]:
     attrs = {"dataset": DATASET, "citation": ds.citation}
     fig1 = sup["RDMs_mIT_hIT_fig1"][0]
     rdms = {
-        "monkey_it": make_rdms(np.asarray(fig1[0]["RDM"], float).ravel(), ids,
-                               rdm_coords={"name": [_text(fig1[0]["name"])], "region": ["IT"], "species": ["monkey"]},
-                               attrs=attrs, name="monkey_it"),
-        "human_it": make_rdms(np.asarray(fig1[1]["RDM"], float).ravel(), ids,
-                              rdm_coords={"name": [_text(fig1[1]["name"])], "region": ["IT"], "species": ["human"]},
-                              attrs=attrs, name="human_it"),
+        f"{species}_it": make_rdms(np.asarray(fig1[i]["RDM"], float).ravel(), ids,
+                                   rdm_coords={"name": [_text(fig1[i]["name"])], "region": ["IT"], "species": [species]},
+                                   attrs=attrs, name=f"{species}_it")
+        for i, species in enumerate(("monkey", "human"))  # the order of the file's figure 1
     }
     brain = sio.loadmat(fetch(DATASET, "92_brainRDMs.mat"))["RDMs"][0]  # (subject, session)
     values, subj, sess, names = [], [], [], []

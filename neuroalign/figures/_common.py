@@ -28,13 +28,16 @@ NUMERIC = ("raw", "ceiling", "normalized", "ci_low", "ci_high", "id_score", "ood
 REQUIRED = ("model", "benchmark", "kind", "layer")
 
 
-def _read_one(path: Path) -> pd.DataFrame:
+def _read_one(path: Path, *, other_csv_ok: bool = False) -> pd.DataFrame | None:
+    """One results CSV; with ``other_csv_ok`` a CSV without the results columns gives None."""
     try:
         df = pd.read_csv(path, dtype={"model": str, "benchmark": str, "kind": str, "layer": str, "region": str},
                          keep_default_na=True)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable results CSV ({exc}).") from exc
     missing = [c for c in REQUIRED if c not in df.columns]
+    if missing and other_csv_ok:
+        return None
     if missing:
         raise DataError(f"{path}: results table lacks columns {missing}; expected {list(RESULTS_COLUMNS)}.")
     return df
@@ -59,11 +62,7 @@ def load_results(results, scope: str | None = "layer") -> pd.DataFrame:
     else:
         path = Path(results)
         if path.is_dir():
-            frames = []
-            for f in sorted(path.glob("*.csv")):
-                head = pd.read_csv(f, nrows=0).columns
-                if all(c in head for c in REQUIRED):
-                    frames.append(_read_one(f))
+            frames = [df for f in sorted(path.glob("*.csv")) if (df := _read_one(f, other_csv_ok=True)) is not None]
             if not frames:
                 raise DataError(f"{path}: no results CSV (with columns {list(REQUIRED)}) in this folder; "
                                 "run `neuroalign score` first.")
@@ -99,14 +98,28 @@ def rows_of_kind(df: pd.DataFrame, kind: str, what: str) -> pd.DataFrame:
     return out
 
 
-def filter_models(df: pd.DataFrame, models) -> pd.DataFrame:
-    if models is None:
-        return df
-    models = [models] if isinstance(models, str) else list(models)
-    missing = sorted(set(models) - set(df["model"]))
-    if missing:
-        raise DataError(f"models {missing} are not in the results table (models: {sorted(df['model'].unique())}).")
-    return df[df["model"].isin(models)]
+def filter_models(df: pd.DataFrame, models, benchmarks=None) -> pd.DataFrame:
+    """Rows of ``models`` (all if None; a missing model is an error) and of ``benchmarks`` (all if None)."""
+    if models is not None:
+        models = [models] if isinstance(models, str) else list(models)
+        missing = sorted(set(models) - set(df["model"]))
+        if missing:
+            raise DataError(f"models {missing} are not in the results table (models: {sorted(df['model'].unique())}).")
+        df = df[df["model"].isin(models)]
+    return df if benchmarks is None else df[df["benchmark"].isin(list(benchmarks))]
+
+
+def sort_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Benchmarks in first-seen order, then model, then layer index."""
+    order = table["benchmark"].map({b: i for i, b in enumerate(pd.unique(table["benchmark"]))})
+    return table.iloc[np.lexsort((table["layer_index"], table["model"], order))].reset_index(drop=True)
+
+
+def ci_yerr(rows: pd.DataFrame):
+    """Asymmetric error bars from ``ci_low``/``ci_high`` around ``raw`` (None unless all filled)."""
+    if rows["ci_low"].notna().all() and rows["ci_high"].notna().all():
+        return np.vstack([rows["raw"] - rows["ci_low"], rows["ci_high"] - rows["raw"]]).clip(min=0)
+    return None
 
 
 def layer_order(df: pd.DataFrame) -> pd.Series:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from ._common import filter_models, layer_order, load_results, model_colours, new_figure, rows_of_kind, save_figure
+from ._common import (ci_yerr, filter_models, layer_order, load_results, model_colours, new_figure, rows_of_kind,
+                      save_figure, sort_rows)
 
 
 def encoding_layers(results, out_dir, *, models=None, benchmarks=None, name: str = "encoding_layers"):
@@ -23,9 +24,7 @@ def encoding_layers(results, out_dir, *, models=None, benchmarks=None, name: str
     CSV columns: ``benchmark, model, layer, layer_index, raw, ci_low, ci_high,
     normalized, selected, ceiling, ceiling_r, ceiling_r_low, ceiling_r_high``.
     """
-    df = filter_models(rows_of_kind(load_results(results), "encoding", "encoding_layers"), models)
-    if benchmarks is not None:
-        df = df[df["benchmark"].isin(list(benchmarks))]
+    df = filter_models(rows_of_kind(load_results(results), "encoding", "encoding_layers"), models, benchmarks)
     df = df.assign(layer_index=layer_order(df))
     benches = list(pd.unique(df["benchmark"]))
     ceil = df.groupby("benchmark")[["ceiling", "ceiling_low", "ceiling_high"]].median()
@@ -36,8 +35,7 @@ def encoding_layers(results, out_dir, *, models=None, benchmarks=None, name: str
         ceiling_r_high=np.sqrt(df["benchmark"].map(ceil["ceiling_high"])),
     )[["benchmark", "model", "layer", "layer_index", "raw", "ci_low", "ci_high", "normalized", "selected",
        "ceiling", "ceiling_r", "ceiling_r_low", "ceiling_r_high"]]
-    order = table["benchmark"].map({b: i for i, b in enumerate(benches)})
-    table = table.iloc[np.lexsort((table["layer_index"], table["model"], order))].reset_index(drop=True)
+    table = sort_rows(table)
 
     colours = model_colours(table["model"])
     fig, axes = new_figure(len(benches), width=max(4.2, 0.35 * table["layer_index"].max() + 3))
@@ -53,10 +51,7 @@ def encoding_layers(results, out_dir, *, models=None, benchmarks=None, name: str
         for model, m in sub.groupby("model", sort=True):
             m = m.sort_values("layer_index")
             col = colours[model]
-            yerr = None
-            if m["ci_low"].notna().all() and m["ci_high"].notna().all():
-                yerr = np.vstack([m["raw"] - m["ci_low"], m["ci_high"] - m["raw"]]).clip(min=0)
-            ax.errorbar(m["layer_index"], m["raw"], yerr=yerr, color=col, marker="o", ms=4, lw=1.5,
+            ax.errorbar(m["layer_index"], m["raw"], yerr=ci_yerr(m), color=col, marker="o", ms=4, lw=1.5,
                         capsize=2, label=model)
             sel = m[m["selected"]]
             ax.scatter(sel["layer_index"], sel["raw"], s=110, facecolors="none", edgecolors=col, lw=1.5, zorder=5)

@@ -21,9 +21,7 @@ def id_vs_ood(results, out_dir, *, models=None, benchmarks=None, name: str = "id
     where empty. CSV columns: ``benchmark, model, layer, id_score, ood_score, gap, ratio``.
     """
     df = load_results(results)
-    df = filter_models(df[df["id_score"].notna() & df["ood_score"].notna()], models)
-    if benchmarks is not None:
-        df = df[df["benchmark"].isin(list(benchmarks))]
+    df = filter_models(df[df["id_score"].notna() & df["ood_score"].notna()], models, benchmarks)
     if df.empty:
         raise DataError("id_vs_ood: no results row has both id_score and ood_score; run an OOD benchmark first.")
     with np.errstate(divide="ignore", invalid="ignore"):

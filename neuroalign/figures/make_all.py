@@ -16,6 +16,12 @@ from .scaling_law import scaling_law
 
 log = logging.getLogger(__name__)
 MODELS_DIR = "models"  # out_dir/models/<slug(model)>/<figure>.{png,svg,csv}
+# figures of the results table: (name, function, does a table have rows for it?)
+TABLE_FIGURES = (
+    ("encoding_layers", encoding_layers, lambda t: bool((t["kind"].str.lower() == "encoding").any())),
+    ("rsa_bars", rsa_bars, lambda t: bool((t["kind"].str.lower() == "rsa").any())),
+    ("id_vs_ood", id_vs_ood, lambda t: bool((t["id_score"].notna() & t["ood_score"].notna()).any())),
+)
 
 
 def make_all_figures(results, out_dir, *, scaling=None, finetune=None, per_model: bool = True,
@@ -34,17 +40,10 @@ def make_all_figures(results, out_dir, *, scaling=None, finetune=None, per_model
         scaling = scaling if scaling is not None else _if_exists(folder / "scaling.csv")
         finetune = finetune if finetune is not None else _if_exists(folder / "finetune.csv")
     df = load_results(results)
-    kinds = set(df["kind"].str.lower())
-    has_ood = bool((df["id_score"].notna() & df["ood_score"].notna()).any())
-    builders = []  # (figure, function, does a table have its rows?)
-    if "encoding" in kinds:
-        builders.append(("encoding_layers", encoding_layers, lambda t: (t["kind"].str.lower() == "encoding").any()))
-    if "rsa" in kinds:
-        builders.append(("rsa_bars", rsa_bars, lambda t: (t["kind"].str.lower() == "rsa").any()))
-    if has_ood:
-        builders.append(("id_vs_ood", id_vs_ood, lambda t: (t["id_score"].notna() & t["ood_score"].notna()).any()))
     made: dict[str, dict[str, Path]] = {}
-    for name, fn, has_rows in builders:
+    for name, fn, has_rows in TABLE_FIGURES:
+        if not has_rows(df):
+            continue
         made[name] = fn(df, out_dir, name=name)
         if per_model:
             for model in sorted(df["model"].unique()):

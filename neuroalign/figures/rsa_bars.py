@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from ._common import filter_models, layer_order, load_results, model_colours, new_figure, rows_of_kind, save_figure
+from ._common import (ci_yerr, filter_models, layer_order, load_results, model_colours, new_figure, rows_of_kind,
+                      save_figure, sort_rows)
 
 
 def rsa_bars(results, out_dir, *, models=None, benchmarks=None, name: str = "rsa_bars"):
@@ -23,9 +24,7 @@ def rsa_bars(results, out_dir, *, models=None, benchmarks=None, name: str = "rsa
     ``ceiling`` when the bounds are empty). CSV columns: ``benchmark, model, layer,
     layer_index, raw, ci_low, ci_high, ceiling_low, ceiling_high, normalized``.
     """
-    df = filter_models(rows_of_kind(load_results(results), "rsa", "rsa_bars"), models)
-    if benchmarks is not None:
-        df = df[df["benchmark"].isin(list(benchmarks))]
+    df = filter_models(rows_of_kind(load_results(results), "rsa", "rsa_bars"), models, benchmarks)
     df = df.assign(layer_index=layer_order(df))
     benches = list(pd.unique(df["benchmark"]))
     # one ceiling per benchmark: bounds if given, else the point ceiling for both
@@ -35,8 +34,7 @@ def rsa_bars(results, out_dir, *, models=None, benchmarks=None, name: str = "rsa
                    ceiling_high=hi.groupby(df["benchmark"]).transform("median"))
     table = df[["benchmark", "model", "layer", "layer_index", "raw", "ci_low", "ci_high",
                 "ceiling_low", "ceiling_high", "normalized"]]
-    order = table["benchmark"].map({b: i for i, b in enumerate(benches)})
-    table = table.iloc[np.lexsort((table["layer_index"], table["model"], order))].reset_index(drop=True)
+    table = sort_rows(table)
 
     colours = model_colours(table["model"])
     n_bars = table.groupby("benchmark").size().max()
@@ -50,10 +48,7 @@ def rsa_bars(results, out_dir, *, models=None, benchmarks=None, name: str = "rsa
                 ax.axhspan(clo, chi, color="0.82", zorder=0, label="noise ceiling")
             else:
                 ax.axhline(clo, color="0.5", ls="--", zorder=0, label="noise ceiling")
-        yerr = None
-        if sub["ci_low"].notna().all() and sub["ci_high"].notna().all():
-            yerr = np.vstack([sub["raw"] - sub["ci_low"], sub["ci_high"] - sub["raw"]]).clip(min=0)
-        ax.bar(x, sub["raw"], color=[colours[m] for m in sub["model"]], yerr=yerr, capsize=2,
+        ax.bar(x, sub["raw"], color=[colours[m] for m in sub["model"]], yerr=ci_yerr(sub), capsize=2,
                error_kw={"lw": 0.8}, zorder=2)
         labels = sub["layer"] if sub["model"].nunique() == 1 else sub["model"] + ":" + sub["layer"]
         ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)

@@ -9,13 +9,13 @@ comparison with the controls fair.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ..activations.hooks import capture
 from ..atomic import read_netcdf
 from ..errors import DataError, ModelError
 from ..mapping import RidgeCV
@@ -25,30 +25,9 @@ POOLS = ("flatten", "mean")
 RIDGE_ALPHAS = tuple(np.logspace(-3, 5, 17).tolist())
 
 
-def get_layer(module: torch.nn.Module, layer: str) -> torch.nn.Module:
-    named = dict(module.named_modules())
-    if layer not in named or not layer:
-        from ..errors import unknown
-
-        raise unknown("layer", layer, [n for n in named if n], "List them with neuroalign.models.list_layers.")
-    return named[layer]
-
-
-@contextlib.contextmanager
 def tap(module: torch.nn.Module, layer: str):
-    """Record ``layer``'s output on every forward pass (gradients kept) in ``store['out']``."""
-    store: dict = {}
-
-    def hook(_m, _inp, out):
-        if isinstance(out, (tuple, list)):
-            out = out[0]
-        store["out"] = out
-
-    handle = get_layer(module, layer).register_forward_hook(hook)
-    try:
-        yield store
-    finally:
-        handle.remove()
+    """Record ``layer``'s output on every forward pass, gradients kept, in ``store[layer]``."""
+    return capture(module, [layer], detach=False)
 
 
 def pool_features(x: torch.Tensor, pool: str) -> torch.Tensor:
@@ -66,7 +45,7 @@ def forward_features(module, layer, images, *, pool, device, batch_size=64):
     with torch.no_grad(), tap(module, layer) as store:
         for i in range(0, len(images), batch_size):
             module(images[i:i + batch_size].to(device))
-            feats.append(pool_features(store["out"], pool).double().cpu())
+            feats.append(pool_features(store[layer], pool).double().cpu())
     return torch.cat(feats).numpy()
 
 

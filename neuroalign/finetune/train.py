@@ -25,6 +25,7 @@ import xarray as xr
 from ..atomic import atomic_path
 from ..device import resolve_device
 from ..errors import ConfigError, ModelError
+from ..models import load_model
 from .data import CONDITIONS, load_images, make_targets, make_task_data, resolve_neural, responses, split_ids
 from .evaluate import aggregate, agreement, forward_features, pool_features, ridge_predictivity, tap
 from .losses import NEURAL_LOSSES, NeuralLoss, distillation_loss
@@ -38,13 +39,6 @@ SCORE = "score.nc"
 _EVAL_KEYS = ("model_identity", "preprocessing", "layer", "neural", "task_data", "seed", "eval_neural", "pool", "heldout_fraction",
               "noise_levels", "pgd_eps", "pgd_steps", "max_eval")
 _INITIAL: dict[str, dict] = {}
-
-
-def _load_model(model_spec):
-    from ..models import LoadedModel, load_model
-
-    loaded = model_spec if isinstance(model_spec, LoadedModel) else load_model(model_spec)
-    return loaded
 
 
 def _config_hash(config: dict) -> str:
@@ -116,7 +110,7 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
                           f"batch_size={batch_size}.")
     out_dir = Path(out_dir)
     dev = resolve_device(device)
-    loaded = _load_model(model_spec)
+    loaded = load_model(model_spec)  # a LoadedModel passes through
     config = dict(model=loaded.name, model_identity=loaded.identity, preprocessing=loaded.preprocessing.to_dict(),
                   layer=layer, neural=_describe(neural),
                   loss=loss, lam=float(lam), steps=int(steps), warmup=int(warmup), probability=float(probability),
@@ -183,7 +177,7 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
     # ---- training ---------------------------------------------------------------------
     with torch.no_grad(), tap(module, layer) as store:
         module(x_train[:2].to(dev))
-        n_features = pool_features(store["out"], pool).shape[1]
+        n_features = pool_features(store[layer], pool).shape[1]
     neural_loss = NeuralLoss(loss, n_features, targets.shape[1]).to(dev)
     params = list(module.parameters()) + list(neural_loss.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, eps=adam_eps)
@@ -221,7 +215,7 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
             images, t_targets = task.batch(idx_task)
             images = images.to(dev)
             logits = module(images)
-            feats = store["out"]
+            feats = store[layer]
             if task.kind == "distill":
                 with torch.no_grad():
                     t_logits = teacher_module(images)
@@ -233,7 +227,7 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
             if use_neural:
                 if not task.shares_neural_images:
                     module(x_train[idx_neural].to(dev))
-                    feats = store["out"]
+                    feats = store[layer]
                 n_term = neural_loss(pool_features(feats, pool), targets_dev[idx_neural.to(dev)])
                 total = total + effective_lam * n_term
                 n_val = float(n_term.detach())

@@ -64,11 +64,7 @@ class RDMSet:
     def reorder(self, ids) -> "RDMSet":
         """The same RDMs over ``ids`` (a permutation/subset of this set's ids), by id."""
         ids = np.asarray(ids, dtype=str)
-        idx = pd.Index(self.stimulus_ids).get_indexer(ids)
-        if (idx < 0).any():
-            missing = ids[idx < 0]
-            raise DataError(f"RDMs lack {len(missing)} stimulus_id(s), e.g. {missing[:10].tolist()}; "
-                            "compare RDMs over the same stimuli.")
+        idx = id_positions(self.stimulus_ids, ids)
         if np.array_equal(idx, np.arange(self.n)):
             return self
         sq = to_square(self.values, self.n)
@@ -76,6 +72,17 @@ class RDMSet:
         sq = sq[:, t][:, :, t]
         i, j = triu_pairs(len(ids), sq.device)
         return RDMSet(sq[:, i, j], ids, self.coords)
+
+
+def id_positions(have, ids) -> np.ndarray:
+    """Position in ``have`` of each of ``ids``; ids it lacks raise an error naming them."""
+    ids = np.asarray(ids, dtype=str)
+    idx = pd.Index(np.asarray(have, dtype=str)).get_indexer(ids)
+    if (idx < 0).any():
+        missing = ids[idx < 0]
+        raise DataError(f"RDMs lack {len(missing)} stimulus_id(s), e.g. {missing[:10].tolist()}; "
+                        "compare RDMs over the same stimuli.")
+    return idx
 
 
 def as_rdmset(rdms, *, device="auto", dtype=torch.float64, stimulus_ids=None, name="rdms") -> RDMSet:

@@ -19,7 +19,7 @@ import xarray as xr
 from ..data.rdms import make_rdms
 from ..device import resolve_device
 from ..errors import DataError, unknown
-from ._tensors import RDMSet, group_codes, to_square, torch_dtype, triu_pairs
+from ._tensors import group_codes, id_positions, torch_dtype
 from .noise import NOISE_METHODS, noise_precision
 
 RDM_METHODS = ("correlation", "euclidean", "cosine", "mahalanobis", "crossnobis")
@@ -143,10 +143,9 @@ def compute_rdms(data, method: str = "correlation", *, noise=None, stimulus_ids=
                              str(key if key is not None else name))
             if ids is None:
                 ids = u
-            else:
-                i, j = triu_pairs(len(u), rdm.device)
-                rdm = RDMSet(rdm[i, j][None], u).reorder(ids).values[0]
-                rdm = to_square(rdm, len(ids))
+            else:  # into the first entry's stimulus order
+                idx = torch.as_tensor(id_positions(u, ids), device=rdm.device)
+                rdm = rdm[idx][:, idx]
             mats.append(rdm.cpu().numpy())
             names.append(str(key) if key is not None else method)
     noise_attr = "identity" if noise is None else (noise if isinstance(noise, str) else "given")

@@ -2,21 +2,16 @@
 FT = config.get("finetune", {})
 FT_CONDITIONS = ["neural"] + list(FT.get("controls", ["shuffled", "pixel", "lambda0"]))
 FINETUNE_TARGETS = [f"{RESULTS}/finetune/summary.csv"] if FT.get("enabled") else []
+# settings passed on as `neuroalign finetune` flags when set (default.yaml sets the main ones;
+# the rest keep the command's own defaults)
+FT_FLAGS = ("layer", "neural", "loss", "lam", "steps", "warmup", "probability", "batch_size", "task_data")
 
 
 rule finetune:
     output: f"{RESULTS}/finetune/{{condition}}/score.nc"
     params:
-        model=FT.get("model", "reference?seed=123"),
-        layer=FT.get("layer", "block2"),
-        neural=FT.get("neural", "synthetic"),
-        loss=FT.get("loss", "cka"),
-        lam=FT.get("lam", 1.0),
-        steps=FT.get("steps", 150),
-        warmup=FT.get("warmup", 0),
-        probability=FT.get("probability", 1.0),
-        batch_size=FT.get("batch_size", 32),
-        task=f"--task-data {FT['task_data']}" if FT.get("task_data") else "",
+        model=FT.get("model"),
+        flags=" ".join(f"--{k.replace('_', '-')} '{FT[k]}'" for k in FT_FLAGS if FT.get(k) is not None),
         evaln=" ".join(f"--eval-neural {e}" for e in FT.get("eval_neural", [])),
     threads: 2
     resources:
@@ -25,9 +20,7 @@ rule finetune:
         gpu=1,
     log: f"{RESULTS}/logs/finetune/{{condition}}.log"
     shell:
-        "{NA} finetune '{params.model}' --layer '{params.layer}' --neural {params.neural} --loss {params.loss} "
-        "--lam {params.lam} --steps {params.steps} --warmup {params.warmup} --probability {params.probability} "
-        "--batch-size {params.batch_size} --condition {wildcards.condition} {params.task} {params.evaln} "
+        "{NA} finetune '{params.model}' {params.flags} --condition {wildcards.condition} {params.evaln} "
         "--seed {config[seed]} --device {config[device]} --out-dir {RESULTS}/finetune/{wildcards.condition} > {log} 2>&1"
 
 
