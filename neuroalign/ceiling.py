@@ -6,6 +6,13 @@ All functions take a single-trial assembly (presentation × neuroid with repeats
 boolean coord ``low_ceiling`` flags neurons whose ceiling is below ``min_ceiling`` —
 these should be reported and excluded, not silently averaged into a normalised score.
 Pass ``stimulus_ids`` to compute a ceiling on exactly the test stimuli of a score.
+
+The default ceiling of every score, :func:`averaged_reliability`, is the reliability of
+exactly the averaged responses a model is scored against — each image's own finite
+trials per neuroid, however many. :func:`split_half_reliability` is Brain-Score's
+internal consistency (one split of repetition indices shared by all images), kept under
+its own name for parity; it is biased when images have unequal repeat counts.
+Formulas and references: docs/methods.md.
 """
 
 from __future__ import annotations
@@ -79,15 +86,62 @@ def split_half_reliability(assembly: xr.DataArray, *, n_splits: int = 10, seed: 
     vals = out.mean(0)
     return _wrap(vals, assembly, "split_half_reliability", min_ceiling,
                  {"method": "split-half Pearson r, Spearman-Brown corrected (factor 2)", "n_splits": n_splits,
+                  "aggregate_brainscore": float(np.mean(np.nanmedian(out, axis=1))),  # its order: median, then mean
                   "seed": seed, "n_repetitions": R, "n_stimuli": trials.shape[0]})
 
 
+internal_consistency = split_half_reliability  # Brain-Score's name for it
+
+
+def averaged_reliability(assembly: xr.DataArray, *, stimulus_ids=None, min_ceiling: float = 0.1) -> xr.DataArray:
+    """Reliability of the trial-averaged responses, from variance components, per neuroid.
+
+    With ``ȳ_i`` the mean of image *i*'s ``n_i`` finite trials (per neuroid) and ``s²_i``
+    their variance (ddof 1), the noise variance of ``ȳ_i`` is estimated without bias by
+    ``s²_i / n_i`` (images with one trial use the pooled within-image variance), and
+
+        reliability = 1 − mean_i(s²_i / n_i) / Var_i(ȳ_i)        (Var over images, ddof 1)
+
+    — an estimate of ``var_s / (var_s + mean_i σ²_i / n_i)``, the squared correlation of
+    the averages with the noise-free responses: the largest r² any model can reach
+    against exactly these averages. Unequal and missing repeats are handled per image and
+    neuroid; on a balanced design it estimates what split-half + Spearman–Brown does.
+    """
+    trials = _trials(assembly, stimulus_ids)
+    n = np.isfinite(trials).sum(1).astype(np.float64)  # (stimulus, neuroid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(trials, axis=1)
+        var_i = np.nanvar(trials, axis=1, ddof=1)  # NaN where n < 2
+        df = np.clip(n - 1, 0, None)
+        pooled = np.nansum(np.where(df > 0, var_i * df, 0.0), 0) / df.sum(0)
+        noise_of_mean = np.where(n >= 2, var_i / np.where(n > 0, n, np.nan), pooled[None, :])
+        noise_of_mean = np.where(n > 0, noise_of_mean, np.nan)
+        noise = np.nanmean(noise_of_mean, axis=0)
+        total = np.nanvar(means, axis=0, ddof=1)
+        rel = 1.0 - noise / total
+    harmonic = _harmonic_repeats(trials)
+    return _wrap(rel, assembly, "reliability", min_ceiling,
+                 {"method": "variance components: 1 - mean_i(s_i^2/n_i) / Var_i(mean_i), per neuroid",
+                  "n_stimuli": trials.shape[0], "n_repetitions_min": int(n.min()), "n_repetitions_max": int(n.max()),
+                  "n_repetitions_harmonic_mean": float(np.nanmean(harmonic))})
+
+
 def _noise_var(trials: np.ndarray) -> np.ndarray:
-    """Mean over stimuli of the across-repeat variance (ddof=1), per neuroid."""
+    """Mean over stimuli of the across-repeat variance (ddof=1), per neuroid: each image
+    weighs the same whatever its repeat count (images with < 2 finite trials are left out)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         v = np.nanvar(trials, axis=1, ddof=1)  # (stimulus, neuroid); NaN with < 2 repeats
         return np.nanmean(v, axis=0)
+
+
+def _harmonic_repeats(trials: np.ndarray) -> np.ndarray:
+    """Per neuroid, the harmonic mean over images of the finite trial count: the ``n`` with
+    ``σ²/n`` = the mean noise variance of the image averages."""
+    n = np.isfinite(trials).sum(1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (n > 0).sum(0) / np.where(n > 0, 1.0 / np.where(n > 0, n, 1), 0.0).sum(0)
 
 
 def ncsnr(assembly: xr.DataArray, *, n_trials: float | None = None, stimulus_ids=None,
@@ -99,6 +153,9 @@ def ncsnr(assembly: xr.DataArray, *, n_trials: float | None = None, stimulus_ids
     ``ncsnr = signal sd / noise sd``; ``NC = 100·ncsnr² / (ncsnr² + 1/n)`` — the percent of
     variance of ``n``-trial averages a perfect model explains (``n`` defaults to the mean
     repeat count). Returns ``(ncsnr, nc)``; ``low_ceiling`` flags NC < ``min_ceiling`` %.
+    ``n`` defaults, per neuroid, to the harmonic mean over images of its finite trial
+    count: with unequal repeats that is the ``n`` for which ``σ²/n`` is the mean noise
+    variance of the image averages.
     """
     trials = _trials(assembly, stimulus_ids)
     flat = trials.reshape(-1, trials.shape[2])
@@ -107,26 +164,49 @@ def ncsnr(assembly: xr.DataArray, *, n_trials: float | None = None, stimulus_ids
         z = (trials - mu) / sd
         noise = _noise_var(z)
         snr = np.sqrt(np.maximum(1.0 - noise, 0.0)) / np.sqrt(noise)
-    n = float(np.mean(np.isfinite(trials[:, :, 0]).sum(1))) if n_trials is None else float(n_trials)
+    n = _harmonic_repeats(trials) if n_trials is None else np.full(trials.shape[2], float(n_trials))
     nc = 100.0 * snr**2 / (snr**2 + 1.0 / n)
-    attrs = {"method": "NSD ncsnr", "n_trials": n, "n_stimuli": trials.shape[0]}
+    attrs = {"method": "NSD ncsnr", "n_trials": float(np.nanmean(n)) if n_trials is None else float(n_trials),
+             "n_trials_rule": "harmonic mean of finite trials per image, per neuroid" if n_trials is None
+             else "given", "n_stimuli": trials.shape[0]}
     nc_da = _wrap(nc, assembly, "noise_ceiling", min_ceiling, {**attrs, "units": "percent"})
     snr_da = _wrap(snr, assembly, "ncsnr", -np.inf, attrs).assign_coords(low_ceiling=nc_da["low_ceiling"])
     snr_da.attrs.update(min_ceiling_percent=min_ceiling, n_low_ceiling=nc_da.attrs["n_low_ceiling"])
     return snr_da, nc_da
 
 
+def _repeated(trials: np.ndarray) -> np.ndarray:
+    """``trials`` with images that have fewer than two finite trials (per neuroid) masked:
+    they carry no noise estimate, so FEVE leaves them out on every side of its ratio."""
+    n = np.isfinite(trials).sum(1)
+    return np.where((n >= 2)[:, None, :], trials, np.nan)
+
+
 def variance_parts(trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per neuroid, the single-trial variance and the noise variance of ``trials``
-    ``(stimulus, repetition, neuroid)``: the parts of explainable variance and FEVE."""
-    return np.nanvar(trials.reshape(-1, trials.shape[2]), axis=0, ddof=1), _noise_var(trials)
+    ``(stimulus, repetition, neuroid)``: the parts of explainable variance and FEVE.
+
+    Both weigh every image equally whatever its repeat count (as the squared error in
+    :func:`feve_from_trials` does): total = mean over images of the mean squared deviation
+    of its trials from the grand mean of image means; noise = mean over images of the
+    across-repeat variance (ddof 1). Images with < 2 finite trials are left out.
+    """
+    t = _repeated(trials)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        grand = np.nanmean(np.nanmean(t, axis=1), axis=0)
+        total = np.nanmean(np.nanmean((t - grand) ** 2, axis=1), axis=0)
+    return total, _noise_var(t)
 
 
 def feve_from_trials(trials: np.ndarray, pred: np.ndarray, parts=None) -> tuple[np.ndarray, np.ndarray]:
     """FEVE and explainable variance per neuroid from ``trials`` and ``pred`` (stimulus ×
-    neuroid, same order); ``parts`` (:func:`variance_parts` of ``trials``) when already known."""
+    neuroid, same order); ``parts`` (:func:`variance_parts` of ``trials``) when already known.
+    The squared error is averaged over each image's trials, then over images (equal weight)."""
     total, noise = variance_parts(trials) if parts is None else parts
-    mse = np.nanmean((trials - pred[:, None, :]) ** 2, axis=(0, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mse = np.nanmean(np.nanmean((_repeated(trials) - pred[:, None, :]) ** 2, axis=1), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return 1.0 - (mse - noise) / (total - noise), (total - noise) / total
 

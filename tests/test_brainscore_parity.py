@@ -138,6 +138,17 @@ def test_parity_pls_ceiling_cka(bs_python, cowley, tmp_path):
     assert abs(bs["ceiling"]["score"] - per_split_medians.mean()) < 1e-9  # brainscore's aggregation order
     assert np.median(ceiling.values) > 0.3
 
+    assert abs(ceiling.attrs["aggregate_brainscore"] - bs["ceiling"]["score"]) < TOL
+
+    # protocol="brainscore" reproduces Brain-Score's number for this layer: score, ceiling, normalised
+    from neuroalign.scoring import score_pls
+
+    s = score_pls({"block3": features}, assembly, protocol="brainscore")
+    assert abs(s.attrs["aggregate_raw"] - bs["pls"]["score"]) < 1e-3
+    assert abs(s.attrs["aggregate_ceiling"] - bs["ceiling"]["score"]) < 1e-3
+    assert abs(s.attrs["aggregate_normalized"] - bs["pls"]["score"] / bs["ceiling"]["score"]) < 1e-3
+    assert s.attrs["protocol"] == "brainscore"
+
     # CKA: brainscore's default 'cka' is the debiased estimator, 'cka_biased' the original
     assert abs(bs["cka"]["unbiased"] - cka_debiased) < TOL
     assert abs(bs["cka"]["biased"] - cka_biased) < TOL

@@ -22,9 +22,11 @@ RESULTS_COLUMNS = (
     "model", "benchmark", "kind", "region", "scope", "layer", "selected", "raw", "ceiling", "normalized",
     "ci_low", "ci_high", "id_score", "ood_score", "gap", "ratio", "n_neuroids", "n_stimuli",
 )
-OPTIONAL_COLUMNS = ("ceiling_low", "ceiling_high")
+OPTIONAL_COLUMNS = ("ceiling_low", "ceiling_high", "id_normalized", "ood_normalized", "brainscore_normalized",
+                    "n_excluded")
 NUMERIC = ("raw", "ceiling", "normalized", "ci_low", "ci_high", "id_score", "ood_score", "gap", "ratio",
-           "n_neuroids", "n_stimuli", "ceiling_low", "ceiling_high")
+           "n_neuroids", "n_stimuli", "ceiling_low", "ceiling_high", "id_normalized", "ood_normalized",
+           "brainscore_normalized", "n_excluded")
 REQUIRED = ("model", "benchmark", "kind", "layer")
 
 

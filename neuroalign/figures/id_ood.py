@@ -14,20 +14,26 @@ from ..errors import DataError
 
 
 def id_vs_ood(results, out_dir, *, models=None, benchmarks=None, name: str = "id_vs_ood"):
-    """One panel per benchmark: ``ood_score`` against ``id_score``, identity line drawn.
+    """One panel per benchmark: OOD against ID predictivity, identity line drawn.
 
-    Uses every row with both scores filled (whatever its ``kind``). ``gap`` and
-    ``ratio`` are taken from the table, or computed as ``id − ood`` and ``ood / id``
-    where empty. CSV columns: ``benchmark, model, layer, id_score, ood_score, gap, ratio``.
+    Uses every row with both scores filled (whatever its ``kind``): the ceiling-normalised
+    ``id_normalized``/``ood_normalized`` where the table has them (the scale ``gap`` and
+    ``ratio`` are on), else the raw ``id_score``/``ood_score``. ``gap`` and ``ratio`` are
+    taken from the table, or computed as ``id − ood`` and ``ood / id`` where empty.
+    CSV columns: ``benchmark, model, layer, id_score, ood_score, gap, ratio, scale``.
     """
     df = load_results(results)
     df = filter_models(df[df["id_score"].notna() & df["ood_score"].notna()], models, benchmarks)
     if df.empty:
         raise DataError("id_vs_ood: no results row has both id_score and ood_score; run an OOD benchmark first.")
+    normed = df["id_normalized"].notna() & df["ood_normalized"].notna()
+    df = df.assign(id_score=df["id_normalized"].where(normed, df["id_score"]),
+                   ood_score=df["ood_normalized"].where(normed, df["ood_score"]),
+                   scale=np.where(normed, "normalised", "raw"))
     with np.errstate(divide="ignore", invalid="ignore"):
         table = df.assign(gap=df["gap"].fillna(df["id_score"] - df["ood_score"]),
                           ratio=df["ratio"].fillna(df["ood_score"] / df["id_score"]))
-    table = table[["benchmark", "model", "layer", "id_score", "ood_score", "gap", "ratio"]].reset_index(drop=True)
+    table = table[["benchmark", "model", "layer", "id_score", "ood_score", "gap", "ratio", "scale"]].reset_index(drop=True)
     benches = list(pd.unique(table["benchmark"]))
     colours = model_colours(table["model"])
     fig, axes = new_figure(len(benches), width=4.0, height=4.0)
@@ -42,8 +48,9 @@ def id_vs_ood(results, out_dir, *, models=None, benchmarks=None, name: str = "id
         ax.set_xlim(lo - pad, hi + pad)
         ax.set_ylim(lo - pad, hi + pad)
         ax.set_aspect("equal")
-        ax.set_xlabel("in-distribution predictivity")
-        ax.set_ylabel("out-of-distribution predictivity")
+        scale = "ceiling-normalised r" if (sub["scale"] == "normalised").all() else "Pearson r"
+        ax.set_xlabel(f"in-distribution predictivity ({scale})")
+        ax.set_ylabel(f"out-of-distribution predictivity ({scale})")
         ax.set_title(bench, fontsize=10)
         ax.legend(fontsize=7, frameon=False)
     return save_figure(fig, table, out_dir, name)

@@ -91,10 +91,10 @@ class DistributedRidgeCV(RidgeCV):
 
     def __init__(self, alphas=RidgeCV().alphas, cv="gcv", alpha_per_target=True, fit_intercept=True,
                  dtype="float32", device="auto", target_batch_size=None, solver="auto",
-                 memory_budget=512e6, client=None, n_chunks=None):
+                 memory_budget=512e6, feature_scale=None, client=None, n_chunks=None):
         super().__init__(alphas=alphas, cv=cv, alpha_per_target=alpha_per_target, fit_intercept=fit_intercept,
                          dtype=dtype, device=device, target_batch_size=target_batch_size, solver=solver,
-                         memory_budget=memory_budget)
+                         memory_budget=memory_budget, feature_scale=feature_scale)
         self.client = client
         self.n_chunks = n_chunks
 

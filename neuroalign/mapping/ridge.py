@@ -369,7 +369,10 @@ class RidgeCV(RegressorMixin, BaseEstimator):
     ``alpha_per_target`` (False: one alpha for all targets, by the mean score);
     ``fit_intercept``; ``dtype`` ``"float32"``/``"float64"``; ``device`` (``"auto"``);
     ``target_batch_size`` (None: sized from ``memory_budget`` bytes); ``solver``
-    ``"auto"``/``"dual"``/``"primal"``.
+    ``"auto"``/``"dual"``/``"primal"``; ``feature_scale`` ``None`` or ``"rms"``: divide X by
+    one number, the RMS over features of the *training* rows' standard deviations (ddof 0),
+    so one alpha grid fits layers of any magnitude (alphas then live in that scaled space;
+    ``feature_scale_`` keeps the number, ``coef_`` is mapped back to the raw features).
 
     Fitted: ``alpha_ (t,)``, ``coef_ (t, p)``, ``intercept_ (t,)``, ``cv_scores_
     (n_alphas, t)`` (negative held-out MSE per alpha), ``best_score_ (t,)``.
@@ -379,7 +382,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
 
     def __init__(self, alphas=DEFAULT_ALPHAS, cv="gcv", alpha_per_target=True, fit_intercept=True,
                  dtype="float32", device="auto", target_batch_size=None, solver="auto",
-                 memory_budget=512e6):
+                 memory_budget=512e6, feature_scale=None):
         self.alphas = alphas
         self.cv = cv
         self.alpha_per_target = alpha_per_target
@@ -389,6 +392,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.target_batch_size = target_batch_size
         self.solver = solver
         self.memory_budget = memory_budget
+        self.feature_scale = feature_scale
 
     def shared_gram(self, X) -> torch.Tensor | None:
         """``X Xᵀ`` for outer splits of ``X`` to share (pass its blocks to :meth:`fit`), or
@@ -406,6 +410,11 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self._ravel = Y.ndim == 1
         if not np.isfinite(Y).all():
             raise DataError(f"ridge: Y has {int((~np.isfinite(Y)).sum())} non-finite values.")
+        scale = self._training_scale(X)
+        if scale != 1.0:
+            X = (X / scale) if isinstance(X, torch.Tensor) else np.asarray(X) / scale
+            gram = None if gram is None else gram / scale**2
+        self.feature_scale_ = scale
         plan = self._plan(X, gram)
         res = self._solve(plan, Y)
         if not self.alpha_per_target:
@@ -414,7 +423,20 @@ class RidgeCV(RegressorMixin, BaseEstimator):
             one["cv_scores"], one["alpha_index"] = res["cv_scores"], np.full_like(res["alpha_index"], idx)
             one["alpha"] = np.full(len(one["alpha"]), float(np.asarray(self.alphas).ravel()[idx]))
             res = one
-        return self._set_fitted(plan, res)
+        self._set_fitted(plan, res)
+        if scale != 1.0:  # weights on the raw features: predict needs no scale
+            self.coef_ = self.coef_ / scale
+        return self
+
+    def _training_scale(self, X) -> float:
+        """The ``feature_scale`` divisor of these (training) rows; 1.0 when off or degenerate."""
+        if self.feature_scale is None:
+            return 1.0
+        if self.feature_scale != "rms":
+            raise DataError(f"ridge: feature_scale must be None or 'rms', got {self.feature_scale!r}.")
+        Xn = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+        s = float(np.sqrt(np.mean(np.var(Xn, axis=0, dtype=np.float64))))
+        return s if np.isfinite(s) and s > 0 else 1.0
 
     def _solve(self, plan: Plan, Y: np.ndarray) -> dict:
         """All targets against one plan (:func:`solve_targets`); subclasses distribute it."""

@@ -1,13 +1,13 @@
 """In-distribution vs out-of-distribution predictivity of one feature space on one split.
 
 Protocol (one choice, stated here and in the output's attrs): the in-distribution
-(ID) training stimuli are cut into ``n_id_folds`` folds (grouped by image content hash,
-so copies of one image share a fold). Each fold's mapping is fitted on the other ID
-folds only — the estimator's own inner CV picks alphas on those stimuli alone — and
-predicts both its held-out ID fold and the whole OOD set. Per-neuroid Pearson r is
-averaged over folds for both, so ID and OOD scores come from the very same models
-(K-fold rather than one held-out fraction: every ID stimulus is scored once and the
-OOD score averages K models, both less noisy).
+(ID) stimuli are cut into ``n_id_folds`` folds (grouped by image content hash, so copies
+of one image share a fold) and the OOD stimuli, shuffled, into as many chunks. Each
+fold's mapping is fitted on the other ID folds only — the estimator's own inner CV picks
+alphas on those stimuli alone, and its inner score on them (``inner_r2``) is what a layer
+is chosen by, never a test score — and predicts its held-out ID fold and its OOD chunk,
+each cut to the same number of images, so both sides are tested on equally many images
+by the very same models. Per-neuroid Pearson r is averaged over folds on each side.
 """
 
 from __future__ import annotations
@@ -35,18 +35,16 @@ from ..errors import DataError
 from ..metrics import pearson_r
 from .splits import OODSplit
 
-#: Ridge penalties searched by the default estimator (its inner CV picks one per neuroid).
-DEFAULT_ALPHAS = np.logspace(-3, 6, 19)
-PROTOCOL = ("K-fold over the in-distribution set (grouped by content hash); each fold's mapping, "
-            "fitted on the other ID folds only, predicts its held-out ID fold and the whole OOD set; "
-            "per-neuroid Pearson r averaged over folds")
+PROTOCOL = ("K-fold over the in-distribution set (grouped by content hash) and K chunks of the OOD set; each "
+            "fold's mapping, fitted on the other ID folds only, predicts its held-out ID fold and its OOD chunk, "
+            "both cut to the same number of images; per-neuroid Pearson r averaged over folds")
 
 
-def default_estimator():
-    """``neuroalign.mapping.RidgeCV`` (torch, GCV, per-neuroid alpha)."""
-    from ..mapping import RidgeCV
+def default_estimator(device="auto"):
+    """The package's ridge (:func:`neuroalign.mapping.default_ridge`: GCV, per-neuroid alpha)."""
+    from ..mapping import default_ridge
 
-    return RidgeCV(alphas=DEFAULT_ALPHAS, cv="gcv", alpha_per_target=True)
+    return default_ridge(device=device)
 
 
 def min_cosine_distance(test: np.ndarray, train: np.ndarray, device="auto",
@@ -186,16 +184,32 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
     neuroid_ids = averaged["neuroid_id"].values.astype(str)
     n_neur = len(neuroid_ids)
 
-    estimator = default_estimator() if estimator is None else estimator
+    estimator = default_estimator(device) if estimator is None else estimator
     folds = _folds(split, id_ids, n_id_folds, seed)
+    rng = np.random.default_rng([seed, 11])
+    chunks = np.array_split(rng.permutation(len(ood_ids)), len(folds))
     r_id = np.full((len(folds), n_neur), np.nan)
     r_ood = np.full((len(folds), n_neur), np.nan)
+    inner = np.full(len(folds), np.nan)
     alphas = np.full((len(folds), n_neur), np.nan)
+    n_test = np.zeros(len(folds), dtype=np.int64)
+    n_train = np.zeros(len(folds), dtype=np.int64)
+    id_used, ood_used = [], []
     for k, (tr, te) in enumerate(folds):
+        m = min(len(te), len(chunks[k]))  # equally many test images on both sides
+        te, oc = np.sort(rng.permutation(te)[:m]), np.sort(chunks[k][:m])
         est = _clone(estimator)
         est.fit(x_id[tr], y_id[tr])
         r_id[k] = pearson_r(y_id[te], _predict(est, x_id[te]))
-        r_ood[k] = pearson_r(y_ood, _predict(est, x_ood))
+        r_ood[k] = pearson_r(y_ood[oc], _predict(est, x_ood[oc]))
+        if hasattr(est, "best_score_"):  # inner CV score on the fold's training stimuli (neg. MSE -> R²)
+            var = y_id[tr].var(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                inner[k] = float(np.nanmean(1.0 + np.asarray(est.best_score_, dtype=np.float64).reshape(-1)
+                                            / np.where(var > 0, var, np.nan)))
+        n_test[k], n_train[k] = m, len(tr)
+        id_used.extend(te.tolist())
+        ood_used.extend(oc.tolist())
         alpha = getattr(est, "alpha_", None)
         if alpha is not None:
             if isinstance(alpha, torch.Tensor):
@@ -228,6 +242,7 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
             "id_r": (NEUROID, id_r), "ood_r": (NEUROID, ood_r),
             "gap": (NEUROID, id_r - ood_r), "ratio": (NEUROID, ratio_n),
             "id_r_folds": (("fold", NEUROID), r_id), "ood_r_folds": (("fold", NEUROID), r_ood),
+            "inner_r2": ("fold", inner), "n_test": ("fold", n_test), "n_train": ("fold", n_train),
             "nearest_distance": ("ood_stimulus", nearest),
         },
         coords={
@@ -242,14 +257,19 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
         "split_name": split.name, "split_record": json.dumps(split.record, sort_keys=True),
         "protocol": PROTOCOL, "n_id_folds": len(folds), "seed": seed, "estimator": describe_estimator(estimator),
         "n_id": len(id_ids), "n_ood": len(ood_ids), "n_neuroids": n_neur,
+        "n_id_tested": len(id_used), "n_ood_tested": len(ood_used),
+        "id_tested_ids": json.dumps([id_ids[i] for i in sorted(id_used)]),
+        "ood_tested_ids": json.dumps([ood_ids[i] for i in sorted(ood_used)]),
         "id_score": id_score, "ood_score": ood_score, "gap": id_score - ood_score,
         "ratio": ood_score / id_score if id_score > 0 else float("nan"),
         "train_test_distance": float(nearest.mean()), "distance_space": distance_space,
         "distance_metric": "mean over OOD stimuli of min cosine distance to an ID stimulus",
     }
-    if ceiling is not None and not is_averaged(responses):
-        c_id = _per_neuroid(ceiling(select_stimuli(responses, id_ids)), neuroid_ids, "ID ceiling")
-        c_ood = _per_neuroid(ceiling(select_stimuli(responses, ood_ids)), neuroid_ids, "OOD ceiling")
+    if ceiling is not None and not is_averaged(responses):  # each side's ceiling on exactly its tested images
+        c_id = _per_neuroid(ceiling(select_stimuli(responses, [id_ids[i] for i in sorted(id_used)])),
+                            neuroid_ids, "ID ceiling")
+        c_ood = _per_neuroid(ceiling(select_stimuli(responses, [ood_ids[i] for i in sorted(ood_used)])),
+                             neuroid_ids, "OOD ceiling")
         ds["id_ceiling"] = (NEUROID, c_id)
         ds["ood_ceiling"] = (NEUROID, c_ood)
         attrs["id_ceiling"] = float(np.nanmedian(c_id))
