@@ -171,3 +171,22 @@ def test_rsa_reported_score_is_stable_across_seeds(data_root, tmp_path_factory):
         a = s.attrs
         assert a["ci_low"] < a["aggregate_raw"] < a["ci_high"]
         assert a["aggregate_normalized"] == pytest.approx(a["aggregate_raw"] / a["aggregate_ceiling"])
+
+
+# ---- every registered metric builds a complete Score (issue 16 §4) -------------------------
+
+@pytest.mark.parametrize("kind", sorted(__import__("neuroalign.scorers", fromlist=["METRICS"]).METRICS))
+def test_every_metric_declares_every_field(reference, kind):
+    """Parametrised over the registry, so a newly registered kind is tested here too."""
+    from neuroalign.benchmarks import Benchmark
+    from neuroalign.scorers import LAYER_VARS, SCORE_FIELDS
+
+    model, feats = reference
+    options = {"ood": {"split": "label", "column": "family", "train": "gratings", "test": "blobs"},
+               "pls": {"n_halves": 2}, "rsa": {"n_halves": 10}, "cka": {"n_halves": 4}}.get(kind, {})
+    bench = Benchmark(f"synthetic.test_{kind}", kind, "synthetic", "synthetic", "registry test", options)
+    s = score(model, bench, features={k: feats[k] for k in ("block2", "block3")})
+    assert set(SCORE_FIELDS) <= set(s.attrs) and all(v in s for v in LAYER_VARS)
+    rows = result_rows(s)
+    assert check_identities(rows) == [] and len(rows) == 3
+    assert rows["normalization"].astype(bool).all()

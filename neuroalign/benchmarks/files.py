@@ -1,0 +1,262 @@
+"""Benchmarks from files: a researcher's own recording, scored without touching the package.
+
+A benchmark file (YAML) names its data relative to its own folder::
+
+    identifier: mylab.v4.encoding
+    kind: encoding            # encoding | pls | rsa | cka | ood
+    region: V4
+    assembly: responses.nc    # a NetCDF assembly in the data contract
+    stimuli: images.zip       # an image folder or a zip
+
+Instead of ``assembly``: ``responses: {array: r.npy, rows: rows.csv}`` (an ``.npy`` or
+``.npz`` ``(presentation, neuroid)`` array with a CSV of ``stimulus_id`` and optional
+``repetition`` per row), ``fmri: {maps: betas.nii.gz, mask: roi.nii.gz, table: vols.csv}``
+(nilearn masker), or ``rdms: rdms.nc`` (an RDM set, for ``kind: rsa``). ``options``:
+``n_splits``, ``ceiling`` (``reliability`` | ``internal_consistency``), ``protocol``
+(``neuroalign`` | ``brainscore``), ``method`` (RSA), ``debiased`` (CKA), ``n_halves``,
+and for OOD ``split`` with its keys. The file is validated against a schema and every
+path must stay inside the file's folder; an error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..errors import DataError
+from . import KINDS, Benchmark
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["identifier", "kind", "region", "stimuli"],
+    "properties": {
+        "identifier": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.]*$"},
+        "kind": {"enum": list(KINDS)},
+        "region": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "stimuli": {"type": "string"},
+        "assembly": {"type": "string"},
+        "responses": {"type": "object", "additionalProperties": False, "required": ["array", "rows"],
+                      "properties": {"array": {"type": "string"}, "rows": {"type": "string"},
+                                     "key": {"type": "string"}}},
+        "fmri": {"type": "object", "additionalProperties": False, "required": ["maps", "mask", "table"],
+                 "properties": {"maps": {"type": "string"}, "mask": {"type": "string"}, "table": {"type": "string"}}},
+        "rdms": {"type": "string"},
+        "options": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "n_splits": {"type": "integer", "minimum": 2},
+                "ceiling": {"enum": ["reliability", "internal_consistency"]},
+                "protocol": {"enum": ["neuroalign", "brainscore"]},
+                "method": {"type": "string"},
+                "debiased": {"type": "boolean"},
+                "n_halves": {"type": "integer", "minimum": 2},
+                "split": {"enum": ["label", "statistic", "clusters"]},
+                "column": {"type": "string"}, "train": {"type": "string"}, "test": {"type": "string"},
+                "statistic": {"type": "string"}, "direction": {"enum": ["low_to_high", "high_to_low"]},
+                "n_clusters": {"type": "integer", "minimum": 2}, "n_held_out": {"type": "integer", "minimum": 1},
+            },
+        },
+    },
+    "oneOf": [{"required": ["assembly"]}, {"required": ["responses"]}, {"required": ["fmri"]},
+              {"required": ["rdms"]}],
+}
+DATA_KEYS = ("assembly", "responses", "fmri", "rdms")
+
+
+def _inside(folder: Path, rel: str, source: Path, key: str) -> Path:
+    """``rel`` resolved against the benchmark's folder; refuses a path that leaves it."""
+    path = (folder / rel).resolve()
+    if Path(rel).is_absolute() or (path != folder and folder not in path.parents):
+        raise DataError(f"benchmark file {source}: {key} = {rel!r} points outside the benchmark's folder {folder}; "
+                        "put the data beside the file (or in a folder under it).")
+    if not path.exists():
+        raise DataError(f"benchmark file {source}: {key} = {rel!r} does not exist ({path}).")
+    return path
+
+
+def read_benchmark_spec(path: str | os.PathLike) -> dict:
+    """The validated contents of a benchmark file (schema errors name the file and the key)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"benchmark file {path} does not exist.")
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DataError(f"benchmark file {path} is not valid YAML: {exc}") from None
+    if not isinstance(spec, dict):
+        raise DataError(f"benchmark file {path}: expected a mapping of keys (identifier, kind, region, ...).")
+    data = [k for k in DATA_KEYS if k in spec]
+    if len(data) != 1:
+        raise DataError(f"benchmark file {path}: give exactly one of {', '.join(DATA_KEYS)} "
+                        f"(found {data or 'none'}).")
+    errors = sorted(jsonschema.Draft7Validator(SCHEMA).iter_errors(spec), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = "/".join(map(str, e.absolute_path)) or "(top level)"
+        if e.validator == "required":
+            where = e.message.split("'")[1]
+            raise DataError(f"benchmark file {path}: missing key {where!r} (needed: identifier, kind, region, "
+                            "stimuli and one of assembly, responses, fmri, rdms).")
+        if e.validator == "additionalProperties":
+            raise DataError(f"benchmark file {path}: {e.message} at {where}.")
+        raise DataError(f"benchmark file {path}: key {where}: {e.message}.")
+    if spec["kind"] == "ood" and "split" not in spec.get("options", {}):
+        raise DataError(f"benchmark file {path}: kind 'ood' needs options/split (label, statistic or clusters).")
+    if "rdms" in spec and spec["kind"] != "rsa":
+        raise DataError(f"benchmark file {path}: key rdms serves kind 'rsa' only (this file says {spec['kind']!r}).")
+    return spec
+
+
+def _npy_assembly(folder: Path, r: dict, source: Path, region: str):
+    arr_path = _inside(folder, r["array"], source, "responses/array")
+    rows = pd.read_csv(_inside(folder, r["rows"], source, "responses/rows"), dtype={"stimulus_id": str})
+    if arr_path.suffix == ".npz":
+        with np.load(arr_path) as z:
+            key = r.get("key") or (z.files[0] if len(z.files) == 1 else None)
+            if key is None or key not in z.files:
+                raise DataError(f"benchmark file {source}: responses/key must name one of {z.files} in {arr_path.name}.")
+            values = z[key]
+    else:
+        values = np.load(arr_path, allow_pickle=False)
+    return array_to_assembly(values, rows, where=f"{source} (responses)", region=region)
+
+
+def array_to_assembly(values: np.ndarray, rows: pd.DataFrame, *, where: str, region: str | None = None,
+                      neuroid_ids=None):
+    """``(presentation, neuroid)`` values and a row table (``stimulus_id`` [, ``repetition``]) as an assembly."""
+    from ..data.assembly import make_assembly
+
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise DataError(f"{where}: the response array must be 2-D (presentation, neuroid); got shape {values.shape}.")
+    if "stimulus_id" not in rows.columns:
+        raise DataError(f"{where}: the rows table needs a 'stimulus_id' column (has {list(rows.columns)}).")
+    if len(rows) != values.shape[0]:
+        raise DataError(f"{where}: {values.shape[0]} response rows but {len(rows)} rows in the table.")
+    extra = {c: rows[c].to_numpy() for c in rows.columns if c not in ("stimulus_id", "repetition")}
+    return make_assembly(values.astype(np.float64), stimulus_id=rows["stimulus_id"].astype(str).to_numpy(),
+                         repetition=rows["repetition"].to_numpy() if "repetition" in rows.columns else None,
+                         neuroid_id=neuroid_ids, region=region or "unknown", presentation_coords=extra or None)
+
+
+@lru_cache(maxsize=16)
+def _load_data(path: str, mtime: float):
+    """The file benchmark's neural data, checked against its stimuli (cached per file version)."""
+    from ..data.assembly import load_assembly, validate_assembly
+    from ..data.stimuli import StimulusSet
+
+    source = Path(path)
+    spec = read_benchmark_spec(source)
+    folder = source.parent.resolve()
+    stim_path = _inside(folder, spec["stimuli"], source, "stimuli")
+    stimuli = StimulusSet.from_zip(stim_path) if stim_path.suffix.lower() == ".zip" else \
+        StimulusSet.from_folder(stim_path)
+    region = spec["region"]
+    if "assembly" in spec:
+        try:
+            data = load_assembly(_inside(folder, spec["assembly"], source, "assembly"))
+        except DataError as exc:
+            if str(source) in str(exc):
+                raise
+            raise DataError(f"benchmark file {source}: key assembly: {exc}") from None
+    elif "responses" in spec:
+        data = _npy_assembly(folder, spec["responses"], source, region)
+    elif "fmri" in spec:
+        from ..data.fmri import load_fmri_betas
+
+        f = spec["fmri"]
+        data = load_fmri_betas(_inside(folder, f["maps"], source, "fmri/maps"),
+                               _inside(folder, f["mask"], source, "fmri/mask"),
+                               _inside(folder, f["table"], source, "fmri/table"), region=region)
+    else:
+        from ..atomic import read_netcdf
+
+        data = read_netcdf(_inside(folder, spec["rdms"], source, "rdms"), what="RDM file", array=True)
+        if set(data.dims) != {"rdm", "row", "col"}:
+            raise DataError(f"benchmark file {source}: rdms must have dims (rdm, row, col); got {data.dims}.")
+    if "rdms" not in spec:
+        try:
+            validate_assembly(data, name=f"{source} ({'assembly' if 'assembly' in spec else 'responses'})")
+        except DataError as exc:
+            raise DataError(f"benchmark file {source}: {exc}") from None
+        ids = np.unique(data["stimulus_id"].values.astype(str))
+    else:
+        ids = data["row"].values.astype(str)
+    missing = [s for s in ids if s not in stimuli]
+    if missing:
+        raise DataError(f"benchmark file {source}: {len(missing)} stimulus_id(s) of the responses are not among the "
+                        f"{len(stimuli)} images of {spec['stimuli']}, e.g. {missing[:5]}; ids are the image file "
+                        "names without extension.")
+    return spec, data, str(stim_path)
+
+
+def load_benchmark_file(path: str | os.PathLike) -> Benchmark:
+    """A :class:`Benchmark` from a benchmark file; nothing is written."""
+    source = Path(path).resolve()
+    spec, _, stim = _load_data(str(source), source.stat().st_mtime if source.exists() else 0.0)
+    options = dict(spec.get("options", {}))
+    if "rdms" in spec:
+        options["rdms_file"] = spec["rdms"]
+    return Benchmark(
+        spec["identifier"], spec["kind"], spec["region"], stim,
+        spec.get("description", f"from {source}"), options, source=f"file:{source}",
+        loader=lambda: _load_data(str(source), source.stat().st_mtime)[1],
+    )
+
+
+def import_data(array: str | os.PathLike, rows: str | os.PathLike, stimuli: str | os.PathLike,
+                out_dir: str | os.PathLike, *, identifier: str, kind: str = "encoding", region: str = "unknown",
+                key: str | None = None, options: dict | None = None) -> Path:
+    """Turn ``(array, stimulus ids, images)`` into a checked assembly and a benchmark file.
+
+    Writes ``out_dir/responses.nc``, a copy of the images (``images.zip`` or ``images/``)
+    and ``out_dir/benchmark.yaml``, which is loaded back (the same checks as scoring)
+    before the folder appears; ``out_dir`` must not exist yet. Returns the benchmark file.
+    """
+    import shutil
+
+    from ..data.assembly import save_assembly
+
+    out_dir, array, rows, stimuli = Path(out_dir), Path(array), Path(rows), Path(stimuli)
+    if out_dir.exists():
+        raise DataError(f"import-data: {out_dir} already exists; choose a new folder (nothing was written).")
+    for p, what in ((array, "response array"), (rows, "rows table"), (stimuli, "stimuli")):
+        if not p.exists():
+            raise DataError(f"import-data: {what} {p} does not exist.")
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        (tmp / "r").mkdir()
+        shutil.copy2(array, tmp / "r" / array.name)
+        shutil.copy2(rows, tmp / "r" / "rows.csv")
+        assembly = _npy_assembly(tmp / "r", {"array": array.name, "rows": "rows.csv", "key": key},
+                                 Path(rows), region)
+        shutil.rmtree(tmp / "r")
+        save_assembly(assembly, tmp / "responses.nc")
+        if stimuli.is_dir():
+            shutil.copytree(stimuli, tmp / "images")
+            stim_rel = "images"
+        else:
+            shutil.copy2(stimuli, tmp / "images.zip")
+            stim_rel = "images.zip"
+        spec = {"identifier": identifier, "kind": kind, "region": region, "assembly": "responses.nc",
+                "stimuli": stim_rel, "description": f"imported from {array.name} + {rows.name} + {stimuli.name}"}
+        if options:
+            spec["options"] = dict(options)
+        (tmp / "benchmark.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        load_benchmark_file(tmp / "benchmark.yaml").load()  # every check a score would make
+        _load_data.cache_clear()
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / "benchmark.yaml"

@@ -1,0 +1,59 @@
+"""Linear CKA between a layer and averaged responses, the layer chosen over random halves."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data.assembly import as_averaged, select_stimuli, stimulus_ids
+from ._build import (NORMALIZATION, build_score)
+
+N_HALVES = 20
+
+
+def score_cka(features, assembly, *, debiased: bool = True, seed: int = 0, n_halves: int | None = None,
+              device="auto") -> xr.Dataset:
+    """CKA per layer between features and averaged responses; layer chosen on random halves."""
+    from ..selection import half_sample_interval, random_halves
+    from ..similarity import cka
+
+    avg = as_averaged(assembly)
+    ids = stimulus_ids(avg)
+    layers = list(features)
+    Y = np.asarray(avg.values, dtype=np.float64)
+
+    def value(layer, subset):
+        idx = pd.Index(ids).get_indexer(subset)
+        return float(cka(select_stimuli(features[layer], subset).values, Y[idx], debiased=debiased, device=device))
+
+    full = [value(layer, ids) for layer in layers]
+    halves = random_halves(ids, n_halves or N_HALVES, seed)
+    chosen, half_raw = [], []
+    for sel, rep in halves:
+        c = layers[int(np.nanargmax([value(layer, sel) for layer in layers]))]
+        chosen.append(c)
+        half_raw.append(value(c, rep))
+    ci = half_sample_interval(half_raw)
+    return build_score(
+        {"layer_raw": ("layer", full), "raw_per_half": ("half", np.array(half_raw)),
+         "chosen_layer_per_half": ("half", np.array(chosen))},
+        {"layer": layers},
+        **{"metric": f"{'debiased' if debiased else 'biased'} linear CKA (Gram form)",
+               "cka_variant": "debiased (unbiased HSIC)" if debiased else "biased (drifts with the number of stimuli)",
+               "normalization": NORMALIZATION["cka"], "layer": pd.Series(chosen).mode().iloc[0],
+               "layer_selection": f"repeated random halves ({len(halves)}): the layer is chosen on one half of the "
+                                  "stimuli and scored on the other; the modal choice is named",
+               "aggregate_raw": float(np.mean(half_raw)), "aggregate_ceiling": float("nan"),
+               "aggregate_normalized": float("nan"), "brainscore_normalized": float("nan"),
+               "n_excluded": 0, "excluded_reason": "", "protocol": "neuroalign",
+               "ci_low": ci[0], "ci_high": ci[1], "ci_method": "mean ± 1.96 sd over random halves",
+               "n_stimuli": int(len(ids))},
+    )
+
+
+def metric(features, data, bench, *, seed=0, device="auto", **_):
+    o = bench.options
+    return score_cka(features, data, debiased=o.get("debiased", True), seed=seed, n_halves=o.get("n_halves"),
+                     device=device)

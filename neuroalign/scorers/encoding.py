@@ -1,0 +1,92 @@
+"""Encoding: cross-validated ridge from a layer to averaged responses, the layer chosen nested."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data.assembly import as_averaged
+from ..failpoints import failpoint
+from ._build import (build_score, ceiling_of, ceiling_vars, internal_consistency_of,
+                     masked_median, neural_summary)
+
+def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *, n_splits: int = 5,
+                   seed: int = 0, estimator=None, budget_bytes: float | None = None, device="auto",
+                   ceiling_method: str = "reliability") -> xr.Dataset:
+    """Outer K-fold ridge per layer, with the layer chosen per fold on training stimuli only.
+
+    For each outer fold every layer is fitted on the training stimuli; the layer whose
+    inner (GCV) score on those training stimuli is highest is the fold's choice, and the
+    reported raw score of each neuroid is its held-out Pearson r under that choice.
+    """
+    from ..mapping import check_ridge_budget, cross_validated_encoding, default_ridge, make_splits
+    from ..selection import nested_choice
+
+    avg = as_averaged(assembly)
+    for layer, f in features.items():  # refuse before any work, naming the setting that fits
+        check_ridge_budget(avg.sizes["presentation"], f.shape[1], avg.sizes["neuroid"], budget_bytes,
+                           what=f"ridge fit of layer {layer!r}")
+    splits, record = make_splits(avg["stimulus_id"].values, n_splits=n_splits, seed=seed)
+    estimator = estimator if estimator is not None else default_ridge(device=device)
+    layers = list(features)
+    per_layer = {}
+    for layer in layers:
+        per_layer[layer] = cross_validated_encoding(features[layer], avg, (splits, record), estimator)
+        failpoint("encoding.layer")
+    r = np.stack([per_layer[layer]["r"].values for layer in layers])  # (layer, split, neuroid)
+    inner = np.stack([np.nanmean(per_layer[layer]["inner_r2"].values, axis=1) for layer in layers])  # (layer, split)
+    choice = nested_choice(inner)  # per split
+    raw_split = r[choice, np.arange(r.shape[1])]  # (split, neuroid)
+    raw = np.nanmean(raw_split, axis=0)
+    ceiling = ceiling_of(assembly, method=ceiling_method)
+    layer_neuroid = np.nanmean(r, axis=1)  # (layer, neuroid), mean over splits
+    summary = neural_summary("encoding", raw, ceiling, internal_consistency_of(assembly, seed),
+                              layer_neuroid=layer_neuroid)
+    chosen = pd.Series([layers[c] for c in choice]).mode().iloc[0]
+    split_scores = np.array([masked_median(row, summary["included"]) for row in raw_split])
+    n_test = np.array([len(te) for _, te in splits])
+    from ..selection import corrected_fold_interval
+
+    ci = corrected_fold_interval(split_scores, int(avg.sizes["presentation"] - n_test.mean()), int(n_test.mean()))
+    return build_score(
+        {
+            "raw": ("neuroid", raw),
+            "raw_per_split": (("split", "neuroid"), raw_split),
+            **ceiling_vars(raw, ceiling, summary["included"]),
+            "layer_raw": ("layer", summary["layer_raw"]),
+            "layer_normalized": ("layer", summary["layer_normalized"]),
+            "layer_brainscore_normalized": ("layer", summary["layer_brainscore_normalized"]),
+            "layer_raw_per_neuroid": (("layer", "neuroid"), layer_neuroid),
+            "layer_inner_score": (("layer", "split"), inner),
+            "chosen_layer_per_split": ("split", np.array([layers[c] for c in choice])),
+        },
+        {"neuroid_id": ("neuroid", avg["neuroid_id"].values), "layer": layers, "split": np.arange(len(splits))},
+        **{
+            "metric": "Pearson r on held-out stimuli (outer K-fold), ridge with per-neuroid alpha by GCV",
+            **summary["attrs"],
+            "layer": chosen,
+            "layer_selection": "nested: per outer fold, the layer with the best inner GCV R² on that fold's training "
+                               "stimuli; the reported score never uses a fold's test stimuli for the choice",
+            "splits": json.dumps(record),
+            "ci_low": ci[0], "ci_high": ci[1],
+            "ci_method": "95% interval of the mean over outer folds, Nadeau-Bengio corrected variance",
+            "protocol": "neuroalign",
+            "n_stimuli": int(avg.sizes["presentation"]),
+        },
+    )
+
+
+def metric(features, data, bench, *, seed=0, device="auto", budget_bytes=None, dask=None, dask_workers=2, **_):
+    """The registry's entry: one alpha grid and device whether the fit is distributed or not."""
+    from ..mapping import ALPHAS, DistributedRidgeCV, dask_cluster, default_ridge
+    from ..mapping.defaults import FEATURE_SCALE
+
+    o = bench.options
+    with dask_cluster(dask, n_workers=dask_workers) as address:
+        est = (DistributedRidgeCV(alphas=ALPHAS, device=device, feature_scale=FEATURE_SCALE, client=address)
+               if address else default_ridge(device=device))
+        return score_encoding(features, data, n_splits=o.get("n_splits", 5), seed=seed, estimator=est,
+                              budget_bytes=budget_bytes, ceiling_method=o.get("ceiling", "reliability"))

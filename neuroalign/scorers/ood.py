@@ -1,0 +1,120 @@
+"""Out-of-distribution predictivity: fit on ID images, test on equally many ID and OOD images."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data.assembly import stimulus_ids
+from ..errors import DataError
+from ._build import (NORMALIZATION, build_score, ceiling_of, included_neuroids, masked_median)
+
+def ood_split(bench, stimuli, seed: int = 0):
+    from ..ood import split_by_clusters, split_by_label, split_by_statistic
+
+    o = bench.options
+    if o["split"] == "label":
+        return split_by_label(stimuli, o["column"], [o["train"]], [o["test"]])
+    if o["split"] == "statistic":
+        return split_by_statistic(stimuli, o["statistic"], direction=o.get("direction", "low_to_high"))
+    if o["split"] == "clusters":
+        return split_by_clusters(stimuli, n_clusters=o["n_clusters"], n_held_out=o["n_held_out"], seed=seed)
+    raise DataError(f"benchmark {bench.identifier}: unknown OOD split kind {o['split']!r}.")
+
+
+def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estimator=None,
+              ceiling_method: str = "reliability") -> xr.Dataset:
+    """ID vs OOD predictivity per layer: the layer is chosen per fold by its inner score on the
+    fold's ID training images; ID and OOD are tested on equally many images and each side is
+    normalised by a ceiling on exactly its tested images (where repeats exist)."""
+    from ..ood import evaluate_ood
+    from ..selection import corrected_fold_interval, nested_choice
+
+    layers = list(features)
+    ceilings = {}  # per side's tested stimulus ids: the same for every layer, computed once
+
+    def ceiling(a):
+        key = tuple(stimulus_ids(a))
+        if key not in ceilings:
+            ceilings[key] = ceiling_of(a, method=ceiling_method)
+        return ceilings[key]
+
+    res = {layer: evaluate_ood(features[layer], assembly, split, seed=seed, ceiling=ceiling, device=device,
+                               estimator=estimator) for layer in layers}
+    first = res[layers[0]]
+    inner = np.stack([res[layer]["inner_r2"].values for layer in layers])  # (layer, fold)
+    choice = nested_choice(inner)
+    folds = np.arange(inner.shape[1])
+    id_f = np.stack([res[layer]["id_r_folds"].values for layer in layers])[choice, folds]  # (fold, neuroid)
+    ood_f = np.stack([res[layer]["ood_r_folds"].values for layer in layers])[choice, folds]
+    id_r, ood_r = np.nanmean(id_f, axis=0), np.nanmean(ood_f, axis=0)
+    has_c = "id_ceiling" in first
+    c_id = first["id_ceiling"].values if has_c else None
+    c_ood = first["ood_ceiling"].values if has_c else None
+    ok, n_excl, why = included_neuroids(np.where(np.isfinite(id_r), ood_r, np.nan),
+                                None if not has_c else np.minimum(c_id, c_ood))
+    med = lambda v: masked_median(v, ok)  # noqa: E731
+    C_id, C_ood = (med(c_id), med(c_ood)) if has_c else (float("nan"), float("nan"))
+    scale_id = np.sqrt(C_id) if has_c else 1.0
+    scale_ood = np.sqrt(C_ood) if has_c else 1.0
+    id_raw, ood_raw = med(id_r), med(ood_r)
+    id_n, ood_n = id_raw / scale_id, ood_raw / scale_ood
+    gap_folds = np.array([med(id_f[k]) / scale_id - med(ood_f[k]) / scale_ood for k in folds])
+    n_test, n_train = int(first["n_test"].values.mean()), int(first["n_train"].values.mean())
+    gap_ci = corrected_fold_interval(gap_folds, n_train, n_test)
+    ood_ci = corrected_fold_interval([med(ood_f[k]) for k in folds], n_train, n_test)
+    # per layer (every fold with that layer): full-data numbers for layer-by-layer figures
+    table = {k: [] for k in ("id_score", "ood_score", "gap", "ratio", "raw", "normalized", "id_normalized",
+                             "ood_normalized")}
+    for layer in layers:
+        i_r = masked_median(res[layer]["id_r"].values, ok) / scale_id
+        o_r = masked_median(res[layer]["ood_r"].values, ok) / scale_ood
+        table["id_score"].append(masked_median(res[layer]["id_r"].values, ok))
+        table["ood_score"].append(masked_median(res[layer]["ood_r"].values, ok))
+        table["raw"].append(table["ood_score"][-1])
+        table["normalized"].append(o_r if has_c else float("nan"))
+        table["id_normalized"].append(i_r if has_c else float("nan"))
+        table["ood_normalized"].append(o_r if has_c else float("nan"))
+        table["gap"].append(i_r - o_r)
+        table["ratio"].append(o_r / i_r if i_r > 0 else float("nan"))
+    scale_note = NORMALIZATION["ood"] if has_c else \
+        "none: no repeats, so gap and ratio are on raw Pearson r (no ceiling on either side)"
+    return build_score(
+        {f"layer_{k}": ("layer", v) for k, v in table.items()} | {
+            "raw": ("neuroid", ood_r), "id_raw": ("neuroid", id_r),
+            "id_r_folds": (("fold", "neuroid"), id_f), "ood_r_folds": (("fold", "neuroid"), ood_f),
+            "layer_inner_score": (("layer", "fold"), inner),
+            "chosen_layer_per_fold": ("fold", np.array(layers)[choice]),
+            "id_ceiling": ("neuroid", c_id if has_c else np.full(ood_r.shape, np.nan)),
+            "ceiling": ("neuroid", c_ood if has_c else np.full(ood_r.shape, np.nan)),
+            "included": ("neuroid", ok)},
+        {"layer": layers, "fold": folds,
+                "neuroid_id": ("neuroid", first["neuroid_id"].values)},
+        **{"metric": "Pearson r: fit on in-distribution images, tested on held-out ID folds and equally many "
+                         "OOD images; " + first.attrs["protocol"],
+               "normalization": scale_note,
+               "layer": pd.Series(np.array(layers)[choice]).mode().iloc[0],
+               "layer_selection": "nested: per fold, the layer with the best inner GCV R² on the fold's ID training "
+                                  "images (never the reported ID test images, never the OOD set)",
+               "split": split.to_json(),
+               "id_score": id_raw, "ood_score": ood_raw, "id_normalized": id_n if has_c else float("nan"),
+               "ood_normalized": ood_n if has_c else float("nan"),
+               "gap": id_n - ood_n, "ratio": ood_n / id_n if id_n > 0 else float("nan"),
+               "gap_ci_low": gap_ci[0], "gap_ci_high": gap_ci[1],
+               "ci_low": ood_ci[0], "ci_high": ood_ci[1],
+               "ci_method": "95% interval of the mean over folds, Nadeau-Bengio corrected variance",
+               "train_test_distance": float(first.attrs.get("train_test_distance", np.nan)),
+               "aggregate_raw": ood_raw, "aggregate_ceiling": C_ood, "aggregate_normalized": ood_n if has_c else
+               float("nan"), "brainscore_normalized": float("nan"),
+               "id_ceiling": C_id, "n_excluded": n_excl, "excluded_reason": why, "protocol": "neuroalign",
+               "n_id_tested": int(first.attrs["n_id_tested"]), "n_ood_tested": int(first.attrs["n_ood_tested"]),
+               "n_stimuli": split.n_train + split.n_test},
+    )
+
+
+def metric(features, data, bench, *, seed=0, device="auto", stimuli=None, **_):
+    o = bench.options
+    return score_ood(features, data, ood_split(bench, stimuli if stimuli is not None else bench.stimuli(), seed),
+                     seed=seed, device=device, ceiling_method=o.get("ceiling", "reliability"))

@@ -1,0 +1,104 @@
+"""RSA: model RDMs per layer against data RDMs, with bootstrap and noise ceiling, over random halves."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data.assembly import as_averaged, select_stimuli
+from ._build import (NORMALIZATION, build_score)
+
+N_HALVES = 50  # random halves (cheap: one batched evaluation each)
+
+
+def _per_subject(rdms: xr.DataArray) -> xr.DataArray:
+    """Average RDMs of one subject (e.g. two sessions) so the noise ceiling runs over subjects."""
+    if "subject" in rdms.coords and pd.Index(rdms["subject"].values).has_duplicates:
+        return rdms.groupby("subject").mean("rdm").rename(subject="rdm").assign_coords(
+            subject=("rdm", np.unique(rdms["subject"].values)))
+    return rdms
+
+
+def _half_counts(ids: np.ndarray, halves) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 stimulus weights ``(n_halves, n)`` of the selection and report halves."""
+    index = pd.Index(ids)
+    sel = np.zeros((len(halves), len(ids)))
+    for b, (s, _) in enumerate(halves):
+        sel[b, index.get_indexer(s)] = 1.0
+    return sel, 1.0 - sel
+
+
+def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", seed: int = 0,
+              n_bootstrap: int = 100, n_halves: int | None = None, device="auto") -> xr.Dataset:
+    """Model RDMs (correlation distance) per layer vs the data RDMs, with bootstrap CI and noise ceiling.
+
+    Reported: the mean over ``n_halves`` random halves of the score on one half of the
+    layer chosen on the other, normalised by the mean upper noise-ceiling bound on the
+    report halves; interval over the halves (split and sampling variability).
+    """
+    import torch
+
+    from ..selection import half_sample_interval, random_halves
+    from ..similarity import bootstrap, compute_rdms
+
+    layers = list(features)
+    data_rdms = _per_subject(data_rdms)
+    ids = data_rdms["row"].values.astype(str)
+    model_rdms = xr.concat([compute_rdms(select_stimuli(features[layer], ids), "correlation") for layer in layers],
+                           dim="rdm").assign_coords(layer=("rdm", layers))
+    n_sub = data_rdms.sizes["rdm"]
+    ceil = n_sub > 1
+    boot = bootstrap(model_rdms, data_rdms, method=method, kind="stimulus", n_samples=n_bootstrap, seed=seed,
+                     ceiling=ceil, device=device)
+    per_layer = np.asarray(boot.point, dtype=float)
+    ci_layer = boot.ci(0.95)
+    halves = random_halves(ids, n_halves or N_HALVES, seed)
+    c_sel, c_rep = (torch.as_tensor(c) for c in _half_counts(ids, halves))
+    on_sel = bootstrap(model_rdms, data_rdms, method=method, counts=(c_sel, None), ceiling=False, device=device).samples
+    rep = bootstrap(model_rdms, data_rdms, method=method, counts=(c_rep, None), ceiling=ceil, device=device)
+    choice = np.argmax(np.where(np.isfinite(on_sel), on_sel, -np.inf), axis=1)
+    half_raw = rep.samples[np.arange(len(halves)), choice]
+    raw = float(np.nanmean(half_raw))
+    upper = float(np.nanmean(rep.ceiling_samples[:, 1])) if ceil else float("nan")
+    lower = float(np.nanmean(rep.ceiling_samples[:, 0])) if ceil else float("nan")
+    low, high = boot.ceiling if ceil else (np.nan, np.nan)
+    ci = half_sample_interval(half_raw)
+    norm = raw / upper if ceil else float("nan")
+    return build_score(
+        {"layer_raw": ("layer", per_layer), "layer_ci_low": ("layer", ci_layer[0]),
+         "layer_ci_high": ("layer", ci_layer[1]),
+         "layer_normalized": ("layer", per_layer / high if ceil else np.full(len(layers), np.nan)),
+         "layer_ceiling": ("layer", np.full(len(layers), high)),  # full-data bounds for the all-stimuli rows
+         "layer_ceiling_low": ("layer", np.full(len(layers), low)),
+         "layer_ceiling_high": ("layer", np.full(len(layers), high)),
+         "layer_selection_score": ("layer", np.nanmean(on_sel, axis=0)),
+         "raw_per_half": ("half", half_raw), "chosen_layer_per_half": ("half", np.array(layers)[choice])},
+        {"layer": layers},
+        **{
+            "metric": f"RSA: correlation-distance model RDM vs data RDM(s), {method}, mean over subjects; "
+                      f"layer rows: all stimuli with 95% stimulus-bootstrap intervals ({n_bootstrap} samples)",
+            "normalization": NORMALIZATION["rsa"] if ceil else "none: a single data RDM has no ceiling",
+            "layer": pd.Series(np.array(layers)[choice]).mode().iloc[0],
+            "layer_selection": f"repeated random halves ({len(halves)}): the layer is chosen on one half of the "
+                               "stimuli and scored on the other; the modal choice is named",
+            "aggregate_raw": raw, "aggregate_ceiling": upper, "aggregate_normalized": norm,
+            "brainscore_normalized": norm, "n_excluded": 0, "excluded_reason": "",
+            "ceiling_low": lower, "ceiling_high": upper,
+            "full_data_ceiling_low": float(low), "full_data_ceiling_high": float(high),
+            "ci_low": ci[0], "ci_high": ci[1], "ci_method": "mean ± 1.96 sd over random halves (delete-half jackknife)",
+            "protocol": "neuroalign",
+            "n_subjects": int(n_sub), "n_bootstrap": n_bootstrap, "n_stimuli": int(len(ids)),
+        },
+    )
+
+
+def metric(features, data, bench, *, seed=0, device="auto", **_):
+    o = bench.options
+    if not {"rdm", "row", "col"} <= set(data.dims):  # neural RDM from averaged responses
+        from ..similarity import compute_rdms
+
+        data = compute_rdms(as_averaged(data), "correlation")
+    return score_rsa(features, data, method=o.get("method", "spearman"), seed=seed, n_halves=o.get("n_halves"),
+                     device=device)
