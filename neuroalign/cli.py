@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, NeuroalignError
+from .errors import ConfigError, DataError, NeuroalignError
 
 
 def _print_table(rows: list[dict], columns: list[str]) -> None:
@@ -48,6 +48,22 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (batch sizes, counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _progress() -> bool:
+    """Progress bars on a terminal only: a log file or pipe (the workflow's logs) stays quiet."""
+    return sys.stderr.isatty()
+
+
 def _budget(args) -> float | None:
     return None if getattr(args, "budget_gb", None) is None else float(args.budget_gb) * 1e9
 
@@ -72,12 +88,51 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmarks(args: argparse.Namespace) -> int:
-    from .benchmarks import benchmarks
+    from .benchmarks import availability, benchmarks, get_benchmark
 
+    chosen = list(benchmarks().values()) if not args.files else [get_benchmark(str(f)) for f in args.files]
+    if not args.files:  # Brain-Score datasets converted earlier (brainscore:<id>) are local too
+        from .interop.brainscore_benchmarks import cached
+
+        for ident in cached():
+            try:
+                chosen.append(get_benchmark(f"brainscore:{ident}"))
+            except NeuroalignError as exc:  # several regions: name one; list what the cache holds
+                print(f"brainscore:{ident}: {exc}", file=sys.stderr)
     rows = [{"benchmark": b.identifier, "kind": b.kind, "region": b.region, "stimuli": b.stimulus_set,
-             "description": b.description} for b in benchmarks().values()]
-    _print_table(rows, ["benchmark", "kind", "region", "stimuli", "description"])
+             "data": availability(b), "source": b.source, "description": b.description} for b in chosen]
+    _print_table(rows, ["benchmark", "kind", "region", "data", "stimuli", "description"])
+    n_local = sum(r["data"] == "local" for r in rows)
+    print(f"{len(rows)} benchmarks, {n_local} with their data here (data directory: NEUROALIGN_DATA).")
     return 0
+
+
+STIMULI_HELP = ("a named set (synthetic, kriegeskorte2008_92, cowley2023_v4-<session>), or the path of a folder "
+                 "of images or a .zip of images of your own (ids are the file names without extension)")
+
+
+def _load_stimuli(name: str, color: str = "error"):
+    """``--stimuli``: a folder or zip that exists, a path that does not (said so), or a named set."""
+    import copy
+    import os
+
+    from .benchmarks import load_stimulus_set
+    from .data.stimuli import StimulusSet
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return StimulusSet.from_folder(path, color=color)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return StimulusSet.from_zip(path, color=color)
+    if path.exists():
+        raise DataError(f"--stimuli {name}: {path} is a file but not a .zip; give a folder of images or a zip.")
+    if "/" in name or os.sep in name or path.suffix.lower() == ".zip" or name.startswith((".", "~")):
+        raise DataError(f"--stimuli {name}: the folder or zip {path.absolute()} does not exist.")
+    stimuli = load_stimulus_set(name)
+    if color != stimuli.color:  # named sets are cached: change a copy
+        stimuli = copy.copy(stimuli)
+        stimuli.color = color
+    return stimuli
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -85,23 +140,26 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     from .activations import extract
     from .atomic import atomic_path
-    from .benchmarks import load_stimulus_set
     from .models import load_model
 
     model = load_model(args.model)
-    stimuli = load_stimulus_set(args.stimuli)
+    stimuli = _load_stimuli(args.stimuli, args.color)
     layers = args.layers or model.layers
     feats = extract(model, stimuli, layers, reduction=args.reduction, batch_size=args.batch_size,
-                    device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=True)
+                    device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=_progress())
     info = {"model": model.name, "identity": model.identity, "stimuli": args.stimuli,
             "stimuli_hash": stimuli.content_hash, "reduction": args.reduction,
             "layers": {k: {"shape": list(v.shape), "store": v.attrs.get("store", "")}
                        for k, v in feats.items()}}
     for k, v in info["layers"].items():
-        print(f"{k}: {v['shape'][0]} stimuli x {v['shape'][1]} features")
+        print(f"{k}: {v['shape'][0]} stimuli x {v['shape'][1]} features -> {v['store'] or '(in memory)'}")
+    stores = {str(Path(v["store"]).parent) for v in info["layers"].values() if v["store"]}
+    if stores:
+        print(f"activations (Zarr stores, reused by `score` and `rdms`): {', '.join(sorted(stores))}")
     if args.manifest:
         with atomic_path(args.manifest) as tmp:
             tmp.write_text(json.dumps(info, indent=2))
+        print(f"manifest: {args.manifest}")
     return 0
 
 
@@ -113,8 +171,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.name:
         model.name = args.name
     ds = score(model, args.benchmark, layers=args.layers, reduction=args.reduction, seed=args.seed,
-               device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=True,
-               dask=args.dask, dask_workers=args.dask_workers)
+               device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=_progress(),
+               dask=args.dask, dask_workers=args.dask_workers, protocol=args.protocol)
     a = ds.attrs
     print(f"{a['model']} on {a['benchmark']} ({a['kind']}): layer {a['layer']}")
     print(f"  raw {a['aggregate_raw']:.4f}  ceiling {a['aggregate_ceiling']:.4f}  "
@@ -130,18 +188,32 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_data(args: argparse.Namespace) -> int:
+    from .benchmarks.files import import_data
+
+    path = import_data(args.array, args.rows, args.stimuli, args.out_dir, identifier=args.identifier,
+                       kind=args.kind, region=args.region, key=args.key)
+    print(f"benchmark file {path} (assembly {path.parent / 'responses.nc'}); score it with:\n"
+          f"  neuroalign score MODEL --benchmark {path}")
+    return 0
+
+
 def cmd_results(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from .atomic import atomic_path
+    from .results import combine_tables
 
-    frames = [pd.read_csv(p) for p in args.tables]
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    from .scoring import check_identities
+
+    df = combine_tables(args.tables)
     if args.kind:
         df = df[df["kind"] == args.kind]
+    broken = check_identities(df)
+    if broken:
+        raise DataError(f"{len(broken)} row(s) break the normalisation identities of docs/methods.md, e.g. "
+                        f"{broken[0]}; rescore them with this version of neuroalign.")
     with atomic_path(args.out) as tmp:
         df.to_csv(tmp, index=False)
-    print(f"{len(df)} rows from {len(frames)} table(s) -> {args.out}")
+    print(f"{len(df)} rows from {len(args.tables)} table(s) -> {args.out}")
     return 0
 
 
@@ -149,15 +221,14 @@ def cmd_rdms(args: argparse.Namespace) -> int:
     import xarray as xr
 
     from .atomic import write_netcdf
-    from .benchmarks import load_stimulus_set
     from .models import load_model
     from .scoring import model_features
     from .similarity import compute_rdms
 
     model = load_model(args.model)
-    stimuli = load_stimulus_set(args.stimuli)
+    stimuli = _load_stimuli(args.stimuli, args.color)
     feats = model_features(model, stimuli, args.layers, reduction=args.reduction, device=args.device,
-                           cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=True)
+                           cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=_progress())
     rdms = xr.concat([compute_rdms(f, args.method) for f in feats.values()], dim="rdm")
     rdms = rdms.assign_coords(layer=("rdm", list(feats))).rename("rdms")
     rdms.attrs = {"model": model.name, "model_identity": model.identity, "stimuli": args.stimuli,
@@ -188,10 +259,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
                       steps=args.steps, warmup=args.warmup, probability=args.probability, condition=args.condition,
                       task_data=args.task_data, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       device=args.device, out_dir=args.out_dir, eval_neural=args.eval_neural or None,
-                      pool=args.pool, progress=True)
+                      pool=args.pool, progress=_progress())
     a = ds.attrs
     keys = [k for k in ("heldout_predictivity", "generalization_predictivity", "task_fidelity") if k in a]
     print(f"{args.condition}: " + ", ".join(f"{k} {float(a[k]):.4f}" for k in keys))
+    pgd = ", ".join(f"{e * 255:g}/255 {float(v):.4f}" for e, v in zip(ds["pgd_eps"].values, ds["robustness_pgd"].values))
+    print(f"PGD robust accuracy ({a['pgd_steps']} steps, on {a['pgd_n_clean_correct']} clean-correct images): {pgd}")
     print(f"score: {Path(args.out_dir) / 'score.nc'}")
     return 0
 
@@ -213,7 +286,7 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     from .atomic import atomic_path
     from .benchmarks import load_neural, load_stimulus_set
     from .models import load_model
-    from .scaling import default_grid, scaling_experiment
+    from .scaling import default_grid, run_scaling
     from .scoring import model_features
 
     model = load_model(args.model)
@@ -221,11 +294,23 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     feats = model_features(model, stimuli, [args.layer], reduction=args.reduction, device=args.device,
                            cache_dir=args.cache_dir, progress=True)[args.layer]
     assembly = load_neural(args.stimuli)
-    images, repeats = default_grid(assembly, args.n_points)
-    df = scaling_experiment(assembly, feats, images, repeats, seed=args.seed, dataset=args.stimuli)
-    with atomic_path(args.out) as tmp:
-        df.to_csv(tmp, index=False)
-    print(df[["n_images", "n_repeats", "recording_time_s", "feve"]].to_string(index=False))
+    images, repeats = default_grid(assembly, args.n_points, min_images=args.min_images)
+    name = args.name or args.stimuli
+    run = run_scaling(assembly, feats, images, repeats, seed=args.seed, n_draws=args.n_draws, device=args.device,
+                      stimulus_duration_s=args.stimulus_duration_s, interstimulus_s=args.interstimulus_s,
+                      dataset=name)
+    fit = run.fit(n_boot=args.n_boot, seed=args.seed)
+    out = Path(args.out)
+    tables = {out: run.points, out.with_name(out.stem + "_boot.csv"): run.boot_table(fit, name),
+              out.with_name(out.stem + "_fit.csv"): fit.table().assign(dataset=name)}
+    for path, table in tables.items():  # side files first: the main table marks the step done
+        if path != out:
+            with atomic_path(path) as tmp:
+                table.to_csv(tmp, index=False)
+    with atomic_path(out) as tmp:
+        run.points.to_csv(tmp, index=False)
+    print(run.points.groupby(["n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
+    print(fit.table().to_string(index=False))
     return 0
 
 
@@ -251,15 +336,26 @@ def cmd_figures(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import write_leaderboard
 
-    out = write_leaderboard(args.results, args.out_dir, figures_dir=args.figures_dir)
-    print(f"leaderboard: {out['html']} and {out['csv']}")
+    out = write_leaderboard(args.results, args.out_dir, figures_dir=args.figures_dir, info=args.info)
+    print(f"leaderboard: {out['html']} (open it in a browser; {len(out['models'])} model pages in "
+          f"{out['html'].parent / 'models'}), {out['csv']} and {out['json']}")
+    return 0
+
+
+def cmd_new_submission(args: argparse.Namespace) -> int:
+    from .submission_template import write_template
+
+    files = write_template(args.folder, name=args.name)
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    print(f"next: edit {files[1]}, then `neuroalign submit {args.folder}` (checks it and adds it to the grid)")
     return 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from .submit import submit
 
-    rec = submit(args.path, args.submissions, timeout=args.timeout, memory_gb=args.memory_gb)
+    rec = submit(args.path, args.submissions, timeout=args.timeout, memory_gb=args.memory_gb,
+                 trust_code=args.trust_code)
     print(f"submitted {rec['name']} ({rec['identity']}); layers {', '.join(rec['layers'])}")
     print(f"added to {args.submissions}: the next workflow run scores it on every benchmark of the grid")
     return 0
@@ -273,6 +369,9 @@ def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool 
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU) | cpu | cuda | mps")
     if layers_and_budget:
         p.add_argument("--budget-gb", type=float, default=None, help="refuse work whose memory estimate exceeds this")
+    p.add_argument("--sandbox", action="store_true",
+                   help="run inside the bubblewrap sandbox (no network, read-only system, writes only to the "
+                        "cache and outputs): the workflow uses it for submitted models")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,14 +392,19 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--layers", metavar="MODEL", default=None, help="print the identity and layer names of MODEL")
     m.set_defaults(func=cmd_models)
 
-    b = sub.add_parser("benchmarks", help="list registered benchmarks")
+    b = sub.add_parser("benchmarks", help="list registered benchmarks (built-in, plugins) and whether their data is here",
+                       description="Example: neuroalign benchmarks   |   neuroalign benchmarks mylab/bench.yaml")
+    b.add_argument("files", nargs="*", type=Path, help="benchmark files (.yaml) to check and describe instead")
     b.set_defaults(func=cmd_benchmarks)
 
     e = sub.add_parser("extract", help="extract activations of MODEL to a stimulus set into the cache",
                        description="Example: neuroalign extract efficientnet-lite0 --stimuli kriegeskorte2008_92")
     e.add_argument("model", help="model spec, e.g. efficientnet-lite0 or torchvision:resnet18")
-    e.add_argument("--stimuli", required=True, help="stimulus set: synthetic, kriegeskorte2008_92, cowley2023_v4-<session>")
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--stimuli", required=True, help=STIMULI_HELP)
+    e.add_argument("--color", choices=("error", "convert"), default="error",
+                   help="grayscale, RGBA or palette images: 'error' (default) names the first such file, "
+                        "'convert' converts them to RGB")
+    e.add_argument("--batch-size", type=_positive_int, default=32)
     e.add_argument("--manifest", type=Path, default=None, help="write a JSON summary of the stores here")
     _add_extraction_args(e)
     e.set_defaults(func=cmd_extract)
@@ -308,12 +412,17 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("score", help="score MODEL on a benchmark",
                         description="Example: neuroalign score efficientnet-lite0 --benchmark cowley2023.210325.encoding")
     sc.add_argument("model", help="model spec")
-    sc.add_argument("--benchmark", required=True, help="benchmark id (see `neuroalign benchmarks`)")
+    sc.add_argument("--benchmark", required=True,
+                    help="benchmark id (see `neuroalign benchmarks`), the path of a benchmark file (.yaml), "
+                         "or brainscore:<dataset identifier>")
     sc.add_argument("--name", default=None, help="name to record for the model (default: its spec)")
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--dask", default=None, help="fit ridge targets on a dask cluster: local | slurm | <address>")
     sc.add_argument("--dask-workers", type=int, default=2,
                     help="workers (local) or jobs (slurm; queue/account from dask-jobqueue's config) to start")
+    sc.add_argument("--protocol", choices=("neuroalign", "brainscore"), default=None,
+                    help="PLS benchmarks: 'brainscore' reproduces Brain-Score's number (all images, its splits and "
+                         "ceiling); default 'neuroalign' chooses the layer without the reported images")
     sc.add_argument("--out", type=Path, default=None, help="write the Score as NetCDF")
     sc.add_argument("--table", type=Path, default=None, help="write the results-table rows as CSV")
     _add_extraction_args(sc)
@@ -322,11 +431,28 @@ def build_parser() -> argparse.ArgumentParser:
     rd = sub.add_parser("rdms", help="write a model's per-layer RDMs on a stimulus set (NetCDF)",
                         description="Example: neuroalign rdms efficientnet-lite0 --stimuli kriegeskorte2008_92 --out rdms.nc")
     rd.add_argument("model")
-    rd.add_argument("--stimuli", required=True)
+    rd.add_argument("--stimuli", required=True, help=STIMULI_HELP)
+    rd.add_argument("--color", choices=("error", "convert"), default="error",
+                    help="grayscale, RGBA or palette images: 'error' (default) or 'convert' to RGB")
     rd.add_argument("--method", default="correlation", help="correlation | euclidean | cosine")
     rd.add_argument("--out", type=Path, required=True)
     _add_extraction_args(rd)
     rd.set_defaults(func=cmd_rdms)
+
+    im = sub.add_parser("import-data", help="turn (response array, stimulus ids, images) into a checked benchmark",
+                        description="Example: neuroalign import-data --array r.npy --rows rows.csv --stimuli images.zip "
+                                    "--identifier mylab.v4.encoding --region V4 --out-dir mylab_v4")
+    im.add_argument("--array", type=Path, required=True, help="(presentation, neuroid) responses: .npy or .npz")
+    im.add_argument("--key", default=None, help="the array's name inside an .npz holding several")
+    im.add_argument("--rows", type=Path, required=True,
+                    help="CSV with one row per presentation: stimulus_id (image file name without extension) "
+                         "and optionally repetition and other columns")
+    im.add_argument("--stimuli", type=Path, required=True, help="a folder of images or a .zip of images")
+    im.add_argument("--identifier", required=True, help="benchmark id, e.g. mylab.v4.encoding")
+    im.add_argument("--kind", default="encoding", choices=("encoding", "pls", "rsa", "cka"))
+    im.add_argument("--region", default="unknown")
+    im.add_argument("--out-dir", type=Path, required=True, help="new folder for the assembly, images and benchmark.yaml")
+    im.set_defaults(func=cmd_import_data)
 
     r = sub.add_parser("results", help="concatenate results-table CSVs")
     r.add_argument("tables", nargs="*", type=Path)
@@ -359,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ImageFolder path (cross-entropy); default: distillation to the original logits")
     ft.add_argument("--eval-neural", action="append", help="other neurons/sessions to evaluate on (repeatable)")
     ft.add_argument("--pool", default="flatten", choices=["flatten", "mean"])
-    ft.add_argument("--batch-size", type=int, default=32)
+    ft.add_argument("--batch-size", type=_positive_int, default=32)
     ft.add_argument("--lr", type=float, default=1e-4)
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--device", default="auto")
@@ -377,8 +503,17 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--model", default="reference")
     sl.add_argument("--layer", default="block2")
     sl.add_argument("--n-points", type=int, default=6, help="image counts on a log grid")
+    sl.add_argument("--min-images", type=int, default=10, help="smallest training-image count of the grid")
+    sl.add_argument("--n-draws", type=int, default=3, help="independent subsamples per (images, repeats) point")
+    sl.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of neurons and test images")
+    sl.add_argument("--stimulus-duration-s", type=float, default=None,
+                    help="seconds each image is shown (default: the dataset's metadata)")
+    sl.add_argument("--interstimulus-s", type=float, default=None,
+                    help="seconds between images (default: the dataset's metadata)")
+    sl.add_argument("--name", default=None, help="dataset label in the tables (default: the stimulus set)")
     sl.add_argument("--seed", type=int, default=0)
-    sl.add_argument("--out", type=Path, required=True)
+    sl.add_argument("--out", type=Path, required=True,
+                    help="points CSV; <stem>_boot.csv (bootstrap refits) and <stem>_fit.csv are written beside it")
     _add_extraction_args(sl, layers_and_budget=False)  # one --layer; no budget check in this command
     sl.set_defaults(func=cmd_scaling)
 
@@ -386,17 +521,22 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Example: neuroalign figures results/results.csv results/figures")
     f.add_argument("results", type=Path, help="results CSV or a folder of them")
     f.add_argument("out_dir", type=Path)
-    f.add_argument("--scaling", type=Path, default=None, help="scaling-law points CSV")
+    f.add_argument("--scaling", type=Path, nargs="+", default=None,
+                   help="scaling-law points CSVs (their _boot.csv beside them give the bands)")
     f.add_argument("--finetune", type=Path, default=None, help="fine-tuning summary CSV")
     f.add_argument("--n-boot", type=int, default=1000)
     f.add_argument("--seed", type=int, default=0)
     f.set_defaults(func=cmd_figures)
 
-    lb = sub.add_parser("leaderboard", help="write the leaderboard (CSV + sortable static HTML)",
-                        description="Example: neuroalign leaderboard results/results.csv --out-dir results/leaderboard")
-    lb.add_argument("results", type=Path)
+    lb = sub.add_parser("leaderboard", help="write the leaderboard site (ranked table, a page per model, CSV, JSON)",
+                        description="Example: neuroalign leaderboard results/results.csv --out-dir results/leaderboard "
+                                    "--figures-dir results/figures --info results/submissions.yaml")
+    lb.add_argument("results", type=Path, help="results CSV or a folder of them")
     lb.add_argument("--out-dir", type=Path, required=True)
-    lb.add_argument("--figures-dir", default=None, help="figures folder to link from each model's row")
+    lb.add_argument("--figures-dir", default=None, help="figures folder (`neuroalign figures`) shown on the model pages")
+    lb.add_argument("--info", action="append", type=Path, default=None,
+                    help="YAML of model details shown on the model pages (spec, authors, identity...): the "
+                         "submissions file, or any file shaped `models: {name: {...}}` (repeatable)")
     lb.set_defaults(func=cmd_leaderboard)
 
     su = sub.add_parser("submit", help="validate a model package in a sandboxed subprocess and add it to the grid",
@@ -406,9 +546,44 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the submissions file the workflow reads (config key `submissions`)")
     su.add_argument("--timeout", type=float, default=300, help="seconds the validation may take")
     su.add_argument("--memory-gb", type=float, default=8, help="address-space limit of the validation process")
+    su.add_argument("--trust-code", action="store_true",
+                    help="run the code without the bubblewrap sandbox (only for code you trust; the workflow then "
+                         "runs it unsandboxed too)")
     su.set_defaults(func=cmd_submit)
 
+    ns = sub.add_parser("new-submission", help="write a working submission template into a new folder",
+                        description="Example: neuroalign new-submission my_model  (then edit my_model/model.py and "
+                                    "run neuroalign submit my_model)")
+    ns.add_argument("folder", type=Path, help="a folder that does not exist yet (or is empty)")
+    ns.add_argument("--name", default=None, help="the model's name (default: the folder's name)")
+    ns.set_defaults(func=cmd_new_submission)
+
     return p
+
+
+def _rerun_sandboxed(args: argparse.Namespace, argv: list[str]) -> int:
+    """Run this same command inside the bubblewrap sandbox; writable: the cache and the outputs' folders."""
+    import os
+    import subprocess
+
+    from . import sandbox
+    from .activations.cache import CACHE_ENV, default_cache_dir
+    from .data.registry import ENV_VAR, data_dir
+
+    cache = Path(args.cache_dir) if getattr(args, "cache_dir", None) else default_cache_dir()
+    writable = [cache]
+    writable += [Path(v).absolute().parent for v in (getattr(args, k, None) for k in ("manifest", "out", "table")) if v]
+    torch_home = Path(os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "torch")
+    torch_home = torch_home.expanduser().absolute()
+    env = {ENV_VAR: str(data_dir()), CACHE_ENV: str(cache.absolute()), "TORCH_HOME": str(torch_home)}
+    readable = [data_dir(), torch_home]  # paths named on the command line (stimuli, plugin files, checkpoints) may lie in /tmp or $HOME
+    for arg in argv:
+        for piece in [arg, *arg.split("?")[0].split(":")]:
+            if piece and os.path.exists(piece):
+                readable.append(Path(piece).absolute())
+    cmd = sandbox.wrap([sys.executable, "-m", "neuroalign.cli", *(a for a in argv if a != "--sandbox")],
+                       writable=writable, readable=readable, env=env)
+    return subprocess.run(cmd).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -419,10 +594,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "sandbox", False):
+            from . import sandbox
+
+            if not sandbox.inside():
+                return _rerun_sandboxed(args, sys.argv[1:] if argv is None else list(argv))
         return int(args.func(args) or 0)
     except NeuroalignError as exc:
         print(f"neuroalign {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"neuroalign {args.command}: interrupted; nothing was written (outputs are renamed into place only "
+              "when complete).", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 from pathlib import Path
 
 import yaml
@@ -19,6 +21,10 @@ def with_defaults(config: dict, default_path: str | os.PathLike | None = None) -
     default.yaml, except the grid (``models``, ``benchmarks``), which a user config replaces."""
     default = yaml.safe_load(Path(default_path or DEFAULT).read_text())
     out = dict(config)
+    if "models" not in out and default.get("models"):  # say so: a grid without models is no surprise
+        print(f"neuroalign: the config names no `models`: using the default models "
+              f"({', '.join(default['models'])}) from {Path(default_path or DEFAULT).name}; "
+              "write `models: {}` to score only submitted models.", file=sys.stderr)
     for key, value in default.items():
         if key not in out:
             out[key] = value
@@ -61,10 +67,39 @@ def check_config(config: dict) -> None:
                 Reduction.parse(value)
             except ConfigError as exc:
                 raise ConfigError(f"config error at {key}: {exc}") from None
+    from .errors import NeuroalignError
+    from .models.registry import check_spec
+
+    for name, m in (config.get("models") or {}).items():  # a typo fails the dry run, not a job mid-run
+        spec = (m or {}).get("spec") if isinstance(m, dict) else None
+        if spec is not None:
+            try:
+                check_spec(str(spec))
+            except NeuroalignError as exc:
+                raise ConfigError(f"config error at models/{name}/spec: {exc}") from None
+    grid_benchmarks(config)
+
+
+def grid_benchmarks(config: dict) -> dict[str, str]:
+    """The config's ``benchmarks`` as ``{file-name key: spec}`` (the key is the identifier,
+    ``:`` and other unsafe characters as ``_``): a spec is a registered identifier,
+    the path of a benchmark file (checked now, so a bad file fails the dry run) or
+    ``brainscore:<id>``. Two entries with one identifier are refused."""
+    from .benchmarks import BRAINSCORE_PREFIX, get_benchmark, is_benchmark_file
+
     known = benchmarks()
+    out: dict[str, str] = {}
     for b in config.get("benchmarks", []):
-        if b not in known:
-            raise unknown("benchmark", b, known, hint="Fix `benchmarks` in the config; list them with `neuroalign benchmarks`.")
+        b = str(b)
+        if b not in known and not is_benchmark_file(b) and not b.startswith(BRAINSCORE_PREFIX):
+            raise unknown("benchmark", b, known, hint="Fix `benchmarks` in the config; list them with "
+                          "`neuroalign benchmarks`, or give the path of a benchmark file (.yaml).")
+        ident = b if b in known else get_benchmark(b).identifier
+        key = re.sub(r"[^A-Za-z0-9_.]", "_", ident)  # a file-name-safe key (brainscore ids hold ':')
+        if key in out and out[key] != b:
+            raise ConfigError(f"config error at benchmarks: {out[key]!r} and {b!r} are both benchmark {ident!r}.")
+        out[key] = b
+    return out
 
 
 def grid_models(config: dict) -> dict[str, dict]:
@@ -72,7 +107,9 @@ def grid_models(config: dict) -> dict[str, dict]:
     models = {k: dict(v) for k, v in config["models"].items()}
     sub = config.get("submissions")
     if sub and Path(sub).is_file():
-        entries = yaml.safe_load(Path(sub).read_text()) or {}
+        from .submit import read_submissions
+
+        entries = read_submissions(sub)
         for name, entry in (entries.get("models") or {}).items():
             if name in models:
                 raise ConfigError(f"submitted model {name!r} (in {sub}) clashes with a config model of that name.")
@@ -80,5 +117,10 @@ def grid_models(config: dict) -> dict[str, dict]:
                 from .submit import check_pinned
 
                 check_pinned(entry["spec"], entry["code_sha256"])
-            models[name] = {"spec": entry["spec"], **({"layers": entry["layers"]} if entry.get("layers") else {})}
+            models[name] = {"spec": entry["spec"], **({"layers": entry["layers"]} if entry.get("layers") else {}),
+                            "sandbox": not entry.get("trusted", False)}  # submitted code runs in bubblewrap
+    if not models:
+        raise ConfigError(f"no models to score: the config has `models: {{}}` and the submissions file "
+                          f"{sub or '(none configured)'} {'holds no models' if sub and Path(sub).is_file() else 'does not exist'}; "
+                          "add models to the config or run `neuroalign submit DIR --submissions <that file>`.")
     return models

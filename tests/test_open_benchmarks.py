@@ -71,7 +71,7 @@ def test_cli_scores_a_benchmark_file(cowley_as_files, tmp_path):
 
 
 def test_every_cowley_session_with_images_is_a_benchmark_family(data_root):
-    manifest = (ROOT / "neuroalign/data/manifests/cowley2023_v4.sha256").read_text()
+    manifest = (ROOT / "neuroalign/data/cowley/cowley2023_v4.sha256").read_text()
     with_images = sorted(set(re.findall(r"images/images_(\d+)\.zip", manifest)))
     out = _run("benchmarks")
     assert out.returncode == 0, out.stderr

@@ -100,6 +100,13 @@ def validate_assembly(da: xr.DataArray, name: str | None = None) -> xr.DataArray
             raise DataError(f"{label}: coord {coord!r} must lie on {dim!r}, not {da.coords[coord].dims}.")
     if da.sizes[PRESENTATION] == 0 or da.sizes[NEUROID] == 0:
         raise DataError(f"{label}: empty assembly (sizes {dict(da.sizes)}).")
+    if not (np.issubdtype(da.dtype, np.number) or da.dtype == bool) or np.issubdtype(da.dtype, np.complexfloating):
+        raise DataError(f"{label}: values have dtype {da.dtype}; responses must be real numbers (float or int). "
+                        "Convert them, e.g. da.astype('float64').")
+    for coord in ("stimulus_id", "neuroid_id"):
+        if any("\x00" in str(v) for v in da[coord].values):
+            raise DataError(f"{label}: a {coord} holds a NUL character ('\\x00'), which files cannot store; "
+                            "remove it from the ids.")
     nid = pd.Index(da["neuroid_id"].values)
     if nid.has_duplicates:
         dups = nid[nid.duplicated()].unique()[:5].tolist()

@@ -12,7 +12,6 @@ import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import pooch
@@ -44,8 +43,8 @@ class Dataset:
         return f"{self.base_url.rstrip('/')}/{relpath}"
 
 
-def _read_manifest(name: str) -> dict[str, DataFile]:
-    text = resources.files("neuroalign.data").joinpath(f"manifests/{name}.sha256").read_text()
+def read_manifest(text: str) -> dict[str, DataFile]:
+    """Files of a manifest: ``<sha256 or -> <relative path> [size]`` per line, ``#`` comments."""
     files = {}
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
@@ -60,25 +59,20 @@ def _read_manifest(name: str) -> dict[str, DataFile]:
 _REGISTRY: dict[str, Dataset] = {}
 
 
+def register_dataset(name: str, base_url: str, manifest, **info) -> Dataset:
+    """Register a dataset from its manifest (a path or ``importlib.resources`` file of the
+    dataset's own folder); ``info``: citation, licence, description."""
+    ds = Dataset(name, base_url, read_manifest(manifest.read_text()), **info)
+    _REGISTRY[name] = ds
+    return ds
+
+
 def registry() -> dict[str, Dataset]:
-    """All registered datasets by name (built lazily from the packaged manifests)."""
-    if not _REGISTRY:
-        _REGISTRY["cowley2023_v4"] = Dataset(
-            "cowley2023_v4",
-            "https://github.com/cowleygroup/V4_compact_models/raw/main/data_V4_responses",
-            _read_manifest("cowley2023_v4"),
-            citation="Cowley, Stan, Pillow & Smith (2023). Compact deep neural network models of visual cortex. bioRxiv 2023.11.",
-            licence="GPL-3.0",
-            description="Macaque V4 Utah-array spike counts (100 ms) to natural and synthetic images, 48 sessions.",
-        )
-        _REGISTRY["kriegeskorte2008_92"] = Dataset(
-            "kriegeskorte2008_92",
-            "https://github.com/rsagroup/rsatoolbox/raw/main/demos/92imageData",
-            _read_manifest("kriegeskorte2008_92"),
-            citation="Kriegeskorte et al. (2008). Matching categorical object representations in inferior temporal cortex of man and monkey. Neuron 60.",
-            licence="MIT (repository); images for research use",
-            description="92 object images with monkey-IT, human-IT (4 subjects x 2 sessions) and behavioural RDMs.",
-        )
+    """All registered datasets by name: each built-in dataset's folder registers its own
+    (``neuroalign/data/<name>/``), plugins theirs (entry points), on first use."""
+    from ..benchmarks import _ensure_loaded
+
+    _ensure_loaded()
     return _REGISTRY
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,9 +17,31 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import DataError
+from ..errors import DataError, NeuroalignWarning
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _limit(env: str, default: float) -> float:
+    value = os.environ.get(env)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise DataError(f"environment variable {env}={value!r} must be a number (default {default:g}).") from None
+
+
+def limits() -> dict[str, float]:
+    """Bounds on every image read, each overridable by its environment variable:
+    ``NEUROALIGN_MAX_IMAGE_MB`` (declared size of one zip member, default 256),
+    ``NEUROALIGN_MAX_ZIP_RATIO`` (a member's uncompressed / compressed size, default 1000),
+    ``NEUROALIGN_MAX_IMAGE_PIXELS`` (width × height, default 100 million; the image is never decoded
+    beyond its header when over), ``NEUROALIGN_MIN_IMAGE_SIDE`` (below it a warning, default 16)."""
+    return {"max_member_bytes": _limit("NEUROALIGN_MAX_IMAGE_MB", 256) * 2**20,
+            "max_zip_ratio": _limit("NEUROALIGN_MAX_ZIP_RATIO", 1000),
+            "max_pixels": _limit("NEUROALIGN_MAX_IMAGE_PIXELS", 100e6),
+            "min_side": _limit("NEUROALIGN_MIN_IMAGE_SIDE", 16)}
 
 
 @dataclass(eq=False)
@@ -74,9 +98,17 @@ class StimulusSet:
         folder = Path(folder)
         if not folder.is_dir():
             raise DataError(f"stimulus folder {folder} does not exist or is not a folder.")
-        files = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        entries = sorted(folder.iterdir())
+        files = [p.name for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        skipped = [p.name + ("/" if p.is_dir() else "") for p in entries
+                   if p.name not in files and not p.name.startswith(".")]
         if not files:
             raise DataError(f"stimulus folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+        if skipped:
+            warnings.warn(f"stimulus folder {folder}: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} "
+                          f"that are not images ({', '.join(IMAGE_SUFFIXES)}) or are folders (not read): "
+                          f"{skipped[:10]}", NeuroalignWarning, stacklevel=2)
+        _warn_case_clash(files, f"stimulus folder {folder}")
         if ids is None:
             ids = [Path(f).stem for f in files]
             stems = pd.Series(files, index=ids)
@@ -93,6 +125,7 @@ class StimulusSet:
         """Every image member of a zip (sorted by name), read in place without extraction."""
         path = Path(path)
         members = list_zip_images(path)
+        _warn_case_clash(members, f"stimulus zip {path}")
         ids = list(ids) if ids is not None else [PurePosixPath(m).stem for m in members]
         return cls(identifier or path.stem, ids, members, path, metadata, color=color)
 
@@ -147,7 +180,12 @@ class StimulusSet:
         if self.blobs is not None:
             return self.blobs[str(stimulus_id)]
         if self.source.suffix == ".zip":
-            return self._zipfile().read(f)
+            try:
+                return self._zipfile().read(f)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+                    UnicodeDecodeError, ValueError) as exc:
+                raise DataError(f"image {self.location(stimulus_id)} cannot be read from the zip ({exc}); "
+                                "the archive is damaged: re-download or rebuild it.") from None
         return (self.source / f).read_bytes()
 
     def iter_bytes(self, stimulus_ids: Sequence[str] | None = None):
@@ -187,15 +225,42 @@ class StimulusSet:
         return pd.Series({s: d.hex() for s, d in self._digests.items()}, name="sha256")
 
 
+def _warn_case_clash(names: Sequence[str], where: str) -> None:
+    """Warn when names differ only in letter case: one file on a case-insensitive filesystem."""
+    by_lower: dict[str, list[str]] = {}
+    for n in dict.fromkeys(names):  # exact repeats are refused elsewhere (duplicate ids)
+        by_lower.setdefault(n.lower(), []).append(n)
+    clashes = [v for v in by_lower.values() if len(v) > 1]
+    if clashes:
+        warnings.warn(f"{where}: {len(clashes)} name(s) differ only in letter case, e.g. {clashes[0]}; on a "
+                      "case-insensitive filesystem (macOS, Windows) they are one file. Rename them.",
+                      NeuroalignWarning, stacklevel=3)
+
+
 def zip_members(path: Path) -> list[str]:
-    """Every member of a zip, refusing the zip if any member's path escapes the archive."""
+    """Every member of a zip, refusing the zip if any member's path escapes the archive or a
+    member's declared size or compression ratio is over :func:`limits` (checked before reading)."""
     if not path.is_file():
         raise DataError(f"stimulus zip {path} does not exist.")
     try:
         with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except zipfile.BadZipFile as exc:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, UnicodeDecodeError, EOFError, ValueError, NotImplementedError) as exc:
         raise DataError(f"{path} is not a readable zip file ({exc}); re-download it.") from exc
+    names = [i.filename for i in infos]
+    lim = limits()
+    for info in infos:
+        if info.is_dir():
+            continue
+        if info.file_size > lim["max_member_bytes"]:
+            raise DataError(f"{path}: member {info.filename!r} declares {info.file_size / 2**20:.0f} MB uncompressed, "
+                            f"over the limit of {lim['max_member_bytes'] / 2**20:.0f} MB per image; refusing to read "
+                            "this zip (raise NEUROALIGN_MAX_IMAGE_MB if the image is real).")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > 2**20 and ratio > lim["max_zip_ratio"]:
+            raise DataError(f"{path}: member {info.filename!r} expands {ratio:.0f}x ({info.compress_size} -> "
+                            f"{info.file_size} bytes), over the limit of {lim['max_zip_ratio']:g}x (a zip bomb?); "
+                            "refusing to read this zip (raise NEUROALIGN_MAX_ZIP_RATIO if it is real).")
     for name in names:
         p = PurePosixPath(name.replace("\\", "/"))
         if p.is_absolute() or ".." in p.parts:
@@ -218,11 +283,28 @@ def list_zip_images(path: Path) -> list[str]:
 
 def decode_image(data: bytes, where: str, color: str = "error") -> Image.Image:
     """Decode image bytes fully (so truncation is caught here) and enforce RGB."""
+    lim = limits()
+    too_big = (f"over the limit of {lim['max_pixels'] / 1e6:g} million pixels (NEUROALIGN_MAX_IMAGE_PIXELS); "
+               "downscale it")
     try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit below applies
+            img = Image.open(io.BytesIO(data))  # reads the header only
+            w, h = img.size
+            if w * h > lim["max_pixels"]:
+                raise DataError(f"image {where} is {w} x {h} = {w * h / 1e6:.0f} million pixels, {too_big}.")
+            img.load()
+    except Image.DecompressionBombError as exc:  # PIL's own check fired first, in the header read
+        import re
+
+        n = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(n.group(1)) / 1e6:.0f} million pixels" if n else "too many pixels"
+        raise DataError(f"image {where} has {size}, {too_big}.") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataError(f"image {where} is corrupt or not an image ({exc}); replace or remove it.") from exc
+    if min(w, h) < lim["min_side"]:
+        warnings.warn(f"image {where} is only {w} x {h} pixels (under {lim['min_side']:g} on a side); it is used, "
+                      "upscaled by the preprocessing: check it is the image you meant.", NeuroalignWarning, stacklevel=2)
     if img.mode != "RGB":
         if color == "convert":
             return img.convert("RGB")

@@ -1,20 +1,32 @@
 # Grid and helpers shared by every rule file (no science here).
 import yaml
 
-from neuroalign.benchmarks import get_benchmark
-from neuroalign.workflow import check_config, grid_models
+from neuroalign.benchmarks import get_benchmark, stimulus_key
+from neuroalign.workflow import check_config, grid_benchmarks, grid_models
 
 check_config(config)
 RESULTS = config["results"]
 CACHE = config.get("cache_dir") or f"{RESULTS}/cache"
 MODELS = grid_models(config)  # config models + submitted models
-BENCHMARKS = list(config["benchmarks"])
+BENCH_SPECS = grid_benchmarks(config)  # identifier -> registered id, benchmark file or brainscore:<id>
+BENCHMARKS = list(BENCH_SPECS)
+STIMSETS = {stimulus_key(b): b.stimulus_set for b in map(get_benchmark, BENCH_SPECS.values())}
 DATA_ENV = f"NEUROALIGN_DATA={config['data_dir']} " if config.get("data_dir") else ""
 NA = f"{DATA_ENV}neuroalign"
 
 
 def stimulus_set(benchmark):
-    return get_benchmark(benchmark).stimulus_set
+    """The extraction key (file-name safe) of a benchmark's stimulus set."""
+    return stimulus_key(get_benchmark(BENCH_SPECS[benchmark]))
+
+
+def stimuli_source(stimset):
+    """What `--stimuli` takes for an extraction key: a registered name or an image folder / zip path."""
+    return STIMSETS.get(stimset, stimset)
+
+
+def bench_spec(benchmark):
+    return BENCH_SPECS[benchmark]
 
 
 def model_spec(model):

@@ -11,8 +11,10 @@ rule score:
         table=f"{RESULTS}/scores/{{model}}/{{benchmark}}.csv",
     params:
         spec=lambda w: model_spec(w.model),
+        bench=lambda w: bench_spec(w.benchmark),
         layers=lambda w: model_layers(w.model),
         reduction=lambda w: model_reduction(w.model),
+        sandbox=lambda w: "--sandbox" if MODELS[w.model].get("sandbox") else "",  # submitted code: bubblewrap
         dask=lambda w: (f"--dask {config['dask']['address']} --dask-workers {config['dask']['n_workers']}"
                         if config.get("dask", {}).get("address") else ""),
     threads: 2
@@ -21,9 +23,9 @@ rule score:
         runtime=120,
     log: f"{RESULTS}/logs/score/{{model}}/{{benchmark}}.log"
     shell:
-        "{NA} score '{params.spec}' --benchmark {wildcards.benchmark} --name {wildcards.model} {params.layers} "
+        "{NA} score '{params.spec}' --benchmark '{params.bench}' --name {wildcards.model} {params.layers} "
         "--reduction {params.reduction} --cache-dir {CACHE} --device {config[device]} --seed {config[seed]} "
-        "--budget-gb {config[budget_gb]} {params.dask} --out {output.score} --table {output.table} > {log} 2>&1"
+        "--budget-gb {config[budget_gb]} {params.dask} {params.sandbox} --out {output.score} --table {output.table} > {log} 2>&1"
 
 
 rule results_table:

@@ -6,9 +6,11 @@ rule rdm:
     output: f"{RESULTS}/rdms/{{model}}/{{stimset}}.nc"
     params:
         spec=lambda w: model_spec(w.model),
+        stimuli=lambda w: stimuli_source(w.stimset),
         layers=lambda w: model_layers(w.model),
         reduction=lambda w: model_reduction(w.model),
+        sandbox=lambda w: "--sandbox" if MODELS[w.model].get("sandbox") else "",  # submitted code: bubblewrap
     log: f"{RESULTS}/logs/rdm/{{model}}/{{stimset}}.log"
     shell:  # the extract rule's layers, reduction and device: the same cached activations
-        "{NA} rdms '{params.spec}' --stimuli {wildcards.stimset} {params.layers} --reduction {params.reduction} "
-        "--cache-dir {CACHE} --device {config[device]} --budget-gb {config[budget_gb]} --out {output} > {log} 2>&1"
+        "{NA} rdms '{params.spec}' --stimuli '{params.stimuli}' {params.layers} --reduction {params.reduction} "
+        "--cache-dir {CACHE} --device {config[device]} --budget-gb {config[budget_gb]} {params.sandbox} --out {output} > {log} 2>&1"

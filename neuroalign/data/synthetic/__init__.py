@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..models.reference import build_reference_net, preprocess_uint8, reference_features
-from .assembly import make_assembly
-from .stimuli import StimulusSet
+from ...models.reference import build_reference_net, preprocess_uint8, reference_features
+from ..assembly import make_assembly
+from ..stimuli import StimulusSet
 
 FAMILIES = ("gratings", "blobs")
 

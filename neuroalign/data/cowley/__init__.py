@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import DataError, DatasetUnavailableError, unknown
-from .assembly import make_assembly
-from .registry import fetch, get_dataset
-from .stimuli import StimulusSet
+from ...errors import DataError, DatasetUnavailableError, unknown
+from ..assembly import make_assembly
+from ..registry import fetch, get_dataset
+from ..stimuli import StimulusSet
 
 DATASET = "cowley2023_v4"
 
@@ -20,6 +20,8 @@ DATASET = "cowley2023_v4"
 FAMILIES: dict[str, list[tuple[int, int, str]]] = {
     "210322": [(1, 600, "natural"), (601, 1200, "synthetic")],
 }
+STIMULUS_DURATION_S = 0.1  # each image flashed for 100 ms (source: see load_cowley's attrs)
+INTERSTIMULUS_INTERVAL_S = 0.1  # then 100 ms of blank screen
 ANIMALS = {"1909": "WE", "2010": "PE", "2102": "PE", "2103": "PE", "2106": "RA", "2110": "RA", "2111": "RA"}
 
 
@@ -108,6 +110,14 @@ def load_cowley(session: str, *, prefer_raw: bool = True) -> tuple[xr.DataArray,
             "responses_kind": kind,
             "units": "spike count per 100 ms",
             "citation": ds.citation,
+            # Presentation timing, for recording time (neuroalign.scaling.presentation_period).
+            # The upstream readme (data_V4_responses/readme.txt) gives only the 100 ms counting
+            # bin; the 100 ms flash followed by a 100 ms blank is from the paper's Methods
+            # (Cowley, Stan, Pillow & Smith 2023, bioRxiv 10.1101/2023.11.22.568315) — to be
+            # checked against the text; override with `neuroalign scaling --stimulus-duration-s
+            # / --interstimulus-s` or the workflow config.
+            "stimulus_duration_s": STIMULUS_DURATION_S,
+            "interstimulus_interval_s": INTERSTIMULUS_INTERVAL_S,
         },
     )
     return assembly, stimuli
