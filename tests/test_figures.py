@@ -102,24 +102,33 @@ def test_id_vs_ood(results, tmp_path):
 
 
 def test_scaling_law_figure(tmp_path):
+    """Points averaged over draws, the fit as measured (negatives kept), the band from the
+    saved neuron × image bootstrap refits beside the table; no refits: no band."""
     rng = np.random.default_rng(3)
     t = np.repeat(np.logspace(0, 3.5, 12), 2)
     y = sigmoid_log10(t, 0.7, 3.0, 30.0) + rng.normal(0, 0.01, t.size)
-    points = pd.DataFrame({"dataset": "toy", "recording_time_s": t, "feve": y, "n_repeats": 2})
-    paths = scaling_law(points, tmp_path, n_boot=150, seed=0)
+    y[:2] -= 0.02  # the first point below 0
+    points = pd.DataFrame({"dataset": "toy", "recording_time_s": t, "feve": y, "n_images": np.repeat(np.arange(12), 2),
+                           "n_repeats": 2, "draw": np.tile([0, 1], 12)})
+    boot = pd.DataFrame({"dataset": "toy", "ymax": rng.normal(0.7, 0.02, 200), "k": rng.normal(3.0, 0.2, 200),
+                         "t50": 30.0 * 10 ** rng.normal(0, 0.05, 200)})
+    points.to_csv(tmp_path / "toy.csv", index=False)
+    boot.to_csv(tmp_path / "toy_boot.csv", index=False)
+    paths = scaling_law(tmp_path / "toy.csv", tmp_path / "fig")
     _check_files(paths, "fit", "curve")
     pts = pd.read_csv(paths["csv"])
-    np.testing.assert_allclose(pts["feve"], y)
-    np.testing.assert_allclose(pts["y_fit"], np.clip(y, 0, None))  # the sigmoid floor: negatives fit as 0
-    assert (y < 0).any()
-    np.testing.assert_allclose(pts["fitted"], sigmoid_log10(t, 0.7, 3.0, 30.0), atol=0.02)
+    assert len(pts) == 12 and (pts["n_draws"] == 2).all()
+    np.testing.assert_allclose(pts["feve"], y.reshape(12, 2).mean(1))
+    assert (pts["feve"] < 0).any()  # fitted as measured, not floored
+    np.testing.assert_allclose(pts["fitted"], sigmoid_log10(pts["recording_time_s"], 0.7, 3.0, 30.0), atol=0.02)
     fit = pd.read_csv(paths["fit"]).set_index("parameter")
-    assert fit.index.tolist() == ["ymax", "k", "t50"]
-    assert abs(fit.loc["ymax", "estimate"] - 0.7) < 0.03
-    assert abs(np.log10(fit.loc["t50", "estimate"] / 30.0)) < 0.1
+    assert fit.index.tolist() == ["ymax", "k", "t50"] and (fit["bootstrap"].str.startswith("neurons x test images")).all()
+    assert abs(fit.loc["ymax", "estimate"] - 0.7) < 0.03 and fit.loc["ymax", "ci_high"] - fit.loc["ymax", "ci_low"] < 0.15
     assert (fit["ci_low"] <= fit["estimate"]).all() and (fit["estimate"] <= fit["ci_high"]).all()
     curve = pd.read_csv(paths["curve"])
-    assert (curve["band_low"] <= curve["fitted"] + 1e-9).all() and (curve["fitted"] <= curve["band_high"] + 1e-9).all()
+    assert (curve["band_low"] <= curve["fitted"] + 1e-3).all() and (curve["fitted"] <= curve["band_high"] + 1e-3).all()
+    bare = pd.read_csv(scaling_law(points, tmp_path / "bare")["fit"])
+    assert (bare["bootstrap"] == "none").all() and bare["ci_low"].isna().all()
     with pytest.raises(DataError, match="feve"):
         scaling_law(points.drop(columns="feve"), tmp_path)
 

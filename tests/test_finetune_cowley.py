@@ -19,8 +19,15 @@ def test_reduced_cowley_finetuning_runs_end_to_end(tmp_path, data_root):
     assert list(df.index) == ["neural", "lambda0"]
     for cond in df.index:
         assert (tmp_path / cond / "score.nc").is_file()
-        for col in ("heldout_predictivity", "generalization_predictivity", "task_fidelity", "robustness_pgd"):
+        for col in ("heldout_predictivity", "generalization_predictivity", "task_fidelity", "robustness_pgd_eps1",
+                    "robustness_pgd_eps2", "robustness_pgd_eps4"):
             assert np.isfinite(df.loc[cond, col]), (cond, col)
+    # PGD robust accuracy is over the clean-correct images (all 12 for the unchanged model), ≤ 1 and
+    # not larger at a larger ε (same random starts, a larger ball)
+    assert df.loc["lambda0", "pgd_n_clean_correct"] == 12
+    for cond in df.index:
+        r = df.loc[cond, ["robustness_pgd_eps1", "robustness_pgd_eps2", "robustness_pgd_eps4"]].to_numpy(float)
+        assert 0 <= r[2] <= r[1] <= r[0] <= 1, (cond, r)
     # λ = 0 with distillation leaves the model exactly as it was
     assert df.loc["lambda0", "task_fidelity"] == 1.0
     assert df.loc["lambda0", "heldout_predictivity"] == df.loc["lambda0", "heldout_predictivity_initial"]

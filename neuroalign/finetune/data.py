@@ -8,8 +8,11 @@ Images are decoded and preprocessed once into a tensor; the sets are small.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +91,88 @@ def split_ids(ids, heldout_fraction: float, seed: int) -> tuple[list[str], list[
     return [s for i, s in enumerate(ids) if i not in test], [s for i, s in enumerate(ids) if i in test]
 
 
+# ---- the leak check: evaluation images vs training images, by content ----------------------
+
+_PIXEL_HASHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # StimulusSet -> {id: pixel sha256}
+
+
+def pixel_sha256(data: bytes, where: str) -> str:
+    """SHA-256 of an image's decoded RGB pixels (size included): the same picture stored as
+    PNG and as BMP, or under other file bytes that decode alike, hashes the same."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DataError(f"image {where} is corrupt or not an image ({exc}); replace or remove it.") from exc
+    img = img.convert("RGB")
+    h = hashlib.sha256(f"{img.size[0]}x{img.size[1]}:".encode())
+    h.update(img.tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class ImageGroup:
+    """Images playing one role in a run (e.g. "neural training"), with their content hashes.
+
+    ``names`` label each image in messages (stimulus ids, or file paths for an
+    ImageFolder); ``digests`` hold, per image, the SHA-256 of its bytes and of its pixels.
+    """
+
+    role: str
+    names: list[str]
+    digests: list[tuple[str, str]] = field(repr=False)
+
+
+def stimulus_group(role: str, stimuli: StimulusSet, ids) -> ImageGroup:
+    """The images ``ids`` of ``stimuli`` as an :class:`ImageGroup` (pixel hashes cached per set)."""
+    ids = [str(s) for s in ids]
+    byte_hash = stimuli.image_hashes()
+    cache = _PIXEL_HASHES.setdefault(stimuli, {})
+    missing = [s for s in ids if s not in cache]
+    for sid, data in stimuli.iter_bytes(missing):
+        cache[sid] = pixel_sha256(data, stimuli.location(sid))
+    return ImageGroup(role, ids, [(byte_hash[s], cache[s]) for s in ids])
+
+
+def file_group(role: str, paths) -> ImageGroup:
+    """Image files (an ImageFolder's samples) as an :class:`ImageGroup`."""
+    names, digests = [], []
+    for p in paths:
+        data = Path(p).read_bytes()
+        names.append(str(p))
+        digests.append((hashlib.sha256(data).hexdigest(), pixel_sha256(data, str(p))))
+    return ImageGroup(role, names, digests)
+
+
+def check_disjoint(training: list[ImageGroup], evaluation: list[ImageGroup], *, max_listed: int = 10) -> None:
+    """Refuse a run whose evaluation images share content with any training image.
+
+    Content is the SHA-256 of an image's bytes or of its decoded pixels: the same picture
+    under another id (or another file name, or re-saved losslessly) is caught. Raises
+    :class:`DataError` naming each overlapping pair (evaluation side = training side).
+    """
+    seen: dict[str, tuple[str, str]] = {}
+    for g in training:
+        for name, digest in zip(g.names, g.digests, strict=True):
+            for d in digest:
+                seen.setdefault(d, (g.role, name))
+    pairs = []
+    for g in evaluation:
+        for name, digest in zip(g.names, g.digests, strict=True):
+            hit = next((seen[d] for d in digest if d in seen), None)
+            if hit is not None:
+                pairs.append(f"{g.role} {name!r} = {hit[0]} {hit[1]!r}")
+    if pairs:
+        listed = "; ".join(pairs[:max_listed]) + (f"; and {len(pairs) - max_listed} more" if len(pairs) > max_listed else "")
+        raise DataError(
+            f"fine-tuning leak: {len(pairs)} evaluation image(s) have the same content (SHA-256 of bytes or "
+            f"pixels) as training image(s): {listed}. The model would be scored on images it was trained on. "
+            "Remove these images from one side, or give identical images one stimulus_id so the id split "
+            "keeps them on one side.")
+
+
 def load_images(stimuli: StimulusSet, ids, transform) -> torch.Tensor:
     """Decode and preprocess images in ``ids`` order -> float tensor (n, 3, H, W)."""
     ids = [str(s) for s in ids]
@@ -156,6 +241,9 @@ class TaskData:
     eval_images: torch.Tensor
     eval_labels: torch.Tensor | None = None
     shares_neural_images: bool = False  # training images are the neural training images, same order
+    # the leak check's view (None when the images are the neural ones, checked as such)
+    train_group: ImageGroup | None = None
+    eval_group: ImageGroup | None = None
 
     @property
     def n_train(self) -> int:
@@ -180,6 +268,8 @@ def make_task_data(task_data, *, transform, neural_images: tuple[torch.Tensor, t
     ones); a folder path: a torchvision ``ImageFolder`` with cross-entropy (``<path>/train``
     and ``<path>/val`` when both exist, else a seeded held-out fraction of ``<path>``).
     Distillation targets and labels come from the caller, which holds the original model.
+    Every training and evaluation image is hashed for the leak check (:func:`check_disjoint`);
+    for an ImageFolder that reads each of its training files once.
     """
     if task_data is None or task_data == "synthetic":
         from ..data.synthetic import synthetic_stimuli
@@ -188,7 +278,9 @@ def make_task_data(task_data, *, transform, neural_images: tuple[torch.Tensor, t
         train, test = split_ids(stim.stimulus_ids, heldout_fraction, seed)
         return TaskData("distill", "distillation to the original logits on the synthetic images",
                         load_images(stim, train, transform), None, np.arange(len(train)),
-                        load_images(stim, test[:max_eval], transform))
+                        load_images(stim, test[:max_eval], transform),
+                        train_group=stimulus_group("task training", stim, train),
+                        eval_group=stimulus_group("task evaluation", stim, test[:max_eval]))
     if task_data == "neural":
         tr, te = neural_images
         return TaskData("distill", "distillation to the original logits on the neural training images",
@@ -211,5 +303,7 @@ def make_task_data(task_data, *, transform, neural_images: tuple[torch.Tensor, t
     eval_images = torch.stack([eval_ds[int(i)][0] for i in eval_index])
     eval_labels = torch.as_tensor([eval_ds.targets[int(i)] for i in eval_index])
     return TaskData("labels", f"cross-entropy on ImageFolder {root}", None, train_ds, train_index,
-                    eval_images, eval_labels)
+                    eval_images, eval_labels,
+                    train_group=file_group("task training", [train_ds.samples[int(i)][0] for i in train_index]),
+                    eval_group=file_group("task evaluation", [eval_ds.samples[int(i)][0] for i in eval_index]))
 

@@ -1,10 +1,11 @@
 """After training: brain predictivity (fresh ridge, held-out images), task fidelity, summaries.
 
-Predictivity is measured the way the rest of neuroalign measures it — a cross-validated
-ridge from the layer's features to the responses, fitted on training images and scored
-by Pearson r on held-out ones — so a fine-tuned model's number means the same as any
-model's. The readout a ``readout_*`` loss trained is not used: a fresh ridge keeps the
-comparison with the controls fair.
+Predictivity is measured the way the rest of neuroalign measures it — the package's one
+ridge (:func:`neuroalign.mapping.default_ridge`: its alpha grid, GCV per neuron, features
+scaled by the training rows only) from the layer's features to the responses, fitted on
+training images and scored by Pearson r on held-out ones — so a fine-tuned model's number
+means the same as any model's. The readout a ``readout_*`` loss trained is not used: a
+fresh ridge keeps the comparison with the controls fair.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import torch
 from ..activations.hooks import capture
 from ..atomic import read_netcdf
 from ..errors import DataError, ModelError
-from ..mapping import RidgeCV
+from ..mapping import default_ridge
 from ..metrics import pearson_r
 
 POOLS = ("flatten", "mean")
-RIDGE_ALPHAS = tuple(np.logspace(-3, 5, 17).tolist())
 
 
 def tap(module: torch.nn.Module, layer: str):
@@ -49,23 +49,15 @@ def forward_features(module, layer, images, *, pool, device, batch_size=64):
     return torch.cat(feats).numpy()
 
 
-def _scale(train: np.ndarray, test: np.ndarray):
-    """Centre on the training mean and divide by the training RMS row norm, so the ridge
-    alpha grid means the same for a 32-unit and a 30 000-unit layer."""
-    mu = train.mean(0)
-    s = np.sqrt(((train - mu) ** 2).sum(1).mean())
-    s = s if s > 0 else 1.0
-    return (train - mu) / s, (test - mu) / s
-
-
 def ridge_predictivity(f_train, y_train, f_test, y_test, *, device="auto") -> np.ndarray:
-    """Per-neuron Pearson r on held-out rows of a GCV ridge fitted on the training rows."""
+    """Per-neuron Pearson r on held-out rows of the package's ridge fitted on the training rows
+    (float64; the feature scale comes from the training rows only)."""
     if f_train.shape[0] != y_train.shape[0] or f_test.shape[0] != y_test.shape[0]:
         raise DataError(f"ridge_predictivity: {f_train.shape[0]}/{f_test.shape[0]} feature rows vs "
                         f"{y_train.shape[0]}/{y_test.shape[0]} response rows.")
-    a, b = _scale(np.asarray(f_train, np.float64), np.asarray(f_test, np.float64))
-    ridge = RidgeCV(alphas=RIDGE_ALPHAS, cv="gcv", dtype="float64", device=device).fit(a, y_train)
-    return np.asarray(pearson_r(np.asarray(y_test, np.float64), ridge.predict(b)), dtype=np.float64)
+    ridge = default_ridge(device=device, dtype="float64").fit(np.asarray(f_train, np.float64), y_train)
+    pred = ridge.predict(np.asarray(f_test, np.float64))
+    return np.asarray(pearson_r(np.asarray(y_test, np.float64), pred), dtype=np.float64)
 
 
 def agreement(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -83,13 +75,20 @@ def _fmt(sigma: float) -> str:
     return f"{float(sigma):g}"
 
 
+def pgd_column(eps: float) -> str:
+    """``robustness_pgd_eps<k>``: robust accuracy at ε = k/255."""
+    return f"robustness_pgd_eps{round(float(eps) * 255, 6):g}"
+
+
 def summarize(score_paths) -> pd.DataFrame:
     """One row per fine-tuning run (condition) from its ``score.nc``.
 
     Columns: ``condition, heldout_predictivity, generalization_predictivity,
-    task_fidelity, robustness_noise_<sigma>…, robustness_pgd``, then the starting
-    values (``*_initial``) and the run's settings (``loss, lam, steps, seed, model,
-    layer, path``). ``robustness_noise_0`` equals the clean task fidelity.
+    task_fidelity, robustness_noise_<sigma>…, robustness_pgd_eps<k>…`` (PGD robust
+    accuracy at ε = k/255 over the clean-correct images, beside the clean
+    ``task_fidelity``), ``pgd_n_clean_correct``, then the starting values (``*_initial``)
+    and the run's settings (``loss, lam, steps, seed, model, layer, pgd_steps, path``).
+    ``robustness_noise_0`` equals the clean task fidelity.
     """
     rows = []
     for p in [score_paths] if isinstance(score_paths, (str, Path)) else score_paths:
@@ -102,11 +101,17 @@ def summarize(score_paths) -> pd.DataFrame:
                "task_fidelity": a["task_fidelity"]}
         for sigma, v in zip(ds["noise_level"].values, ds["robustness"].values, strict=True):
             row[f"robustness_noise_{_fmt(sigma)}"] = float(v)
-        row["robustness_pgd"] = a["robustness_pgd"]
+        if "pgd_eps" not in ds.dims:
+            raise DataError(f"{p} was written before PGD robustness was measured over eps in {{1, 2, 4}}/255 "
+                            "on clean-correct images; rerun `neuroalign finetune` for it (delete the file first).")
+        for eps, v in zip(ds["pgd_eps"].values, ds["robustness_pgd"].values, strict=True):
+            row[pgd_column(eps)] = float(v)
+        row["pgd_n_clean_correct"] = a["pgd_n_clean_correct"]
         row["heldout_predictivity_initial"] = a["heldout_predictivity_initial"]
         row["generalization_predictivity_initial"] = a.get("generalization_predictivity_initial", np.nan)
-        row["robustness_pgd_initial"] = a["robustness_pgd_initial"]
-        for k in ("loss", "lam", "steps", "seed", "model", "layer"):
+        for eps, v in zip(ds["pgd_eps"].values, ds["robustness_pgd_initial"].values, strict=True):
+            row[pgd_column(eps) + "_initial"] = float(v)
+        for k in ("loss", "lam", "steps", "seed", "model", "layer", "pgd_steps"):
             row[k] = a.get(k)
         row["path"] = str(p)
         rows.append(row)

@@ -26,10 +26,11 @@ from ..atomic import atomic_path
 from ..device import resolve_device
 from ..errors import ConfigError, ModelError
 from ..models import load_model
-from .data import CONDITIONS, load_images, make_targets, make_task_data, resolve_neural, responses, split_ids
+from .data import (CONDITIONS, check_disjoint, load_images, make_targets, make_task_data, resolve_neural, responses,
+                   split_ids, stimulus_group)
 from .evaluate import aggregate, agreement, forward_features, pool_features, ridge_predictivity, tap
 from .losses import NEURAL_LOSSES, NeuralLoss, distillation_loss
-from .robustness import model_logits, noise_robustness, pgd_robustness
+from .robustness import PGD_EPS, PGD_STEPS, model_logits, noise_robustness, pgd_robustness
 
 NOISE_LEVELS = (0.0, 0.05, 0.1, 0.2, 0.4)
 CHECKPOINT = "checkpoint.pt"
@@ -67,8 +68,8 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
                  warmup: int = 0, probability: float = 1.0, condition: str = "neural", task_data=None,
                  batch_size: int = 32, lr: float = 1e-4, seed: int = 0, device="auto", out_dir,
                  eval_neural=None, progress: bool = True, pool: str = "flatten", heldout_fraction: float = 0.2,
-                 checkpoint_every: int = 50, noise_levels=NOISE_LEVELS, pgd_eps: float = 1 / 255,
-                 pgd_steps: int = 5, max_eval: int = 256, weight_decay: float = 0.0, adam_eps: float = 1e-6, temperature: float = 1.0,
+                 checkpoint_every: int = 50, noise_levels=NOISE_LEVELS, pgd_eps=PGD_EPS,
+                 pgd_steps: int = PGD_STEPS, max_eval: int = 256, weight_decay: float = 0.0, adam_eps: float = 1e-6, temperature: float = 1.0,
                  callback: Callable[[int], None] | None = None) -> xr.Dataset:
     """Fine-tune ``model_spec`` so that ``layer`` matches ``neural``; evaluate; write ``out_dir/score.nc``.
 
@@ -83,6 +84,15 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
     (distillation on the neural training images) or an ``ImageFolder`` path (cross-entropy).
     ``eval_neural``: spec(s) of other neurons/sessions scored with a fresh ridge.
     ``pool``: ``flatten`` or ``mean`` (spatial average) of the layer, for loss and evaluation.
+
+    Leak check: before anything is evaluated or trained, the held-out neural images, the
+    task's evaluation images and every ``eval_neural`` image are compared by content
+    (SHA-256 of bytes and of pixels) with every training image (neural and task); an
+    overlap raises :class:`~neuroalign.errors.DataError` naming the images on both sides.
+
+    Robustness: Gaussian pixel noise at ``noise_levels`` (agreement), and L∞ PGD with a
+    random start at each ε of ``pgd_eps`` (pixel units; default 1, 2, 4 /255) with
+    ``pgd_steps`` ≥ 20 steps: robust accuracy over the clean-correct evaluation images.
 
     Checkpoints (weights, optimizer, RNG, step, loss history) go atomically to
     ``out_dir/checkpoint.pt`` every ``checkpoint_every`` steps; a rerun with the same
@@ -108,6 +118,10 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
         raise ConfigError(f"need 0 <= probability <= 1, lam >= 0, steps >= 0, warmup >= 0 and batch_size >= 4; "
                           f"got probability={probability}, lam={lam}, steps={steps}, warmup={warmup}, "
                           f"batch_size={batch_size}.")
+    pgd_eps = tuple(float(e) for e in (pgd_eps if np.ndim(pgd_eps) else [pgd_eps]))
+    if not pgd_eps or min(pgd_eps) < 0 or int(pgd_steps) < PGD_STEPS:
+        raise ConfigError(f"PGD needs at least one eps >= 0 and pgd_steps >= {PGD_STEPS} (fewer steps overstate "
+                          f"robustness); got pgd_eps={list(pgd_eps)}, pgd_steps={pgd_steps}.")
     out_dir = Path(out_dir)
     dev = resolve_device(device)
     loaded = load_model(model_spec)  # a LoadedModel passes through
@@ -117,7 +131,7 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
                   condition=condition, task_data=str(task_data), batch_size=int(batch_size), lr=float(lr),
                   seed=int(seed), eval_neural=_describe(eval_neural), pool=pool,
                   heldout_fraction=float(heldout_fraction), checkpoint_every=int(checkpoint_every),
-                  noise_levels=[float(s) for s in noise_levels], pgd_eps=float(pgd_eps), pgd_steps=int(pgd_steps),
+                  noise_levels=[float(s) for s in noise_levels], pgd_eps=list(pgd_eps), pgd_steps=int(pgd_steps),
                   max_eval=int(max_eval), weight_decay=float(weight_decay), adam_eps=float(adam_eps), temperature=float(temperature))
     chash = _config_hash(config)
     score_path = out_dir / SCORE
@@ -141,6 +155,20 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
     # ---- task data; the original model's outputs are the distillation teacher ---------
     task = make_task_data(task_data, transform=transform, neural_images=(x_train, x_test), seed=seed,
                           heldout_fraction=heldout_fraction, max_eval=max_eval)
+    others = [] if eval_neural is None else (list(eval_neural) if isinstance(eval_neural, list) else [eval_neural])
+    other_sets = [(_describe(spec), *resolve_neural(spec)) for spec in others]
+
+    # ---- no evaluation image may be a training image (by content, whatever its id) ------
+    training = [stimulus_group("neural training", stimuli, train_ids)]
+    evaluation = [stimulus_group("neural held-out", stimuli, test_ids)]
+    if task.train_group is not None:
+        training.append(task.train_group)
+    if task.eval_group is not None:
+        evaluation.append(task.eval_group)
+    evaluation += [stimulus_group(f"generalisation set {name}", stim, asm["stimulus_id"].values)
+                   for name, asm, stim in other_sets]
+    check_disjoint(training, evaluation)
+
     # The original model's outputs and scores do not depend on the condition or the training
     # settings: computed once per process for every run that shares them (the controls).
     eval_key = _config_hash({k: config[k] for k in _EVAL_KEYS} | {"device": str(dev)})
@@ -150,8 +178,7 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
         task.eval_labels = eval_logits0.argmax(1)
         teacher_module = copy.deepcopy(module).requires_grad_(False)
 
-    others = [] if eval_neural is None else (list(eval_neural) if isinstance(eval_neural, list) else [eval_neural])
-    other_data = [_other_split(spec, transform, seed, heldout_fraction) for spec in others]
+    other_data = [_other_split(name, asm, stim, transform, seed, heldout_fraction) for name, asm, stim in other_sets]
 
     def evaluate(mod, logits=None):
         f_tr = forward_features(mod, layer, x_train, pool=pool, device=dev)
@@ -162,8 +189,8 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
                                   device=dev) for o in other_data]
         rob = noise_robustness(mod, task.eval_images, task.eval_labels, noise_levels, mean=pre.mean, std=pre.std,
                                device=dev, seed=seed)
-        pgd = pgd_robustness(mod, task.eval_images, task.eval_labels, eps=pgd_eps, steps=pgd_steps, mean=pre.mean,
-                             std=pre.std, device=dev)
+        pgd = [pgd_robustness(mod, task.eval_images, task.eval_labels, eps=e, steps=pgd_steps, mean=pre.mean,
+                              std=pre.std, device=dev, seed=seed) for e in pgd_eps]
         logits = model_logits(mod, task.eval_images, dev) if logits is None else logits
         return r, gen, rob, pgd, agreement(logits, task.eval_labels)
 
@@ -250,7 +277,10 @@ def run_finetune(model_spec, *, layer: str, neural, loss: str = "cka", lam: floa
     with atomic_path(out_dir / WEIGHTS) as tmp:
         torch.save({"model": module.state_dict(), "neural_loss": neural_loss.state_dict()}, tmp)
 
-    final = evaluate(module)
+    # weights bit-identical to the original (λ = 0 with distillation): the evaluation is the initial one
+    original = loaded.module.state_dict()
+    unchanged = all(torch.equal(v.detach().cpu(), original[k].detach().cpu()) for k, v in module.state_dict().items())
+    final = initial if unchanged else evaluate(module)
     ds = _score(config, chash, loaded, module, assembly, other_data, initial, final, history, task,
                 n_train=len(train_ids), n_test=len(test_ids), train_seconds=train_seconds)
     from ..scoring import save_score
@@ -273,10 +303,9 @@ def _describe(spec) -> str:
     return repr(spec)
 
 
-def _other_split(spec, transform, seed, heldout_fraction) -> dict:
-    assembly, stimuli = resolve_neural(spec)
+def _other_split(name, assembly, stimuli, transform, seed, heldout_fraction) -> dict:
     tr, te = split_ids(assembly["stimulus_id"].values, heldout_fraction, seed)
-    return {"name": _describe(spec), "assembly": assembly, "x_train": load_images(stimuli, tr, transform),
+    return {"name": name, "assembly": assembly, "x_train": load_images(stimuli, tr, transform),
             "x_test": load_images(stimuli, te, transform), "y_train": responses(assembly, tr),
             "y_test": responses(assembly, te)}
 
@@ -292,11 +321,14 @@ def _score(config, chash, loaded, module, assembly, other_data, initial, final, 
     data = {
         "raw": ("neuroid", r1), "raw_initial": ("neuroid", r0),
         "robustness": ("noise_level", np.asarray(rob1)), "robustness_initial": ("noise_level", np.asarray(rob0)),
+        "robustness_pgd": ("pgd_eps", np.asarray([p.robust_accuracy for p in pgd1], dtype=np.float64)),
+        "robustness_pgd_initial": ("pgd_eps", np.asarray([p.robust_accuracy for p in pgd0], dtype=np.float64)),
         "loss_history": (("step", "term"), hist),
     }
     coords = {"neuroid_id": ("neuroid", assembly["neuroid_id"].values.astype(str)),
               "region": ("neuroid", assembly["region"].values.astype(str)),
               "noise_level": np.asarray(config["noise_levels"], dtype=np.float64),
+              "pgd_eps": np.asarray(config["pgd_eps"], dtype=np.float64),
               "step": np.arange(1, len(hist) + 1), "term": ["task", "neural", "total"]}
     gen_attrs = {}
     if other_data:
@@ -321,8 +353,11 @@ def _score(config, chash, loaded, module, assembly, other_data, initial, final, 
         "heldout_predictivity": aggregate(r1), "heldout_predictivity_initial": aggregate(r0),
         "aggregate_raw": aggregate(r1), **gen_attrs,
         "task_fidelity": float(fid1), "task_fidelity_initial": float(fid0),
-        "robustness_pgd": float(pgd1), "robustness_pgd_initial": float(pgd0),
-        "pgd_eps": config["pgd_eps"], "pgd_steps": config["pgd_steps"], "noise_space": "pixels in [0, 1]",
+        "pgd_steps": config["pgd_steps"], "pgd_step_size": "2.5 eps / steps", "pgd_random_start": "uniform in the eps-ball",
+        "robustness_pgd_definition": "fraction of the clean-correct task evaluation images whose top-1 no PGD "
+                                     "iterate moves off the reference label (Madry et al. 2018); eps in pixel units",
+        "pgd_n_clean_correct": int(pgd1[0].n_clean_correct), "pgd_n_clean_correct_initial": int(pgd0[0].n_clean_correct),
+        "noise_space": "pixels in [0, 1]",
         "n_train_stimuli": n_train, "n_heldout_stimuli": n_test, "n_task_eval": int(len(task.eval_images)),
         "train_seconds": float(train_seconds), "config": json.dumps(config, sort_keys=True), "config_hash": chash,
         "versions": json.dumps(versions()),

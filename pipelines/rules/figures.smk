@@ -1,15 +1,49 @@
 # Figures regenerated from the results table (PNG + SVG + CSV of the plotted values each).
+# The scaling law, one table per run of config `scaling.runs` (synthetic benchmark, Cowley 210325).
+SC = config.get("scaling", {})
+SC_RUNS = SC.get("runs", {})
+SC_TABLES = expand(f"{RESULTS}/scaling/{{run}}.csv", run=list(SC_RUNS))
+
+
+def scaling_flags(run):
+    r = SC_RUNS[run]
+    model = r["model"]
+    spec = model_spec(model) if model in MODELS else model
+    red = model_reduction(model) if model in MODELS else config.get("reduction", "avgpool")
+    flags = [f"--model '{spec}'", f"--layer '{r['layer']}'", f"--reduction {red}", f"--name {run}",
+             f"--n-points {SC.get('n_points', 6)}", f"--n-draws {SC.get('n_draws', 3)}", f"--n-boot {SC.get('n_boot', 1000)}"]
+    flags += [f"--{k.replace('_', '-')} {r[k]}" for k in ("min_images", "stimulus_duration_s", "interstimulus_s")
+              if r.get(k) is not None]
+    return " ".join(flags)
+
+
+def scaling_inputs(w):
+    """A grid model's extraction of the run's stimulus set (its activations are reused from the cache)."""
+    r = SC_RUNS[w.run]
+    return [f"{RESULTS}/activations/{r['model']}/{r['stimuli']}.json"] if r["model"] in MODELS else []
+
+
 rule scaling:
-    output: f"{RESULTS}/scaling.csv"
-    log: f"{RESULTS}/logs/scaling.log"
+    input: scaling_inputs
+    output:
+        points=f"{RESULTS}/scaling/{{run}}.csv",
+        boot=f"{RESULTS}/scaling/{{run}}_boot.csv",
+        fit=f"{RESULTS}/scaling/{{run}}_fit.csv",
+    params:
+        stimuli=lambda w: SC_RUNS[w.run]["stimuli"],
+        flags=lambda w: scaling_flags(w.run),
+    wildcard_constraints: run="[A-Za-z0-9][A-Za-z0-9.-]*"
+    log: f"{RESULTS}/logs/scaling/{{run}}.log"
     threads: 2
-    shell: "{NA} scaling synthetic --model reference --layer block2 --cache-dir {CACHE} --out {output} > {log} 2>&1"
+    shell:
+        "{NA} scaling {params.stimuli} {params.flags} --seed {config[seed]} --device {config[device]} "
+        "--cache-dir {CACHE} --out {output.points} > {log} 2>&1"
 
 
 rule figures:
     input:
         results=f"{RESULTS}/results.csv",
-        scaling=f"{RESULTS}/scaling.csv",
+        scaling=SC_TABLES,
         finetune=FINETUNE_TARGETS,
     output:
         done=f"{RESULTS}/figures/done.txt",
