@@ -28,7 +28,7 @@ from .scorers.ood import ood_split, score_ood  # noqa: F401
 from .scorers.pls import score_pls  # noqa: F401
 from .scorers.rsa import score_rsa  # noqa: F401
 
-RESULT_COLUMNS = ["model", "benchmark", "kind", "region", "scope", "layer", "selected", "raw", "ceiling", "normalized",
+RESULT_COLUMNS = ["model", "model_identity", "benchmark", "kind", "region", "scope", "layer", "selected", "raw", "ceiling", "normalized",
                   "brainscore_normalized", "normalization", "ci_low", "ci_high", "ceiling_low", "ceiling_high",
                   "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
                   "gap_ci_low", "gap_ci_high", "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli",
@@ -134,7 +134,7 @@ def result_rows(ds: xr.Dataset) -> pd.DataFrame:
 
     a = {**SCORE_FIELDS, **ds.attrs}  # a Score written before a field existed reads it as not applicable
     base = {c: np.nan for c in RESULT_COLUMNS}
-    base.update(model=a["model"], benchmark=a["benchmark"], kind=a["kind"], region=a["region"],
+    base.update(model=a["model"], model_identity=a.get("model_identity", ""), benchmark=a["benchmark"], kind=a["kind"], region=a["region"],
                 n_neuroids=ds.sizes.get("neuroid", np.nan), n_stimuli=a["n_stimuli"],
                 normalization=a["normalization"], protocol=a["protocol"], n_excluded=a["n_excluded"],
                 excluded_reason=a["excluded_reason"])

@@ -1,83 +1,200 @@
-"""The leaderboard page in a real headless Chromium: served locally, sorted by clicking headers.
+"""The leaderboard site in a real headless Chromium: ranks, sorting, filters, comparison, model pages.
 
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (run ``.ci/install-chromium.sh``)
 and the ``selenium`` client (the ``dev`` extra). Missing either is a failure, not a skip.
-The screenshot lands in ``test-artifacts/`` (git-ignored) for a person to look at.
+Screenshots land in ``test-artifacts/`` (git-ignored) for a person to look at.
+
+The results table is synthetic with the current columns (``scope=reported`` rows, ``normalization``,
+``brainscore_normalized``, ``n_excluded``, ...): ten brain benchmarks over four regions, two
+synthetic checks, five models whose order differs by name, by overall score and by region.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import shutil
 import threading
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from neuroalign.figures import make_all_figures
-from neuroalign.leaderboard import leaderboard_table, write_leaderboard
+from neuroalign.leaderboard import leaderboard_data, leaderboard_table, write_leaderboard
+from neuroalign.scoring import RESULT_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync")
+                "--disable-component-update", "--disable-sync", "--hide-scrollbars")
 INSTALL_HINT = "run .ci/install-chromium.sh (installs the Debian packages chromium and chromium-driver)"
+WIDTH = 1280
+
+REGIONS = {  # region: its benchmarks (ten brain benchmarks)
+    "V1": ["cadena2019.v1.encoding", "cadena2019.v1.pls"],
+    "V4": ["cowley2023.210325.encoding", "cowley2023.210325.pls", "cowley2023.210325.rsa",
+           "cowley2023.210322.ood.natural_to_synthetic"],
+    "IT": ["kriegeskorte2008.human_it.rsa", "kriegeskorte2008.monkey_it.rsa", "majaj2015.it.pls"],
+    "behaviour": ["kriegeskorte2008.behaviour.rsa"],
+}
+CHECKS = ["synthetic.encoding", "synthetic.ood.gratings_to_blobs"]
+NC = "no ceiling"  # scored, raw only: the row carries normalization "none: averaged data"
+SCORES = {  # model: region: normalised score per benchmark (None: not scored)
+    "charlie-net": {"V1": [0.6, 0.4], "V4": [0.8, 0.6, 0.7, 0.5], "IT": [0.3, 0.5, 0.4], "behaviour": [0.45]},
+    "alpha-net": {"V1": [0.3, 0.3], "V4": [0.9, 0.7, 0.8, 0.6], "IT": [0.5, 0.6, 0.4], "behaviour": [0.25]},
+    "delta-net": {"V1": [None, None], "V4": [0.95, 0.85, 0.9, 0.7], "IT": [0.1, NC, 0.1], "behaviour": [None]},
+    "bravo-net": {"V1": [0.2, 0.2], "V4": [0.2, 0.2, 0.2, 0.2], "IT": [0.3, 0.3, 0.3], "behaviour": [0.3]},
+    "echo-net": {"V1": [None, None], "V4": [NC, None, None, None], "IT": [None] * 3, "behaviour": [None]},
+}
+# overall = mean over regions of region means: charlie (0.5+0.65+0.4+0.45)/4 = 0.5; delta (0.85+0.1)/2 = 0.475;
+# alpha (0.3+0.75+0.5+0.25)/4 = 0.45; bravo (0.2+0.2+0.3+0.3)/4 = 0.25; echo: nothing normalised, unranked.
+RANKED = ["charlie-net", "delta-net", "alpha-net", "bravo-net", "echo-net"]
+OVERALL = [0.5, 0.475, 0.45, 0.25, None]
+
+
+def _row(**kw) -> dict:
+    row = {c: np.nan for c in RESULT_COLUMNS}
+    row.update(kw)
+    return row
 
 
 def _results() -> pd.DataFrame:
-    """Four models; their order differs by model name, by mean normalised score and by raw V4 score."""
     rows = []
-    spec = {  # model: (V4 raw of the selected layer, V4 ceiling-normalised, IT rsa raw)
-        "delta-net": (0.50, 0.55, 0.10),
-        "alpha-net": (0.30, 0.35, 0.40),
-        "charlie-net": (0.45, 0.80, 0.20),
-        "bravo-net": (0.20, 0.25, None),
-    }
-    for model, (v4_raw, v4_norm, it_raw) in spec.items():
-        for i, layer in enumerate(("l1", "l2")):
-            sel = i == 1
+    for model, by_region in SCORES.items():
+        for region, benches in REGIONS.items():
+            for bench, value in zip(benches, by_region[region], strict=True):
+                if value is None:
+                    continue
+                kind = bench.rsplit(".", 1)[-1] if not bench.count(".ood.") else "ood"
+                if bench == "cowley2023.210325.encoding":  # per-layer rows feed the layer-by-layer figure
+                    for i, layer in enumerate(("block1", "block2", "block3")):
+                        raw = 0.2 + 0.1 * i
+                        rows.append(_row(model=model, benchmark=bench, kind=kind, region=region, scope="layer",
+                                         layer=layer, selected=layer == "block2", raw=raw, ceiling=0.64,
+                                         normalized=raw / 0.8, n_neuroids=60, n_stimuli=600))
+                if value == NC:
+                    rows.append(_row(model=model, benchmark=bench, kind=kind, region=region, scope="reported",
+                                     layer="block2", selected=True, raw=0.31, normalization="none: averaged data",
+                                     n_stimuli=92))
+                    continue
+                ceiling = 0.64
+                rows.append(_row(model=model, benchmark=bench, kind=kind, region=region, scope="reported",
+                                 layer="block2", selected=True, raw=value * 0.8, ceiling=ceiling, normalized=value,
+                                 brainscore_normalized=value * 0.8 / ceiling, normalization="r/sqrt(ceiling)",
+                                 ci_low=value - 0.05, ci_high=value + 0.05, n_neuroids=60, n_excluded=3,
+                                 excluded_reason="ceiling < 0.1", n_stimuli=600, protocol="neuroalign"))
+        for j, bench in enumerate(CHECKS):
+            rows.append(_row(model=model, benchmark=bench, kind="encoding" if j == 0 else "ood", region="synthetic",
+                             scope="reported", layer="block2", selected=True, raw=0.9, ceiling=0.81,
+                             normalized=0.97 - 0.01 * j, normalization="r/sqrt(ceiling)"))
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def test_ranking_aggregates_regions_then_overall():
+    data = leaderboard_data(_results())
+    assert data["regions"] == ["V1", "V4", "IT", "behaviour"]
+    assert [b["id"] for b in data["benchmarks"] if b["check"]] == CHECKS
+    models = data["models"]
+    assert [m["model"] for m in models] == RANKED
+    assert [m["rank"] for m in models] == [1, 2, 3, 4, None]
+    np.testing.assert_allclose([m["overall"] for m in models[:4]], OVERALL[:4])
+    assert models[4]["overall"] is None
+    charlie = models[0]
+    np.testing.assert_allclose([charlie["regions"][r] for r in data["regions"]], [0.5, 0.65, 0.4, 0.45])
+    # scored counts every brain benchmark with a row, normalised only those entering the means
+    assert [(m["n_scored"], m["n_normalized"]) for m in models] == [(10, 10), (7, 6), (10, 10), (10, 10), (1, 0)]
+    assert all(m["n_brain"] == 10 for m in models)
+    delta = models[1]
+    assert delta["regions"]["V1"] is None and delta["regions"]["IT"] == pytest.approx(0.1)
+    assert delta["benchmarks"]["kriegeskorte2008.monkey_it.rsa"]["missing"] == "no ceiling: averaged data"
+
+
+def test_checks_never_change_the_ranking():
+    df = _results()
+    base = leaderboard_data(df)
+    df.loc[(df["region"] == "synthetic") & (df["model"] == "bravo-net"), "normalized"] = 50.0
+    moved = leaderboard_data(df)
+    assert [m["overall"] for m in moved["models"]] == [m["overall"] for m in base["models"]]
+    assert moved["models"][3]["benchmarks"]["synthetic.encoding"]["normalized"] == 50.0
+
+
+def test_every_number_names_its_results_row():
+    df = _results()
+    data = leaderboard_data(df)
+    for m in data["models"]:
+        for b, rec in m["benchmarks"].items():
+            row = df.iloc[rec["results_row"] - 1]
+            assert (row["model"], row["benchmark"], row["scope"]) == (m["model"], b, "reported")
+            assert rec["normalized"] == (None if pd.isna(row["normalized"]) else row["normalized"])
+
+
+def test_older_results_csv_still_renders(tmp_path):
+    """A table from before scope/normalization/brainscore_normalized existed: the selected layer is used."""
+    rows = []
+    for model, (v4, it) in {"a-net": (0.5, 0.2), "b-net": (0.3, None)}.items():
+        for layer, sel in (("l1", False), ("l2", True)):
             rows.append(dict(model=model, benchmark="V4", kind="encoding", region="V4", layer=layer, selected=sel,
-                             raw=v4_raw if sel else v4_raw - 0.1, ceiling=0.7,
-                             normalized=v4_norm if sel else v4_norm - 0.1))
-            if it_raw is not None:
-                rows.append(dict(model=model, benchmark="IT-rsa", kind="rsa", region="IT", layer=layer,
-                                 selected=sel, raw=it_raw if sel else 0.0, ceiling=0.5, ceiling_low=0.4,
-                                 ceiling_high=0.5, normalized=(it_raw if sel else 0.0) / 0.5))
-    return pd.DataFrame(rows)
-
-
-def test_leaderboard_table_numbers():
-    t = leaderboard_table(_results())
-    # mean normalised: charlie (0.80+0.40)/2=0.60, alpha (0.35+0.80)/2=0.575, delta (0.55+0.20)/2=0.375, bravo 0.25
-    assert t["model"].tolist() == ["charlie-net", "alpha-net", "delta-net", "bravo-net"]
-    np.testing.assert_allclose(t["mean_normalized"], [0.60, 0.575, 0.375, 0.25])
-    assert t["n_benchmarks"].tolist() == [2, 2, 2, 1]
-    np.testing.assert_allclose(t["V4.raw"], [0.45, 0.30, 0.50, 0.20])
-    assert t["V4.layer"].tolist() == ["l2"] * 4
-    assert np.isnan(t.loc[3, "IT-rsa.normalized"])
+                             raw=v4 - 0.1 * (not sel), ceiling=0.7, normalized=v4 - 0.1 * (not sel)))
+        if it is not None:
+            rows.append(dict(model=model, benchmark="IT-rsa", kind="rsa", region="IT", layer="l2", selected=True,
+                             raw=it, ceiling=np.nan, normalized=np.nan))
+    path = tmp_path / "old.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    t = leaderboard_table(path)
+    assert t["model"].tolist() == ["a-net", "b-net"]
+    np.testing.assert_allclose(t["overall"], [0.5, 0.3])  # a-net's IT has no ceiling: V4 alone
+    assert t.loc[0, "IT-rsa.missing"] == "no ceiling" and t.loc[1, "IT-rsa.missing"] == "not scored"
+    assert t["n_scored"].tolist() == [2, 1]
+    paths = write_leaderboard(path, tmp_path / "site")
+    assert paths["results"].read_bytes() == path.read_bytes()
+    assert "no ceiling" in paths["html"].read_text()
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     results = _results()
-    make_all_figures(results, out / "figures")
-    paths = write_leaderboard(results, out, figures_dir=out / "figures")
+    results.to_csv(out / "input.csv", index=False)
+    make_all_figures(results, out / "figures", n_boot=10)
+    subs = out / "submissions.yaml"
+    subs.write_text(yaml.safe_dump({"models": {"alpha-net": {
+        "spec": "plugin:/subs/alpha/model.py:build", "authors": ["Ada Lovelace", "Alan Turing"],
+        "identity": "alpha-net:3f2a9c", "code_sha256": "ab" * 32, "layers": ["block1", "block2", "block3"],
+        "description": "a small convnet"}}}))
+    paths = write_leaderboard(out / "input.csv", out / "board", figures_dir=out / "figures", info=[subs])
     return out, paths
+
+
+def test_site_files_and_json_export(site):
+    _, paths = site
+    for key in ("html", "csv", "json", "results", "results_html"):
+        assert paths[key].is_file(), key
+    page = paths["html"].read_text()
+    assert "<script src" not in page and "<link" not in page and "http://" not in page and "https://" not in page
+    exported = json.loads(paths["json"].read_text())
+    assert [m["model"] for m in exported["models"]] == RANKED
+    wide = pd.read_csv(paths["csv"])
+    assert wide["model"].tolist() == RANKED
+    np.testing.assert_allclose(wide["overall"][:4], OVERALL[:4])
+    assert wide.loc[1, "V1"] != wide.loc[1, "V1"]  # delta: no V1 score (NaN)
+    assert wide.loc[1, "cadena2019.v1.encoding.missing"] == "not scored"
+    assert set(paths["models"]) == set(RANKED)
 
 
 @pytest.fixture(scope="module")
 def server(site):
-    out, _ = site
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
+    _, paths = site
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(paths["html"].parent.parent))
     handler.log_message = lambda *a, **k: None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/board"
     httpd.shutdown()
     httpd.server_close()
 
@@ -103,7 +220,7 @@ def browser():
         pytest.fail(f"headless Chromium not found (chromium: {chrome}, chromedriver: {driver_path}); {INSTALL_HINT}")
     opts = webdriver.ChromeOptions()
     opts.binary_location = chrome
-    for flag in CHROME_FLAGS + ("--window-size=1400,900",):
+    for flag in CHROME_FLAGS + (f"--window-size={WIDTH},900",):
         opts.add_argument(flag)
     drv = webdriver.Chrome(options=opts, service=Service(executable_path=driver_path))
     drv.set_page_load_timeout(30)
@@ -111,64 +228,176 @@ def browser():
     drv.quit()
 
 
+def _css(drv, sel):
+    return drv.find_elements("css selector", sel)
+
+
 def _models(drv) -> list[str]:
-    return [r.get_attribute("data-model") for r in drv.find_elements("css selector", "#leaderboard tbody tr")]
+    return [r.get_attribute("data-model") for r in _css(drv, "#leaderboard tbody tr") if r.is_displayed()]
 
 
 def _header(drv, col: str):
     return drv.find_element("css selector", f'#leaderboard thead th[data-col="{col}"]')
 
 
-def test_page_is_self_contained(site):
-    _, paths = site
-    page = paths["html"].read_text()
-    assert "<script src" not in page and "<link" not in page and "http://" not in page and "https://" not in page
+def _cell(drv, model: str, attr: str, value: str):
+    return drv.find_element("css selector", f'#leaderboard tr[data-model="{model}"] td[{attr}="{value}"]')
 
 
-def test_sorting_in_headless_chromium(site, server, browser):
+def test_ranks_and_sorting(server, browser):
     drv = browser
     drv.get(f"{server}/leaderboard.html")
     assert drv.title == "neuroalign leaderboard"
-    assert _models(drv) == ["charlie-net", "alpha-net", "delta-net", "bravo-net"]  # by mean normalised
+    assert _models(drv) == RANKED
+    ranks = [r.find_elements("css selector", "td")[0].text for r in _css(drv, "#leaderboard tbody tr")]
+    assert ranks == ["1", "2", "3", "4", "–"]
 
     _header(drv, "model").click()
-    assert _models(drv) == ["alpha-net", "bravo-net", "charlie-net", "delta-net"]
+    assert _models(drv) == sorted(RANKED)
     assert _header(drv, "model").get_attribute("aria-sort") == "ascending"
     _header(drv, "model").click()
-    assert _models(drv) == ["delta-net", "charlie-net", "bravo-net", "alpha-net"]
+    assert _models(drv) == sorted(RANKED, reverse=True)
 
-    _header(drv, "V4.raw").click()  # numbers: highest first
-    assert _models(drv) == ["delta-net", "charlie-net", "alpha-net", "bravo-net"]
+    _header(drv, "region:V4").click()  # highest first, the model without a V4 score last
+    assert _models(drv) == ["delta-net", "alpha-net", "charlie-net", "bravo-net", "echo-net"]
     assert _header(drv, "model").get_attribute("aria-sort") is None
-    _header(drv, "V4.raw").click()
-    assert _models(drv) == ["bravo-net", "alpha-net", "charlie-net", "delta-net"]
+    _header(drv, "region:V4").click()
+    assert _models(drv) == ["bravo-net", "charlie-net", "alpha-net", "delta-net", "echo-net"]
 
-    _header(drv, "IT-rsa.normalized").click()  # the model without an IT score stays last both ways
-    assert _models(drv) == ["alpha-net", "charlie-net", "delta-net", "bravo-net"]
-    _header(drv, "IT-rsa.normalized").click()
-    assert _models(drv) == ["delta-net", "charlie-net", "alpha-net", "bravo-net"]
+    _header(drv, "region:V1").click()
+    assert _models(drv)[:3] == ["charlie-net", "alpha-net", "bravo-net"]
+    assert set(_models(drv)[3:]) == {"delta-net", "echo-net"}
+    _header(drv, "rank").click()
+    assert _models(drv) == RANKED
 
-    # the raw and normalised numbers are on the page, and figure links resolve on the server
-    cells = drv.find_elements("css selector", 'tr[data-model="charlie-net"] td')
-    texts = [c.text for c in cells]
-    assert "0.800" in texts and "0.450" in texts
-    links = drv.find_elements("css selector", 'tr[data-model="charlie-net"] a')
-    hrefs = sorted(a.get_attribute("href") for a in links)
-    assert [h.rsplit("/", 1)[-1] for h in hrefs] == ["encoding_layers.png", "rsa_bars.png"]
-    assert all("/figures/models/charlie-net/" in h for h in hrefs)
-    import urllib.request
+    # region cells carry their numbers, and an empty cell says why
+    assert _cell(drv, "charlie-net", "data-region", "V4").text == "0.650"
+    assert "not scored" in _cell(drv, "delta-net", "data-region", "V1").text
+    assert "no ceiling: averaged data" in _cell(drv, "echo-net", "data-region", "V4").text
+    bg = {_cell(drv, m, "data-region", "V4").value_of_css_property("background-color") for m in RANKED[:4]}
+    assert len(bg) == 4  # four different scores, four colours of the one scale
 
-    with urllib.request.urlopen(hrefs[0]) as resp:
-        assert resp.read(8) == b"\x89PNG\r\n\x1a\n"
 
+def test_expand_region_and_follow_a_number_to_its_row(server, browser):
+    drv = browser
+    drv.get(f"{server}/leaderboard.html")
+    bench = "kriegeskorte2008.monkey_it.rsa"
+    cell = _cell(drv, "alpha-net", "data-bench", bench)
+    assert not cell.is_displayed()
+    drv.find_element("css selector", 'button.expand[data-target="IT"]').click()
+    assert cell.is_displayed() and cell.text == "0.600"
+    assert _header(drv, "region:IT").get_attribute("aria-sort") is None  # the button does not sort
+    missing = _cell(drv, "delta-net", "data-bench", bench)
+    assert "raw 0.310" in missing.text and "no ceiling: averaged data" in missing.text
+    _header(drv, f"bench:{bench}").click()
+    assert _models(drv)[:3] == ["alpha-net", "charlie-net", "bravo-net"]
+
+    href = cell.find_element("css selector", "a").get_attribute("href")
+    n = int(href.rsplit("#row-", 1)[1])
+    row = pd.read_csv(urllib.request.urlopen(f"{server}/results.csv")).iloc[n - 1]
+    assert (row["model"], row["benchmark"], row["scope"], row["normalized"]) == ("alpha-net", bench, "reported", 0.6)
+    drv.get(href)
+    target = drv.find_element("css selector", f"#results tr#row-{n}")
+    assert "alpha-net" in target.text and bench in target.text
+    assert target.find_elements("css selector", "td")[1].value_of_css_property("background-color") == \
+        "rgba(255, 224, 138, 1)"  # the :target highlight
+
+
+def test_filter_by_text_and_region(server, browser):
+    drv = browser
+    drv.get(f"{server}/leaderboard.html")
+    box = drv.find_element("id", "filter-text")
+    box.send_keys("lovelace")  # an author from the submissions file
+    assert _models(drv) == ["alpha-net"]
+    assert drv.find_element("id", "shown").text == "1 of 5 models shown"
+    box.clear()
+    box.send_keys("DELTA")
+    assert _models(drv) == ["delta-net"]
+    for _ in range(5):
+        box.send_keys("\b")
+    assert _models(drv) == RANKED
+
+    from selenium.webdriver.support.ui import Select
+
+    Select(drv.find_element("id", "filter-region")).select_by_value("V1")
+    assert _models(drv) == ["charlie-net", "alpha-net", "bravo-net"]  # only models with a V1 score
+    assert _header(drv, "region:V1").is_displayed() and not _header(drv, "region:V4").is_displayed()
+    assert _header(drv, "overall").is_displayed()
+    Select(drv.find_element("id", "filter-region")).select_by_value("")
+    assert _models(drv) == RANKED and _header(drv, "region:V4").is_displayed()
+
+
+def test_compare_two_models(server, browser):
+    from selenium.webdriver.support.ui import Select
+
+    drv = browser
+    drv.get(f"{server}/leaderboard.html")
+    Select(drv.find_element("id", "compare-a")).select_by_visible_text("alpha-net")
+    Select(drv.find_element("id", "compare-b")).select_by_visible_text("delta-net")
+
+    def line(key):
+        return [c.text for c in _css(drv, f'#compare tr[data-key="{key}"] td')]
+
+    assert line("overall")[2:] == ["0.450", "0.475", "-0.025"]
+    assert line("region:V4")[2:] == ["0.750", "0.850", "-0.100"]
+    assert line("region:V1")[2] == "0.300" and line("region:V1")[3].startswith("–")
+    it = line("bench:kriegeskorte2008.monkey_it.rsa")
+    assert it[2] == "0.600" and "no ceiling: averaged data" in it[3]
+    assert line("bench:synthetic.encoding")[0] == "synthetic.encoding (check)"
+    link = drv.find_element("css selector", '#compare tr[data-key="bench:cowley2023.210325.pls"] td:nth-child(3) a')
+    n = int(link.get_attribute("href").rsplit("#row-", 1)[1])
+    row = pd.read_csv(urllib.request.urlopen(f"{server}/results.csv")).iloc[n - 1]
+    assert (row["model"], row["benchmark"], row["normalized"]) == ("alpha-net", "cowley2023.210325.pls", 0.7)
+
+
+def test_model_page(server, browser):
+    drv = browser
+    drv.get(f"{server}/leaderboard.html")
+    drv.find_element("link text", "alpha-net").click()
+    assert drv.find_element("id", "model-name").text == "alpha-net"
+    field = {d.get_attribute("data-field"): d.text for d in _css(drv, "dl.details dd")}
+    assert field["spec"] == "plugin:/subs/alpha/model.py:build"
+    assert field["identity"] == "alpha-net:3f2a9c"
+    assert field["authors"] == "Ada Lovelace, Alan Turing"
+    assert drv.find_element("id", "rank").text == "3 of 4"
+    assert drv.find_element("id", "overall").text == "0.450"
+    row = [c.text for c in _css(drv, '#benchmarks tr[data-bench="cowley2023.210325.pls"] td')]
+    # benchmark, region, kind, raw, ceiling, normalised, Brain-Score normalised, interval, layer, ...
+    assert row[:9] == ["cowley2023.210325.pls", "V4", "pls", "0.560", "0.640", "0.700", "0.875",
+                       "[0.650, 0.750]", "block2"]
+    assert row[10] == "3 (ceiling < 0.1)"
+    assert [c.text for c in _css(drv, '#checks tr[data-bench="synthetic.encoding"] td')][5] == "0.970"
+    imgs = _css(drv, "figure img")
+    assert [i.get_attribute("alt") for i in imgs] == ["layer-by-layer predictivity"]
+    assert drv.execute_script("return arguments[0].naturalWidth", imgs[0]) > 100  # the PNG loaded
+    ARTIFACTS.mkdir(exist_ok=True)
+    drv.set_window_size(WIDTH, 1400)
+    assert drv.save_screenshot(str(ARTIFACTS / "leaderboard_model.png"))
+    drv.set_window_size(WIDTH, 900)
+
+    drv.get(f"{server}/models/delta-net.html")
+    assert drv.find_element("id", "rank").text == "2 of 4"
+    assert "not recorded" in drv.find_element("css selector", 'dd[data-field="identity"]').text
+    v1 = [c.text for c in _css(drv, '#benchmarks tr[data-bench="cadena2019.v1.pls"] td')]
+    assert v1[3] == "not scored"
+
+
+def test_table_fits_1280_pixels_with_ten_benchmarks(server, browser):
+    drv = browser
+    drv.set_window_size(WIDTH, 900)
+    drv.get(f"{server}/leaderboard.html")
+    inner = drv.execute_script("return window.innerWidth")
+    right = drv.execute_script("return document.getElementById('leaderboard').getBoundingClientRect().right")
+    scroll = drv.execute_script("return document.documentElement.scrollWidth")
+    assert inner <= WIDTH and right <= inner and scroll <= inner, (inner, right, scroll)
+    assert sum(len(v) for v in REGIONS.values()) == 10
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "leaderboard.png"
     assert drv.save_screenshot(str(shot))
     assert shot.stat().st_size > 1000
-
-
-def test_rank_sorts_best_first(site, server, browser):
-    browser.get(f"{server}/leaderboard.html")
-    _header(browser, "V4.raw").click()
-    _header(browser, "rank").click()
-    assert _models(browser) == ["charlie-net", "alpha-net", "delta-net", "bravo-net"]
+    for button in _css(drv, "button.expand"):  # every region opened: all ten benchmark columns still fit
+        button.click()
+    assert sum(c.is_displayed() for c in _css(drv, "#leaderboard thead th.bench")) == 10
+    right = drv.execute_script("return document.getElementById('leaderboard').getBoundingClientRect().right")
+    assert right <= inner, right
+    assert drv.save_screenshot(str(ARTIFACTS / "leaderboard_expanded.png"))

@@ -1,13 +1,14 @@
 """One spec string per model: ``load_model("torchvision:resnet18")`` and friends.
 
 Forms: a registered name (``efficientnet-lite0``, ``efficientnet-lite1``, ``reference``),
-``torchvision:<arch>[?weights=DEFAULT]``, ``checkpoint:<path>?arch=<arch>[&trust=true]``,
+``torchvision:<arch>[?weights=DEFAULT]``, ``timm:<arch>[?pretrained=true]``, ``checkpoint:<path>?arch=<arch>[&trust=true]``,
 ``plugin:<module or file.py>:<callable>``. Query parameters (``?k=v&...``) and keyword
 arguments to ``load_model`` go to the loader.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
@@ -16,10 +17,11 @@ from .base import LoadedModel
 from .checkpoint import load_checkpoint
 from .plugin import load_plugin
 from .reference import load_reference
-from .zoo import load_efficientnet_lite, load_torchvision, torchvision_archs
+from .zoo import load_efficientnet_lite, load_timm, load_torchvision, torchvision_archs
 
 SPEC_FORMS = (
     "torchvision:<arch>[?weights=DEFAULT]",
+    "timm:<arch>[?pretrained=true]",
     "checkpoint:<path>?arch=<arch>[&trust=true]",
     "plugin:<module or file.py>:<callable>",
 )
@@ -69,10 +71,61 @@ def load_model(spec: str, **params) -> LoadedModel:
         return spec
     kind, rest, query = parse_spec(spec)
     params = {**query, **params}
+    try:
+        model = _dispatch(spec, kind, rest, params)
+    except TypeError as exc:  # a misspelled query parameter reaches a builder as an unknown keyword
+        m = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not m or m.group(1) not in params:
+            raise
+        known = {"checkpoint": ["arch", "trust", "seed", "weights"], "torchvision": ["weights", "seed"]}.get(kind, [])
+        raise unknown("parameter", m.group(1), known, hint=f"(in model spec {spec!r}; a builder's own keyword "
+                      "arguments are also allowed.)") from None
+    model.spec = spec
+    return model
+
+
+def _load_inner(spec: str, **params) -> LoadedModel:
+    """A checkpoint's architecture: loaded like load_model, but an unknown keyword is left to the
+    outer spec to report (it is the user's spec that holds the typo)."""
+    kind, rest, query = parse_spec(spec)
+    model = _dispatch(spec, kind, rest, {**query, **params})
+    model.spec = spec
+    return model
+
+
+def check_spec(spec: str) -> None:
+    """Check a spec without loading weights or running code: the form, the registered name or
+    torchvision architecture, a checkpoint's arch, a plugin file's existence."""
+    from pathlib import Path
+
+    from .plugin import parse_plugin_target
+
+    kind, rest, params = parse_spec(spec)
+    if kind == "torchvision":
+        if rest not in torchvision_archs():
+            raise unknown("model", spec, available_models(), "Other forms: " + ", ".join(SPEC_FORMS) + ".")
+    elif kind == "timm":
+        if not rest:
+            raise ModelError(f"{spec}: give the timm architecture, e.g. timm:resnet18.")
+    elif kind == "checkpoint":
+        if not params.get("arch"):
+            raise ModelError(f"{spec}: a checkpoint needs its architecture, e.g. checkpoint:{rest}?arch=resnet18.")
+        check_spec(_arch_spec(str(params["arch"])))
+    elif kind == "plugin":
+        where, _ = parse_plugin_target(rest)
+        if where.endswith(".py") and not Path(where).expanduser().is_file():
+            raise ModelError(f"{spec}: plugin file {where} does not exist.")
+    elif not (kind == "" and rest in _NAMED):
+        raise unknown("model", spec, available_models(), "Other forms: " + ", ".join(SPEC_FORMS) + ".")
+
+
+def _dispatch(spec: str, kind: str, rest: str, params: dict) -> LoadedModel:
     if kind == "torchvision":
         model = load_torchvision(rest, **params)
+    elif kind == "timm":
+        model = load_timm(rest, **params)
     elif kind == "checkpoint":
-        model = load_checkpoint(rest, base_loader=lambda arch, **kw: load_model(_arch_spec(arch), **kw), **params)
+        model = load_checkpoint(rest, base_loader=lambda arch, **kw: _load_inner(_arch_spec(arch), **kw), **params)
     elif kind == "plugin":
         model = load_plugin(rest, **params)
     elif kind == "" and rest in _NAMED:
@@ -80,7 +133,6 @@ def load_model(spec: str, **params) -> LoadedModel:
     else:
         raise unknown("model", spec, available_models(),
                       "Other forms: " + ", ".join(SPEC_FORMS) + ".")
-    model.spec = spec
     return model
 
 

