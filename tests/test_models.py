@@ -180,3 +180,12 @@ def test_twin_requires_unique_neuroid_ids():
         LoadedModel("t", net, [], Preprocessing(), is_twin=True)
     with pytest.raises(ModelError, match="not unique"):
         LoadedModel("t", net, [], Preprocessing(), is_twin=True, neuroid_ids=["a", "a"])
+
+
+def test_preprocessing_typo_is_named():
+    from neuroalign.errors import ModelError
+    from neuroalign.models.base import Preprocessing
+
+    with pytest.raises(ModelError, match="unknown preprocessing field 'size'. Did you mean 'resize'"):
+        Preprocessing.from_dict({"size": 224, "mean": [0.5] * 3})
+    assert Preprocessing.from_dict({"resize": 256, "crop": 224}).crop == 224

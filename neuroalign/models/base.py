@@ -61,7 +61,15 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessing:
-        return cls(**{k: d[k] for k in ("input_size", "resize", "crop", "mean", "std", "interpolation") if k in d})
+        """From a mapping of the field names; an unknown key (a typo such as ``size``) is an error naming it."""
+        from ..errors import ModelError, unknown
+
+        fields = ("input_size", "resize", "crop", "mean", "std", "interpolation")
+        extra = [k for k in d if k not in fields]
+        if extra:
+            err = unknown("preprocessing field", str(extra[0]), fields)
+            raise ModelError(str(err)) from None
+        return cls(**{k: d[k] for k in fields if k in d})
 
 
 def weights_sha256(module: torch.nn.Module) -> str:
