@@ -21,9 +21,14 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    remove_stale(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{_HOST}")
     try:
         yield tmp
+        if tmp.is_file() and path.is_dir():
+            from .errors import DataError
+
+            raise DataError(f"output {path} is a folder; give a file path (a name inside it, or another name); nothing was written.")
     except BaseException:
         remove(tmp)
         raise
@@ -48,6 +53,57 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
         remove(old)
     else:
         os.replace(tmp, path)
+
+
+def _host_tag() -> str:
+    import hashlib
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+
+
+_HOST = _host_tag()  # in temporary names: a writer's pid means something only on its own host
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(path: Path, *, other_host_age_s: float = 86400.0) -> list[Path]:
+    """Remove ``.<name>.tmp-<pid>-<id>-<host>`` siblings of ``path`` left by a killed writer:
+    written on this host by a process that is gone, or, from another host of a shared
+    filesystem (or an older neuroalign without the host tag), untouched for ``other_host_age_s``."""
+    import re
+    import time
+
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.tmp-(\d+)-[0-9a-f]{{8}}(?:-([0-9a-f]{{6}}))?$")
+    gone = []
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return gone
+    for p in siblings:
+        m = pattern.match(p.name)
+        if not m:
+            continue
+        if m.group(2) == _HOST:
+            if int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+                continue
+        else:
+            try:
+                if time.time() - p.lstat().st_mtime < other_host_age_s:
+                    continue
+            except OSError:
+                continue
+        remove(p)
+        gone.append(p)
+    return gone
 
 
 def remove(path: Path) -> None:

@@ -30,8 +30,16 @@ class ModelError(NeuroalignError, ValueError):
     """A model spec, checkpoint or layer is wrong."""
 
 
+class SandboxError(NeuroalignError, RuntimeError):
+    """Untrusted code cannot be sandboxed here (bubblewrap missing or unusable); says how to fix."""
+
+
 class BudgetError(NeuroalignError, MemoryError):
     """A computation would exceed the configured memory budget."""
+
+
+class NeuroalignWarning(UserWarning):
+    """Input that is used but looks wrong (tiny images, skipped files, names that clash on some systems)."""
 
 
 class UnknownKeyError(NeuroalignError, KeyError):

@@ -5,15 +5,21 @@ as ``file.py:function``, optional ``layers``) and the code, or a ``.py`` file wi
 sibling ``<stem>.yaml`` of the same keys. The callable returns the model, its layer
 names and its preprocessing (see :func:`neuroalign.models.plugin.load_plugin`).
 
-Validation runs in a child process under a wall-clock limit and an address-space limit:
-it loads the model, checks the layers exist and the preprocessing is declared, runs it
-on a handful of images and records the weights hash and the SHA-256 of the code file.
+Validation runs in a child process inside the bubblewrap sandbox (:mod:`neuroalign.sandbox`:
+no network, read-only system and submission, private ``/tmp``, own PID namespace) under a
+wall-clock limit and an address-space limit: it loads the model, checks the layers exist and
+the preprocessing is declared, runs it on a handful of images, refuses a model that leaves
+processes running, and records the weights hash and the SHA-256 of the code file. Without a
+usable sandbox it refuses unless ``trust_code=True`` (``--trust-code``); such an entry is
+marked ``trusted`` and the workflow runs it unsandboxed. Any failure is one line naming the
+submission and the cause.
 The submissions file then pins that code hash: a later edit of the file needs a new
 ``neuroalign submit`` before the workflow will run it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -24,7 +30,7 @@ import yaml
 
 from .atomic import atomic_path
 from .data.registry import sha256_file
-from .errors import ConfigError, ModelError
+from .errors import ConfigError, ModelError, NeuroalignError, SandboxError
 
 REQUIRED = ("name", "authors", "callable")
 
@@ -41,8 +47,11 @@ def read_package(path: str | os.PathLike) -> dict:
     else:
         raise ConfigError(f"submission {path}: give a folder with metadata.yaml or a .py file with a sibling .yaml.")
     if not meta_path.is_file():
-        raise ConfigError(f"submission {path}: metadata file {meta_path} is missing (keys: {', '.join(REQUIRED)}, layers).")
-    meta = yaml.safe_load(meta_path.read_text()) or {}
+        raise ConfigError(f"submission {path}: metadata file {meta_path} is missing (keys: {', '.join(REQUIRED)}, layers); "
+                          "`neuroalign new-submission DIR` writes a working example.")
+    from .submission_template import read_metadata
+
+    meta = read_metadata(meta_path, base)  # every rejected field at once, each with what it should hold
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
         raise ConfigError(f"submission metadata {meta_path}: missing key(s) {missing}.")
@@ -62,47 +71,110 @@ def read_package(path: str | os.PathLike) -> dict:
     return {**meta, "code": str(code), "function": func, "spec": f"plugin:{code}:{func}"}
 
 
-def _limits(memory_bytes: int):
+def _limits(memory_bytes: int | None):
     def apply() -> None:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        os.setsid()
+        if memory_bytes:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
     return apply
 
 
+ERROR_MARK = "neuroalign-submit-error: "  # the child's one-line verdict on stderr
+
+
+def _run_limited(cmd: list[str], *, timeout: float, memory_bytes: int | None, env: dict) -> tuple[int, str, str]:
+    """Run ``cmd`` in its own session under the limits; on timeout kill the whole session."""
+    import signal
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True, preexec_fn=_limits(memory_bytes))
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return proc.returncode, out, err
+
+
 def validate_submission(path: str | os.PathLike, *, timeout: float = 300, memory_gb: float = 8,
-                        n_images: int = 4) -> dict:
-    """Validate a submission in a child process with time and memory limits; return its record."""
+                        n_images: int = 4, trust_code: bool = False) -> dict:
+    """Validate a submission in a child process with time and memory limits; return its record.
+
+    The child runs inside the bubblewrap sandbox (:mod:`neuroalign.sandbox`): no network, a
+    read-only system and submission, a private ``/tmp``, its own PID namespace. Without a usable
+    sandbox this refuses unless ``trust_code=True`` says the code is trusted."""
+    from . import sandbox
+
     meta = read_package(path)
     code_sha = sha256_file(Path(meta["code"]))  # before it runs: an edit made during validation is not pinned
     cmd = [sys.executable, "-m", "neuroalign.submit", meta["spec"], json.dumps(meta.get("layers") or []), str(n_images)]
+    if not trust_code:
+        try:
+            cmd = sandbox.wrap(cmd, readable=[Path(meta["code"]).parent], chdir=Path(meta["code"]).parent)
+        except SandboxError as exc:
+            raise SandboxError(f"submission {meta['name']!r}: refusing to run submitted code without a sandbox: "
+                               f"{exc}. Only if you trust this code, pass --trust-code (trust_code=True).") from None
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              preexec_fn=_limits(int(memory_gb * 2**30)))
-    except subprocess.TimeoutExpired as exc:
-        raise ModelError(f"submission {meta['name']!r}: validation exceeded {timeout:.0f} s and was stopped.") from exc
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        why = "out of memory (limit {:.1f} GB)".format(memory_gb) if "MemoryError" in proc.stderr else "\n  ".join(tail)
-        raise ModelError(f"submission {meta['name']!r} failed validation: {why}")
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {**meta, **report, "code_sha256": code_sha}
+        rc, out, err = _run_limited(cmd, timeout=timeout, memory_bytes=int(memory_gb * 2**30), env=env)
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"submission {meta['name']!r}: validation exceeded {timeout:.0f} s and was stopped "
+                         "(with every process it started).") from None
+    if rc != 0:
+        marked = [ln[len(ERROR_MARK):] for ln in err.splitlines() if ln.startswith(ERROR_MARK)]
+        if marked:
+            why = marked[-1]
+        elif "MemoryError" in err or "std::bad_alloc" in err:
+            why = f"out of memory (limit {memory_gb:.1f} GB)"
+        elif rc < 0:
+            why = f"killed by signal {-rc}"
+        else:
+            why = ((err or out).strip().splitlines() or [f"exit status {rc}"])[-1]
+        raise ModelError(f"submission {meta['name']!r} ({meta['code']}) failed validation: {why}")
+    try:
+        report = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise ModelError(f"submission {meta['name']!r} ({meta['code']}) failed validation: it printed no "
+                         "report (does the code write to stdout or exit early?).") from None
+    return {**meta, **report, "code_sha256": code_sha, "sandboxed": not trust_code}
 
 
 def submit(path: str | os.PathLike, submissions_file: str | os.PathLike, **kw) -> dict:
     """Validate and add (or replace) the model in the submissions YAML the workflow reads."""
     record = validate_submission(path, **kw)
     sub = Path(submissions_file)
-    data = (yaml.safe_load(sub.read_text()) if sub.is_file() else None) or {}
+    data = read_submissions(sub) if sub.exists() else {}
     models = data.setdefault("models", {})
     models[record["name"]] = {k: record[k] for k in ("spec", "layers", "authors", "identity", "code_sha256",
                                                      "preprocessing") if k in record}
+    if not record["sandboxed"]:
+        models[record["name"]]["trusted"] = True  # submitted with --trust-code: the workflow runs it unsandboxed
     with atomic_path(sub) as tmp:
         tmp.write_text(yaml.safe_dump(data, sort_keys=True))
     return record
+
+
+def read_submissions(path: str | os.PathLike) -> dict:
+    """The submissions YAML as a dict; a file that is not a YAML mapping is a ConfigError naming it."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"submissions file {path} cannot be read ({exc.strerror}).") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"submissions file {path} is not valid YAML{at} ({problem}); fix it, or delete it and "
+                          "run `neuroalign submit` again for each model.") from None
+    data = data or {}
+    if not isinstance(data, dict) or not isinstance(data.get("models", {}) or {}, dict):
+        raise ConfigError(f"submissions file {path} must be a mapping with a `models:` mapping of name -> entry.")
+    return data
 
 
 def check_pinned(spec: str, code_sha: str) -> None:
@@ -115,10 +187,11 @@ def check_pinned(spec: str, code_sha: str) -> None:
         raise ModelError(f"{code} changed since it was submitted (SHA-256 differs); run `neuroalign submit` again.")
 
 
-def _child(spec: str, layers_json: str, n_images: str) -> None:
-    """Runs inside the limited subprocess: load, check, run on a few images, report JSON."""
+def _child(spec: str, layers_json: str, n_images: str) -> dict:
+    """Runs inside the limited subprocess: load, check, run on a few images, return the report."""
     import numpy as np
 
+    from . import sandbox
     from .activations import extract
     from .data.synthetic import synthetic_stimuli
     from .models import list_layers, load_model
@@ -128,18 +201,54 @@ def _child(spec: str, layers_json: str, n_images: str) -> None:
     valid = set(list_layers(model))
     bad = [layer for layer in layers if layer not in valid]
     if bad:
-        raise SystemExit(f"layers {bad} do not exist in the model; valid layers include {sorted(valid)[:20]}")
+        raise ModelError(f"layers {bad} do not exist in the model; valid layers include {sorted(valid)[:20]}")
     if model.preprocessing is None:
-        raise SystemExit("the model declares no preprocessing")
+        raise ModelError("the model declares no preprocessing: return `preprocessing` from build(), a dict of "
+                         "input_size, resize, crop, mean, std, interpolation (`neuroalign new-submission DIR` "
+                         "writes an example)")
     stim = synthetic_stimuli(n_images=max(2, int(n_images)))
-    feats = extract(model, stim, layers, reduction="avgpool", cache_dir=None, progress=False)
+    try:
+        feats = extract(model, stim, layers, reduction="avgpool", cache_dir=None, progress=False, device="cpu")
+    except NeuroalignError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"running the model on {len(stim)} images raised {_describe(exc, spec)}") from None
     shapes = {k: list(v.shape) for k, v in feats.items()}
     for k, v in feats.items():
         if not np.isfinite(np.asarray(v.values)).all():
-            raise SystemExit(f"layer {k} gives non-finite activations")
-    print(json.dumps({"identity": model.identity, "layers": layers, "shapes": shapes,
-                      "preprocessing": model.preprocessing.to_dict()}))
+            raise ModelError(f"layer {k} gives non-finite activations")
+    left = sandbox.other_processes()
+    if left:
+        raise ModelError(f"the model started {len(left)} process(es) that outlive it ({'; '.join(left[:3])}); "
+                         "a submission may not start background processes")
+    return {"identity": model.identity, "layers": layers, "shapes": shapes,
+            "preprocessing": model.preprocessing.to_dict()}
+
+
+def _describe(exc: BaseException, spec: str) -> str:
+    """``"ZeroDivisionError: division by zero (model.py, line 7)"``: the last frame in the submission."""
+    import traceback
+
+    code = spec.split(":")[1] if spec.startswith("plugin:") else ""
+    where = [f for f in traceback.extract_tb(exc.__traceback__) if code and f.filename == code]
+    at = f" ({Path(where[-1].filename).name}, line {where[-1].lineno})" if where else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def _main(argv: list[str]) -> int:
+    """The child's entry point: the report as the last stdout line, or one marked error line."""
+    try:
+        print(json.dumps(_child(*argv[:3])))
+        return 0
+    except NeuroalignError as exc:
+        msg = str(exc)
+    except MemoryError:
+        msg = "out of memory (raise --memory-gb if the model really needs more)"
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the submission's own code: report it in one line
+        msg = f"the model raised {_describe(exc, argv[0])}"
+    print(ERROR_MARK + " ".join(msg.split()), file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":
-    _child(*sys.argv[1:4])
+    sys.exit(_main(sys.argv[1:]))

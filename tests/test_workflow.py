@@ -23,6 +23,8 @@ TINY = {
     "benchmarks": ["synthetic.encoding", "synthetic.ood.gratings_to_blobs", "kriegeskorte2008.human_it.rsa"],
     "device": "cpu",
     "submissions": "results/submissions.yaml",
+    "scaling": {"n_boot": 200, "runs": {"synthetic": {"stimuli": "synthetic", "model": "ref", "layer": "block2",
+                                                      "stimulus_duration_s": 0.1, "interstimulus_s": 0.1}}},
 }
 
 PLUGIN = '''
@@ -102,11 +104,16 @@ def test_tiny_grid_outputs_and_numbers(tiny_run):
     assert ood["ratio"] > 0.9
     rsa = rep.loc[("ref", "kriegeskorte2008.human_it.rsa")]
     assert -1 <= rsa["raw"] <= 1 and rsa["ceiling"] > 0
+    from neuroalign.scoring import check_identities
+
+    assert check_identities(res) == []  # every row: raw, ceiling, normalized by its kind's one convention
+    assert res["normalization"].notna().all() and (rep["n_excluded"] >= 0).all()
     assert (work / "results" / "leaderboard" / "leaderboard.html").is_file()
     assert (work / "results" / "figures" / "png").is_dir()
     pngs = {p.stem for p in (work / "results" / "figures" / "png").glob("*.png")}
     assert {"encoding_layers", "rsa_bars", "id_vs_ood", "scaling_law"} <= pngs
-    scaling = pd.read_csv(work / "results" / "scaling.csv")
+    scaling = pd.read_csv(work / "results" / "scaling" / "synthetic.csv")
+    assert (pd.read_csv(work / "results" / "scaling" / "synthetic_fit.csv")["n_boot_ok"] > 150).all()
     assert scaling["feve"].max() > 0.9  # the generator layer explains the simulated neurons
 
 
@@ -157,3 +164,17 @@ def test_misspelled_config_key_is_named(tmp_path):
     out = _snakemake(tmp_path, "-n", config=cfg, check=False)
     assert out.returncode != 0
     assert "benchmarcks" in out.stderr + out.stdout and "benchmarks" in out.stderr + out.stdout
+
+
+def test_image_limits_in_the_config_reach_every_command(tmp_path):
+    cfg = tmp_path / "limits.yaml"
+    cfg.write_text(yaml.safe_dump(dict(TINY, image_limits={"max_image_mb": 3, "max_image_pixels": 4000000})))
+    out = _snakemake(tmp_path, "-n", "-p", config=cfg)
+    assert out.returncode == 0, out.stderr
+    extract = [line for line in out.stdout.splitlines() if " extract " in line and "neuroalign" in line]
+    assert extract and all("NEUROALIGN_MAX_IMAGE_MB=3 " in x and "NEUROALIGN_MAX_IMAGE_PIXELS=4000000 " in x
+                           and "NEUROALIGN_MAX_ZIP_RATIO=1000 " in x for x in extract)  # the rest from the defaults
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(dict(TINY, image_limits={"max_image_gb": 3})))
+    out = _snakemake(tmp_path, "-n", config=bad, check=False)
+    assert out.returncode != 0 and "unknown config key 'max_image_gb'" in out.stdout + out.stderr

@@ -43,7 +43,11 @@ def read_state_dict(path: str | Path, *, trust: bool = False) -> dict[str, torch
                     "pass trust=True (load_model(spec, trust=True) or add '&trust=true' to the spec)."
                     f" Detail: {str(exc).splitlines()[0]}"
                 ) from exc
-            obj = torch.load(path, map_location="cpu", weights_only=False)
+            try:
+                obj = torch.load(path, map_location="cpu", weights_only=False)
+            except Exception as exc2:  # noqa: BLE001 - any unpickling failure of a trusted file
+                raise ModelError(f"checkpoint {path} is not a readable torch file ({type(exc2).__name__}: "
+                                 f"{str(exc2).splitlines()[0] if str(exc2) else 'no detail'}).") from None
         except (RuntimeError, EOFError, OSError) as exc:
             raise ModelError(f"checkpoint {path} is not a readable torch file ({exc}).") from exc
     if isinstance(obj, torch.nn.Module):

@@ -79,7 +79,11 @@ def build_from_result(result, spec: str) -> LoadedModel:
     if isinstance(pre, Mapping):
         pre = Preprocessing.from_dict(pre)
     if not isinstance(pre, Preprocessing):
-        raise ModelError(f"{spec}: 'preprocessing' must be a neuroalign Preprocessing or a dict of its fields.")
+        import dataclasses
+
+        fields = ", ".join(f.name for f in dataclasses.fields(Preprocessing))
+        raise ModelError(f"{spec}: 'preprocessing' must be a neuroalign Preprocessing or a dict of its fields "
+                         f"({fields}), got {type(pre).__name__}.")
     neuroid_ids = result.get("neuroid_ids")
     return LoadedModel(name=str(result.get("name") or spec), module=module, layers=list(result["layers"]),
                        preprocessing=pre, spec=spec, is_twin=bool(result.get("is_twin", neuroid_ids is not None)),

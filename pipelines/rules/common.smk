@@ -12,7 +12,8 @@ BENCH_SPECS = grid_benchmarks(config)  # identifier -> registered id, benchmark 
 BENCHMARKS = list(BENCH_SPECS)
 STIMSETS = {stimulus_key(b): b.stimulus_set for b in map(get_benchmark, BENCH_SPECS.values())}
 DATA_ENV = f"NEUROALIGN_DATA={config['data_dir']} " if config.get("data_dir") else ""
-NA = f"{DATA_ENV}neuroalign"
+LIMITS_ENV = "".join(f"NEUROALIGN_{k.upper()}={v} " for k, v in (config.get("image_limits") or {}).items())
+NA = f"{DATA_ENV}{LIMITS_ENV}neuroalign"
 
 
 def stimulus_set(benchmark):
