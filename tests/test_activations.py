@@ -281,3 +281,189 @@ def test_twin_outputs_are_neurons(cache):
         extract_outputs(tiny_model(is_twin=True, neuroid_ids=ids[:3]), st, cache_dir=cache, progress=False)
     with pytest.raises(ModelError, match="not a digital twin"):
         extract_outputs(tiny_model(), st, cache_dir=cache, progress=False)
+
+
+# ---- the decode / preprocess / write pipeline -------------------------------------------
+
+def jpeg_folder(folder, n: int = 11, seed: int = 1):
+    """JPEGs of mixed sizes and aspect ratios (one PNG, one progressive JPEG)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        h, w = int(rng.integers(30, 90)), int(rng.integers(30, 90))
+        img = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        if i == 3:
+            img.save(folder / f"im{i:02d}.png")
+        else:
+            img.save(folder / f"im{i:02d}.jpg", quality=85, progressive=i == 5)
+    return StimulusSet.from_folder(folder)
+
+
+@pytest.mark.parametrize("pre", [PRE, Preprocessing(input_size=24, resize=None, crop=True),
+                                 Preprocessing(input_size=28, crop=False, interpolation="bicubic"),
+                                 Preprocessing(input_size=33, resize=47, mean=(0.1, 0.2, 0.3), std=(0.7, 0.5, 0.3))])
+def test_batch_preprocessing_is_bitwise_the_per_image_transform(tmp_path, pre):
+    from neuroalign.activations.loader import BatchTransform
+
+    st = jpeg_folder(tmp_path / "imgs")
+    tf = pre.transform()
+    images = [st.load_image(s) for s in st.stimulus_ids]
+    batch = BatchTransform(tf)
+    assert batch.fused
+    got = batch(images)
+    want = torch.stack([tf(im) for im in images])
+    assert got.dtype == want.dtype == torch.float32 and got.shape == want.shape
+    assert torch.equal(got, want)  # identical bits, not merely close
+
+
+def test_unknown_transform_shape_is_applied_as_given():
+    from torchvision import transforms as T
+
+    from neuroalign.activations.loader import BatchTransform
+
+    tf = T.Compose([T.Resize(20), T.CenterCrop(16), T.ToTensor(), T.Lambda(lambda t: t * 2)])
+    images = [stimuli(3).load_image(s) for s in stimuli(3).stimulus_ids]
+    batch = BatchTransform(tf)
+    assert not batch.fused
+    assert torch.equal(batch(images), torch.stack([tf(im) for im in images]))
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2, None])
+def test_extraction_equals_per_image_reference_for_any_worker_count(tmp_path, workers):
+    st = jpeg_folder(tmp_path / "imgs")
+    model = tiny_model()
+    out = extract(model, st, ["block1", "head"], reduction={"block1": "flatten", "head": "flatten"}, batch_size=3,
+                  num_workers=workers, cache_dir=tmp_path / "c", progress=False)
+    with torch.inference_mode():  # the pre-pipeline path: PIL transform per image, stacked, forward
+        with capture_layers(model, ["block1", "head"]) as g:
+            parts = {"block1": [], "head": []}
+            for x in manual_batches(model, st, 3):
+                model.module(x)
+                for k in parts:
+                    parts[k].append(g[k].flatten(1))
+        got = {k: torch.cat(v).numpy() for k, v in parts.items()}
+    for layer in got:
+        assert list(out[layer]["stimulus_id"].values) == st.stimulus_ids
+        np.testing.assert_array_equal(out[layer].values, got[layer])  # exact on CPU
+
+
+def capture_layers(model, layers):
+    from neuroalign.activations.hooks import capture
+
+    return capture(model.module, layers, model_name=model.name)
+
+
+def test_auto_workers(monkeypatch):
+    from neuroalign.activations.loader import WORKERS_ENV, auto_workers
+
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(2)), raising=False)
+    assert auto_workers("cpu", 2) == 0  # nothing to overlap
+    assert auto_workers("cpu", 16) == 1
+    assert auto_workers("cuda", 16) == 1  # 2 cores: one left for the main process
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(32)), raising=False)
+    assert auto_workers("cuda", 16) == 8 and auto_workers("cpu", 16) == 1
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0}, raising=False)
+    assert auto_workers("cpu", 16) == 0
+    monkeypatch.setenv(WORKERS_ENV, "3")
+    assert auto_workers("cpu", 1) == 3
+    monkeypatch.setenv(WORKERS_ENV, "two")
+    with pytest.raises(ConfigError, match="NEUROALIGN_EXTRACT_WORKERS='two'"):
+        auto_workers("cpu", 16)
+
+
+def test_cpu_workers_run_niced_and_are_gone_afterwards(cache):
+    import multiprocessing
+    import os
+
+    model, st = tiny_model(), stimuli(12)
+    seen = []
+    model.module.block2.register_forward_hook(
+        lambda *_: seen.append([os.getpriority(os.PRIO_PROCESS, p.pid) for p in multiprocessing.active_children()]))
+    extract(model, st, ["block1"], batch_size=3, num_workers=2, device="cpu", cache_dir=cache, progress=False)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert seen[1:] and all(p == [min(19, base + 19)] * 2 for p in seen[1:2])  # both workers, niced
+    assert multiprocessing.active_children() == []
+    assert [t.name for t in threading.enumerate() if t.name == "neuroalign-store-writer"] == []
+
+
+def test_worker_errors_and_warnings_arrive_as_themselves(tmp_path, monkeypatch):
+    from PIL import Image
+
+    st = stimuli(9)
+    blobs = dict(st.blobs)
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, format="PNG")
+    blobs["img004"] = buf.getvalue()  # tiny: a warning, from the worker
+    small = StimulusSet(st.identifier, st.stimulus_ids, st.files, None, blobs=blobs)
+    with pytest.warns(Warning, match=r"<memory>/img004\.png is only 8 x 8 pixels"):
+        extract(tiny_model(), small, ["block1"], batch_size=2, num_workers=1, cache_dir=tmp_path / "a",
+                progress=False)
+    blobs["img007"] = b"\xff\xd8 truncated"
+    bad = StimulusSet(st.identifier, st.stimulus_ids, st.files, None, blobs=blobs)
+    with pytest.raises(DataError) as err, pytest.warns(Warning):
+        extract(tiny_model(), bad, ["block1"], batch_size=2, num_workers=2, cache_dir=tmp_path / "b",
+                progress=False)
+    assert type(err.value) is DataError and "\n" not in str(err.value)  # the worker's own one-line error
+    assert str(err.value).startswith("image <memory>/img007.png is corrupt")
+    assert not list((tmp_path / "b").rglob("*.zarr")) and not any(".tmp-" in p.name for p in (tmp_path / "b").rglob("*"))
+
+
+def test_background_write_error_fails_the_run_and_leaves_nothing(cache, monkeypatch):
+    from neuroalign.activations import store
+
+    real, calls = store.StoreWriter.write, [0]
+
+    def write(self, start, rows):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise OSError(28, "No space left on device")
+        return real(self, start, rows)
+
+    monkeypatch.setattr(store.StoreWriter, "write", write)
+    with pytest.raises(OSError, match="No space left"):
+        extract(tiny_model(), stimuli(20), ["block1", "head"], batch_size=2, num_workers=0, cache_dir=cache,
+                progress=False)
+    assert not list(cache.rglob("*.zarr")) and not any(".tmp-" in p.name for p in cache.rglob("*"))
+    assert [t for t in threading.enumerate() if t.name == "neuroalign-store-writer"] == []
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_interrupt_with_writes_pending_leaves_nothing_and_rerun_matches(tmp_path, monkeypatch, workers):
+    import multiprocessing
+    import time
+
+    from neuroalign.activations import store
+
+    real = store.StoreWriter.write
+
+    def slow_write(self, start, rows):  # writes lag behind the forward passes
+        time.sleep(0.05)
+        return real(self, start, rows)
+
+    monkeypatch.setattr(store.StoreWriter, "write", slow_write)
+    model, st, forwards = tiny_model(), stimuli(24), [0]
+
+    def ctrl_c(*_):
+        forwards[0] += 1
+        if forwards[0] == 6:  # probe + 4 batches queued or written, then Ctrl-C
+            raise KeyboardInterrupt
+
+    handle = model.module.head.register_forward_hook(ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        extract(model, st, ["block1", "head"], reduction="flatten", batch_size=4, num_workers=workers,
+                cache_dir=tmp_path / "a", progress=False)
+    time.sleep(0.2)  # a writer still running would recreate the removed temporary store now
+    assert [p for p in (tmp_path / "a").rglob("*") if p.name.endswith(".zarr") or ".tmp-" in p.name] == []
+    assert [t for t in threading.enumerate() if t.name == "neuroalign-store-writer"] == []
+    assert multiprocessing.active_children() == []
+    handle.remove()
+    monkeypatch.setattr(store.StoreWriter, "write", real)
+    again = extract(model, st, ["block1", "head"], reduction="flatten", batch_size=4, num_workers=workers,
+                    cache_dir=tmp_path / "a", progress=False)
+    clean = extract(tiny_model(), st, ["block1", "head"], reduction="flatten", batch_size=4, num_workers=0,
+                    cache_dir=tmp_path / "b", progress=False)
+    for layer in clean:
+        np.testing.assert_array_equal(again[layer].values, clean[layer].values)

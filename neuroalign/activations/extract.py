@@ -26,9 +26,9 @@ from ..models.base import LoadedModel
 from ..failpoints import failpoint
 from .cache import cache_key, key_fields, store_path
 from .hooks import ROOT, capture, resolve_layers
-from .loader import make_loader
+from .loader import WORKER_NICE, auto_workers, iter_batches
 from .reduction import Reduction, parse_reductions
-from .store import StoreWriter, open_activations
+from .store import BackgroundWrites, StoreWriter, open_activations
 
 
 @dataclass
@@ -63,7 +63,7 @@ def _job(model: LoadedModel, stimuli: StimulusSet, layer: str, red: Reduction, a
 
 def extract(model: LoadedModel | str, stimuli: StimulusSet, layers: Sequence[str] | str | None = None, *,
             reduction: str | dict = "avgpool", batch_size: int = 32, device="auto", amp: bool = False,
-            num_workers: int = 0, cache_dir=None, budget_bytes: float | None = None,
+            num_workers: int | None = None, cache_dir=None, budget_bytes: float | None = None,
             progress: bool = True) -> dict[str, xr.DataArray]:
     """Activations of ``layers`` (default: the model's) for every stimulus, one lazily opened
     ``presentation × feature`` DataArray per layer (coord ``stimulus_id``).
@@ -72,6 +72,11 @@ def extract(model: LoadedModel | str, stimuli: StimulusSet, layers: Sequence[str
     ``amp`` autocasts to float16 on a GPU only. ``budget_bytes`` caps the size of any one
     layer's activations (n_stimuli × features × 4 bytes): over it, a BudgetError names the
     layer and a reduction that fits, before any work is done.
+
+    ``num_workers``: processes that decode and preprocess the next batches while the model
+    runs (``None``: ``loader.auto_workers``, overridable with ``$NEUROALIGN_EXTRACT_WORKERS``;
+    0: in this process). The numbers do not depend on it. Writing to the stores runs on a
+    background thread.
     """
     model = _as_model(model)
     layers = [layers] if isinstance(layers, str) else list(dict.fromkeys(layers or model.layers))
@@ -87,7 +92,7 @@ def extract(model: LoadedModel | str, stimuli: StimulusSet, layers: Sequence[str
 
 
 def extract_outputs(model: LoadedModel | str, stimuli: StimulusSet, *, batch_size: int = 32, device="auto",
-                    amp: bool = False, num_workers: int = 0, cache_dir=None, budget_bytes: float | None = None,
+                    amp: bool = False, num_workers: int | None = None, cache_dir=None, budget_bytes: float | None = None,
                     progress: bool = True) -> xr.DataArray:
     """A digital twin's predicted responses: ``presentation × neuroid`` with ``neuroid_id`` (and
     ``region``) coords, cached like layer activations, comparable to recordings directly."""
@@ -167,7 +172,7 @@ def _check_budget(jobs: list[_Job], n: int, budget: float | None) -> None:
 
 
 def _run(model: LoadedModel, stimuli: StimulusSet, jobs: list[_Job], dev: torch.device, amp: bool,
-         batch_size: int, num_workers: int, budget: float | None, progress: bool) -> None:
+         batch_size: int, num_workers: int | None, budget: float | None, progress: bool) -> None:
     """Compute the jobs whose stores are absent, in one pass over the stimuli."""
     jobs = [j for j in jobs if not j.path.exists()]
     if not jobs:
@@ -183,10 +188,15 @@ def _run(model: LoadedModel, stimuli: StimulusSet, jobs: list[_Job], dev: torch.
     _check_budget(jobs, n, budget)
 
     module = model.module.to(dev).eval()
-    loader = make_loader(stimuli, model.preprocessing.transform(), batch_size=batch_size,
-                         num_workers=num_workers, pin_memory=dev.type == "cuda")
+    if num_workers is None:
+        num_workers = auto_workers(dev.type, -(-n // batch_size))
     autocast = (torch.autocast(device_type=dev.type, dtype=torch.float16) if amp else contextlib.nullcontext())
     with contextlib.ExitStack() as stack:
+        # Workers start (fork) before any store or writer thread exists, and decode while the
+        # stores are created.
+        batches = stack.enter_context(contextlib.closing(iter_batches(
+            stimuli, model.preprocessing.transform(), batch_size=batch_size, num_workers=num_workers,
+            pin_memory=dev.type == "cuda", nice=WORKER_NICE if dev.type == "cpu" else 0)))
         writers = {}
         for job in jobs:
             tmp = stack.enter_context(atomic_path(job.path, overwrite=False))
@@ -197,16 +207,20 @@ def _run(model: LoadedModel, stimuli: StimulusSet, jobs: list[_Job], dev: torch.
         reduce = {job.layer: job.reduction for job in jobs}
         bar = stack.enter_context(tqdm(total=n, unit="img", desc=f"extract {model.name}", disable=not progress))
         got = stack.enter_context(capture(module, list(reduce), reduce, model.name))
+        # Exits first: on an error the pending writes are dropped and the thread joined before
+        # the temporary stores are removed.
+        writes = stack.enter_context(BackgroundWrites(writers))
         stack.enter_context(torch.inference_mode())
         start = 0
-        for x in loader:
+        for x in batches:
             got.clear()
             with autocast:
                 module(x.to(dev, non_blocking=True))
-            for layer, writer in writers.items():
-                writer.write(start, got[layer].float().cpu().numpy())
+            # read after the whole forward pass (as before: a later in-place op is seen)
+            writes.submit(start, {layer: got[layer].float().cpu().numpy() for layer in writers})
             start += x.shape[0]
             bar.update(x.shape[0])
             failpoint("extract.batch")
+        writes.close()
         for writer in writers.values():
             writer.check_complete()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,64 @@ class StoreWriter:
     def check_complete(self) -> None:
         if self.written != self.n:
             raise DataError(f"store {self.path} received {self.written} of {self.n} rows; not keeping it.")
+
+
+class BackgroundWrites:
+    """``StoreWriter.write`` calls run in order on one background thread, so that writing batch
+    ``k`` overlaps the forward pass of batch ``k + 1``. At most ``depth`` batches wait (memory
+    stays flat in the number of stimuli). ``close()`` waits for every write and re-raises the
+    first error; leaving the ``with`` block any other way (an exception, Ctrl-C) drops the
+    pending writes and waits for the thread, so nothing writes into a store after it is removed.
+    """
+
+    def __init__(self, writers: dict[str, StoreWriter], depth: int = 2) -> None:
+        self.writers = writers
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._abort = False
+        self._thread = threading.Thread(target=self._work, name="neuroalign-store-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._abort or self._error is not None:
+                continue
+            start, rows = item
+            try:
+                for key, array in rows.items():
+                    self.writers[key].write(start, array)
+            except BaseException as exc:  # re-raised in the caller's thread
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, start: int, rows: dict[str, np.ndarray]) -> None:
+        """Queue ``rows[key]`` for ``writers[key]`` at ``start`` (blocks while ``depth`` wait)."""
+        self._raise()
+        self._queue.put((start, rows))
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raise()
+
+    def __enter__(self) -> BackgroundWrites:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._abort = True
+            if self._thread.is_alive():
+                self._queue.put(None)
+                self._thread.join()
+        else:
+            self.close()
 
 
 def _attr(v):

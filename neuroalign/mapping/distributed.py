@@ -68,12 +68,22 @@ def dask_cluster(kind: str | None, n_workers: int = 2, **jobqueue_kw):
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
     elif kind == "slurm":
         try:
+            import dask
             from dask_jobqueue import SLURMCluster
         except ImportError as exc:
             raise ConfigError("dask 'slurm' needs dask-jobqueue: pip install 'neuroalign[hpc]'.") from exc
         kw = {k: v for k, v in jobqueue_kw.items() if v is not None}
-        cluster = SLURMCluster(cores=kw.pop("cores", 2), memory=kw.pop("memory", "16GB"), **kw)
+        # cores and memory per job: the arguments, then dask-jobqueue's config (jobqueue.slurm.*,
+        # e.g. DASK_JOBQUEUE__SLURM__MEMORY), then 2 cores and 16 GB
+        cores = kw.pop("cores", None) or dask.config.get("jobqueue.slurm.cores", None) or 2
+        memory = kw.pop("memory", None) or dask.config.get("jobqueue.slurm.memory", None) or "16GB"
+        cluster = SLURMCluster(cores=cores, memory=memory, **kw)
         cluster.scale(jobs=n_workers)
+        try:  # a scatter finds no worker while the jobs still queue: wait (as long as the queue) for one
+            cluster.wait_for_workers(1)
+        except BaseException:
+            cluster.close()
+            raise
     else:
         yield kind
         return
