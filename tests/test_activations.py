@@ -341,12 +341,12 @@ def test_extraction_equals_per_image_reference_for_any_worker_count(tmp_path, wo
             parts = {"block1": [], "head": []}
             for x in manual_batches(model, st, 3):
                 model.module(x)
-                for k in parts:
-                    parts[k].append(g[k].flatten(1))
+                for k, part in parts.items():
+                    part.append(g[k].flatten(1))
         got = {k: torch.cat(v).numpy() for k, v in parts.items()}
-    for layer in got:
+    for layer, want in got.items():
         assert list(out[layer]["stimulus_id"].values) == st.stimulus_ids
-        np.testing.assert_array_equal(out[layer].values, got[layer])  # exact on CPU
+        np.testing.assert_array_equal(out[layer].values, want)  # exact on CPU
 
 
 def capture_layers(model, layers):

@@ -3,6 +3,11 @@
 One forward pass serves every requested layer (hooks); each layer goes to its own Zarr
 store under its cache key, so a rerun with nothing changed does not touch the model, and
 a change to weights, preprocessing, images or reduction lands in a new store.
+
+Only the forward pass is on the critical path: the next batches are decoded and
+preprocessed ahead (``loader``: worker processes, or in this process with
+``num_workers=0``), and each batch's activations are written to Zarr on a background
+thread (``store.BackgroundWrites``) while the next batch runs. None of this changes a number.
 """
 
 from __future__ import annotations
@@ -22,11 +27,11 @@ from ..atomic import atomic_path
 from ..data.stimuli import StimulusSet
 from ..device import resolve_device
 from ..errors import BudgetError, ModelError
-from ..models.base import LoadedModel
 from ..failpoints import failpoint
+from ..models.base import LoadedModel
 from .cache import cache_key, key_fields, store_path
 from .hooks import ROOT, capture, resolve_layers
-from .loader import WORKER_NICE, auto_workers, iter_batches
+from .loader import WORKER_NICE, BatchTransform, auto_workers, iter_batches
 from .reduction import Reduction, parse_reductions
 from .store import BackgroundWrites, StoreWriter, open_activations
 
@@ -122,7 +127,7 @@ def estimate_bytes(model: LoadedModel | str, stimuli: StimulusSet, layers: Seque
 def _probe(model: LoadedModel, stimuli: StimulusSet, layers: list[str], dev: torch.device) -> dict[str, tuple]:
     """Per-image output shape of each layer, from one forward pass on the first image."""
     module = model.module.to(dev)
-    x = model.preprocessing.transform()(stimuli.load_image(stimuli.stimulus_ids[0]))[None].to(dev)
+    x = BatchTransform(model.preprocessing.transform())([stimuli.load_image(stimuli.stimulus_ids[0])]).to(dev)
     with capture(module, layers, model_name=model.name) as got, torch.inference_mode():
         module(x)
     missing = [layer or "output" for layer in layers if layer not in got]

@@ -140,7 +140,7 @@ def _portable(exc: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
-    except Exception:
+    except Exception:  # noqa: BLE001 - anything that does not pickle travels as text
         return RuntimeError(f"{type(exc).__name__} in an extraction worker process: {exc}\n"
                             + "".join(traceback.format_exception(exc)))
 
@@ -165,7 +165,7 @@ class BatchDataset(Dataset):
             warnings.simplefilter("always")
             try:
                 x, error = self.make(i), None
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - re-raised in the caller, as itself
                 x, error = None, _portable(exc)
         return Batch(x, [(w.message, w.category, w.filename, w.lineno) for w in caught], error)
 

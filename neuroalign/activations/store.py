@@ -13,6 +13,7 @@ import os
 import queue
 import threading
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import xarray as xr
@@ -99,7 +100,7 @@ class BackgroundWrites:
             try:
                 for key, array in rows.items():
                     self.writers[key].write(start, array)
-            except BaseException as exc:  # re-raised in the caller's thread
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 self._error = exc
 
     def _raise(self) -> None:
@@ -117,7 +118,7 @@ class BackgroundWrites:
             self._thread.join()
         self._raise()
 
-    def __enter__(self) -> BackgroundWrites:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
