@@ -8,7 +8,7 @@ Two schemes, one per kind of metric:
 * **Repeated random halves** (PLS, RSA, CKA, whose metrics have no cheap inner score):
   ``n_repeats`` random halves of the stimuli; on each, the layer is chosen on one half
   and scored on the other. The reported score is the mean over repeats, and its interval
-  is mean ± z·sd over repeats: the spread of a statistic over random half-samples
+  is mean ± t·sd over repeats (t with n_repeats − 1 degrees of freedom): the spread of a statistic over random half-samples
   estimates the sampling spread of the full-sample statistic (delete-d jackknife with
   d = n/2, Shao & Wu 1989), and it includes the split-to-split variability. See
   docs/methods.md.
@@ -33,12 +33,12 @@ def random_halves(ids, n_repeats: int, seed: int) -> list[tuple[np.ndarray, np.n
 
 
 def half_sample_interval(values, level: float = 0.95) -> tuple[float, float]:
-    """``mean ± z·sd`` of per-repeat scores (NaN when fewer than two finite repeats)."""
+    """``mean ± t·sd`` of per-repeat scores (NaN when fewer than two finite repeats)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size < 2:
         return float("nan"), float("nan")
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = stats.t.ppf(0.5 + level / 2, v.size - 1)  # few halves (PLS: 5): a t quantile, not 1.96
     m, sd = float(v.mean()), float(v.std(ddof=1))
     return m - z * sd, m + z * sd
 

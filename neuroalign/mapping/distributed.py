@@ -13,7 +13,7 @@ import contextlib
 import numpy as np
 
 from ..errors import ConfigError
-from .ridge import Plan, RidgeCV, solve_targets
+from .ridge import Plan, RidgeCV, _batch_size, solve_targets
 
 
 def _solve_chunk(plan: Plan, Y: np.ndarray, device, target_batch_size, memory_budget) -> dict:
@@ -47,8 +47,10 @@ def fit_distributed(estimator: RidgeCV, X, Y, *, client=None, n_chunks: int | No
 
     ``client``: None (in-process loop), ``"local"`` (a 2-process LocalCluster, closed
     afterwards), a scheduler address string, or a ``dask.distributed.Client``.
-    ``n_chunks`` defaults to the number of workers (1 in-process). Returns a fitted
-    :class:`DistributedRidgeCV` with ``estimator``'s parameters, identical to ``estimator.fit(X, Y)``.
+    ``n_chunks`` defaults to one chunk per target batch of ``estimator``'s own loop (its
+    ``target_batch_size`` or ``memory_budget``), which makes the fit identical to
+    ``estimator.fit(X, Y)`` bit for bit; a given ``n_chunks`` agrees to float rounding. Returns
+    a fitted :class:`DistributedRidgeCV` with ``estimator``'s parameters.
     """
     params = {k: v for k, v in estimator.get_params().items() if k in RidgeCV().get_params()}
     return DistributedRidgeCV(**params, client=client, n_chunks=n_chunks).fit(X, Y, gram)
@@ -119,12 +121,18 @@ class DistributedRidgeCV(RidgeCV):
     def _solve(self, plan: Plan, Y: np.ndarray) -> dict:
         c = self._active_client
         Y2 = Y[:, None] if Y.ndim == 1 else Y
-        args = (self.device, self.target_batch_size, self.memory_budget)
-        n_chunks = self.n_chunks or (1 if c is None else max(1, len(c.scheduler_info().get("workers", {}))))
-        chunks = [ch for ch in np.array_split(np.arange(Y2.shape[1]), n_chunks) if len(ch)]
+        t = Y2.shape[1]
+        if self.n_chunks:  # equal chunks, as asked: RidgeCV's numbers up to float rounding
+            bs = self.target_batch_size
+            bounds = [(ch[0], ch[-1] + 1) for ch in np.array_split(np.arange(t), self.n_chunks) if len(ch)]
+        else:  # one task per target batch of RidgeCV's own loop: its numbers bit for bit, however many workers
+            bs = _batch_size(plan, t, self.target_batch_size, self.memory_budget)
+            bounds = [(lo, min(t, lo + bs)) for lo in range(0, t, bs)]
+        args = (self.device, bs, self.memory_budget)
+        chunks = [Y2[:, lo:hi] for lo, hi in bounds]  # slices: the layout RidgeCV's batches have
         if c is None:
-            results = [_solve_chunk(plan, Y2[:, ch], *args) for ch in chunks]
+            results = [_solve_chunk(plan, ch, *args) for ch in chunks]
         else:
             remote_plan = c.scatter(plan.to("cpu"), broadcast=True)
-            results = c.gather([c.submit(_solve_chunk, remote_plan, Y2[:, ch], *args, pure=False) for ch in chunks])
+            results = c.gather([c.submit(_solve_chunk, remote_plan, ch, *args, pure=False) for ch in chunks])
         return {k: np.concatenate([r[k] for r in results], axis=-1 if k == "cv_scores" else 0) for k in results[0]}

@@ -48,7 +48,7 @@ def score_cka(features, assembly, *, debiased: bool = True, seed: int = 0, n_hal
                "aggregate_raw": float(np.mean(half_raw)), "aggregate_ceiling": float("nan"),
                "aggregate_normalized": float("nan"), "brainscore_normalized": float("nan"),
                "n_excluded": 0, "excluded_reason": "", "protocol": "neuroalign",
-               "ci_low": ci[0], "ci_high": ci[1], "ci_method": "mean ± 1.96 sd over random halves",
+               "ci_low": ci[0], "ci_high": ci[1], "ci_method": "mean ± t(n-1) sd over random halves",
                "n_stimuli": int(len(ids))},
     )
 

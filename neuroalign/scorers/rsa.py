@@ -87,7 +87,7 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
             "brainscore_normalized": norm, "n_excluded": 0, "excluded_reason": "",
             "ceiling_low": lower, "ceiling_high": upper,
             "full_data_ceiling_low": float(low), "full_data_ceiling_high": float(high),
-            "ci_low": ci[0], "ci_high": ci[1], "ci_method": "mean ± 1.96 sd over random halves (delete-half jackknife)",
+            "ci_low": ci[0], "ci_high": ci[1], "ci_method": "mean ± t(n-1) sd over random halves (delete-half jackknife)",
             "protocol": "neuroalign",
             "n_subjects": int(n_sub), "n_bootstrap": n_bootstrap, "n_stimuli": int(len(ids)),
         },
