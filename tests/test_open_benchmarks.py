@@ -207,3 +207,57 @@ def test_import_data_refuses_bad_rows_and_leaves_nothing(tmp_path):
         import_data(tmp_path / "a.npy", tmp_path / "rows.csv", tmp_path / "imgs", tmp_path / "out",
                     identifier="x.enc")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_npz_responses_and_rdm_files_are_benchmarks_too(tmp_path):
+    """The other neural-data forms: an .npz array with a rows CSV (encoding), and RDMs (rsa)."""
+    from neuroalign.atomic import write_netcdf
+    from neuroalign.data.rdms import make_rdms
+    from neuroalign.scoring import check_identities, result_rows, score
+
+    folder = _bench_folder(tmp_path)
+    rng = np.random.default_rng(4)
+    ids = [f"im{i}" for i in range(12)]
+    np.savez(folder / "r.npz", spikes=rng.normal(size=(24, 3)), other=np.zeros(2))
+    pd.DataFrame({"stimulus_id": np.repeat(ids, 2)}).to_csv(folder / "rows.csv", index=False)
+    (folder / "npz.yaml").write_text(yaml.safe_dump({
+        "identifier": "t.npz", "kind": "encoding", "region": "V4", "stimuli": "images",
+        "responses": {"array": "r.npz", "rows": "rows.csv", "key": "spikes"}, "options": {"n_splits": 3}}))
+    data = get_benchmark(str(folder / "npz.yaml")).load()
+    assert data.sizes == {"presentation": 24, "neuroid": 3} and set(data["stimulus_id"].values) == set(ids)
+    (folder / "bad.yaml").write_text((folder / "npz.yaml").read_text().replace("key: spikes", "key: nope"))
+    with pytest.raises(DataError, match=r"responses/key must name one of \['spikes', 'other'\]"):
+        get_benchmark(str(folder / "bad.yaml"))
+
+    d = rng.random((2, 12, 12))
+    d = (d + d.transpose(0, 2, 1)) / 2
+    d[:, np.arange(12), np.arange(12)] = 0
+    write_netcdf(make_rdms(d, ids, rdm_coords={"subject": ["a", "b"]}), folder / "rdms.nc")
+    (folder / "rsa.yaml").write_text(yaml.safe_dump({
+        "identifier": "t.rsa", "kind": "rsa", "region": "IT", "stimuli": "images", "rdms": "rdms.nc",
+        "options": {"n_halves": 4}}))
+    s = score("reference", str(folder / "rsa.yaml"), layers=["block1"], cache_dir=tmp_path / "c", device="cpu")
+    assert s.attrs["benchmark"] == "t.rsa" and s.attrs["n_stimuli"] == 12 and np.isfinite(s.attrs["aggregate_ceiling"])
+    assert check_identities(result_rows(s)) == []
+
+
+def test_fmri_betas_file_benchmark(tmp_path):
+    """fMRI: per-stimulus beta maps + an ROI mask + a volume table, read through nilearn's masker."""
+    import nibabel as nib
+
+    folder = _bench_folder(tmp_path)
+    ids = [f"im{i}" for i in range(12)]
+    rng = np.random.default_rng(2)
+    vols = rng.normal(size=(4, 4, 3, 24)).astype(np.float32)
+    mask = np.zeros((4, 4, 3), dtype=np.uint8)
+    mask[1:3, 1:3, 1] = 1
+    nib.save(nib.Nifti1Image(vols, np.eye(4)), folder / "betas.nii.gz")
+    nib.save(nib.Nifti1Image(mask, np.eye(4)), folder / "roi.nii.gz")
+    pd.DataFrame({"volume": range(24), "stimulus_id": ids * 2}).to_csv(folder / "vols.csv", index=False)
+    (folder / "fmri.yaml").write_text(yaml.safe_dump({
+        "identifier": "t.fmri", "kind": "encoding", "region": "V1", "stimuli": "images",
+        "fmri": {"maps": "betas.nii.gz", "mask": "roi.nii.gz", "table": "vols.csv"}}))
+    data = get_benchmark(str(folder / "fmri.yaml")).load()
+    assert data.sizes == {"presentation": 24, "neuroid": 4} and (data["region"] == "V1").all()
+    i, j, k = data["voxel_i"].values[0], data["voxel_j"].values[0], data["voxel_k"].values[0]
+    np.testing.assert_allclose(data.values[:, 0], vols[i, j, k, :], rtol=1e-6)
