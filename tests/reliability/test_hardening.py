@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from neuroalign.atomic import atomic_path
 from neuroalign.data.stimuli import StimulusSet, decode_image
 from neuroalign.errors import ConfigError, DataError, NeuroalignWarning
+
+from .test_bad_input import _folder, _png
 
 NA = str(Path(sys.executable).parent / "neuroalign")
 
@@ -45,13 +46,6 @@ def one_line_error(proc, *needles, code=2, outputs=()):
         assert not (out.exists() and out.is_file()), f"{out} left behind"
         assert not list(out.parent.glob(f".{out.name}.tmp*")), "temporary left behind"
 
-
-def _png(arr) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def _png_header_only(width: int, height: int) -> bytes:
@@ -192,18 +186,9 @@ def test_results_out_is_a_directory(tmp_path):
     assert list(tmp_path.glob(".outdir.tmp*")) == [] and list(out.iterdir()) == []
 
 
-def _small_folder(tmp_path, n=8) -> Path:
-    d = tmp_path / "imgs"
-    d.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        (d / f"im{i}.png").write_bytes(_png(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)))
-    return d
-
-
 def test_sigint_during_extraction_one_line_nothing_written(tmp_path):
     cache, out = tmp_path / "c", tmp_path / "m.json"
-    proc = cli("extract", "reference", "--stimuli", _small_folder(tmp_path), "--batch-size", "2", "--cache-dir", cache,
+    proc = cli("extract", "reference", "--stimuli", _folder(tmp_path, n=8), "--batch-size", "2", "--cache-dir", cache,
                "--manifest", out, env={"NEUROALIGN_FAILPOINT": "extract.batch:2:INT"})
     one_line_error(proc, "neuroalign extract: interrupted; nothing was written", code=130, outputs=[out])
     assert [p for p in cache.rglob("*") if p.name.endswith(".zarr") or ".tmp-" in p.name] == []
@@ -272,7 +257,7 @@ def test_stale_tmp_of_killed_writer_removed(tmp_path):
 
 def test_rerun_after_sigkill_removes_its_stale_store(tmp_path):
     cache = tmp_path / "c"
-    args = ["extract", "reference", "--stimuli", _small_folder(tmp_path), "--layers", "block1", "--batch-size", "2",
+    args = ["extract", "reference", "--stimuli", _folder(tmp_path, n=8), "--layers", "block1", "--batch-size", "2",
             "--cache-dir", cache]
     killed = cli(*args, env={"NEUROALIGN_FAILPOINT": "extract.batch:2"})
     assert killed.returncode == -9
