@@ -117,16 +117,23 @@ def read_benchmark_spec(path: str | os.PathLike) -> dict:
 
 def _npy_assembly(folder: Path, r: dict, source: Path, region: str):
     arr_path = _inside(folder, r["array"], source, "responses/array")
-    rows = pd.read_csv(_inside(folder, r["rows"], source, "responses/rows"), dtype={"stimulus_id": str})
+    rows_path = _inside(folder, r["rows"], source, "responses/rows")
+    return read_array_assembly(arr_path, rows_path, key=r.get("key"), where=f"benchmark file {source}",
+                               region=region)
+
+
+def read_array_assembly(arr_path: Path, rows_path: Path, *, key: str | None, where: str, region: str):
+    """An ``.npy``/``.npz`` response array and its rows CSV as an assembly (``key``: the array in an .npz)."""
+    rows = pd.read_csv(rows_path, dtype={"stimulus_id": str})
     if arr_path.suffix == ".npz":
         with np.load(arr_path) as z:
-            key = r.get("key") or (z.files[0] if len(z.files) == 1 else None)
+            key = key or (z.files[0] if len(z.files) == 1 else None)
             if key is None or key not in z.files:
-                raise DataError(f"benchmark file {source}: responses/key must name one of {z.files} in {arr_path.name}.")
+                raise DataError(f"{where}: responses/key must name one of {z.files} in {arr_path.name}.")
             values = z[key]
     else:
         values = np.load(arr_path, allow_pickle=False)
-    return array_to_assembly(values, rows, where=f"{source} (responses)", region=region)
+    return array_to_assembly(values, rows, where=f"{where} (responses)", region=region)
 
 
 def array_to_assembly(values: np.ndarray, rows: pd.DataFrame, *, where: str, region: str | None = None,
@@ -235,12 +242,7 @@ def import_data(array: str | os.PathLike, rows: str | os.PathLike, stimuli: str 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        (tmp / "r").mkdir()
-        shutil.copy2(array, tmp / "r" / array.name)
-        shutil.copy2(rows, tmp / "r" / "rows.csv")
-        assembly = _npy_assembly(tmp / "r", {"array": array.name, "rows": "rows.csv", "key": key},
-                                 Path(rows), region)
-        shutil.rmtree(tmp / "r")
+        assembly = read_array_assembly(array, rows, key=key, where=f"import-data {rows}", region=region)
         save_assembly(assembly, tmp / "responses.nc")
         if stimuli.is_dir():
             shutil.copytree(stimuli, tmp / "images")

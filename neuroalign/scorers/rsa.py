@@ -55,14 +55,18 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     per_layer = np.asarray(boot.point, dtype=float)
     ci_layer = boot.ci(0.95)
     halves = random_halves(ids, n_halves or N_HALVES, seed)
-    c_sel, c_rep = (torch.as_tensor(c) for c in _half_counts(ids, halves))
-    on_sel = bootstrap(model_rdms, data_rdms, method=method, counts=(c_sel, None), ceiling=False, device=device).samples
-    rep = bootstrap(model_rdms, data_rdms, method=method, counts=(c_rep, None), ceiling=ceil, device=device)
+    # selection and report halves in one batch: one evaluator (one sort plan per RDM) for both
+    both = bootstrap(model_rdms, data_rdms, method=method, ceiling=ceil, device=device,
+                     counts=(torch.as_tensor(np.concatenate(_half_counts(ids, halves))), None))
+    B = len(halves)
+    on_sel = both.samples[:B]
+    rep = both.samples[B:]
+    rep_ceiling = both.ceiling_samples[B:] if ceil else None
     choice = np.argmax(np.where(np.isfinite(on_sel), on_sel, -np.inf), axis=1)
-    half_raw = rep.samples[np.arange(len(halves)), choice]
+    half_raw = rep[np.arange(B), choice]
     raw = float(np.nanmean(half_raw))
-    upper = float(np.nanmean(rep.ceiling_samples[:, 1])) if ceil else float("nan")
-    lower = float(np.nanmean(rep.ceiling_samples[:, 0])) if ceil else float("nan")
+    upper = float(np.nanmean(rep_ceiling[:, 1])) if ceil else float("nan")
+    lower = float(np.nanmean(rep_ceiling[:, 0])) if ceil else float("nan")
     low, high = boot.ceiling if ceil else (np.nan, np.nan)
     ci = half_sample_interval(half_raw)
     norm = raw / upper if ceil else float("nan")
