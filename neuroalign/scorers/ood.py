@@ -69,11 +69,11 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
     table = {k: [] for k in ("id_score", "ood_score", "gap", "ratio", "raw", "normalized", "id_normalized",
                              "ood_normalized")}
     for layer in layers:
-        i_r = masked_median(res[layer]["id_r"].values, ok) / scale_id
-        o_r = masked_median(res[layer]["ood_r"].values, ok) / scale_ood
-        table["id_score"].append(masked_median(res[layer]["id_r"].values, ok))
-        table["ood_score"].append(masked_median(res[layer]["ood_r"].values, ok))
-        table["raw"].append(table["ood_score"][-1])
+        i_raw, o_raw = masked_median(res[layer]["id_r"].values, ok), masked_median(res[layer]["ood_r"].values, ok)
+        i_r, o_r = i_raw / scale_id, o_raw / scale_ood
+        table["id_score"].append(i_raw)
+        table["ood_score"].append(o_raw)
+        table["raw"].append(o_raw)
         table["normalized"].append(o_r if has_c else float("nan"))
         table["id_normalized"].append(i_r if has_c else float("nan"))
         table["ood_normalized"].append(o_r if has_c else float("nan"))

@@ -56,13 +56,14 @@ def score_pls(features, assembly, *, seed: int = 0, protocol: str = "neuroalign"
         scores = np.array([float(f["score"]) for f in full])
         best = int(np.nanargmax(scores))
         bs_c = float(ic.attrs["aggregate_brainscore"]) if ic is not None else float("nan")
-        norm = scores[best] / bs_c if ic is not None else float("nan")
+        layer_norm = scores / bs_c  # NaN without a ceiling
+        norm = float(layer_norm[best])
         return build_score(
             {"raw": ("neuroid", layer_neuroid[best]), "raw_per_split": (("split", "neuroid"), full[best]["r"].values),
              "ceiling": ("neuroid", ic.values if ic is not None else np.full(layer_neuroid.shape[1], np.nan)),
              "layer_raw": ("layer", scores),
-             "layer_normalized": ("layer", scores / bs_c if ic is not None else np.full(len(layers), np.nan)),
-             "layer_brainscore_normalized": ("layer", scores / bs_c if ic is not None else np.full(len(layers), np.nan))},
+             "layer_normalized": ("layer", layer_norm),  # Brain-Score's convention is this protocol's one
+             "layer_brainscore_normalized": ("layer", layer_norm)},
             coords,
             **{"metric": what + "; median over neuroids per split, mean over splits",
                    "normalization": NORMALIZATION["pls:brainscore"] if ic is not None else NO_CEILING,
