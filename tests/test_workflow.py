@@ -178,3 +178,29 @@ def test_image_limits_in_the_config_reach_every_command(tmp_path):
     bad.write_text(yaml.safe_dump(dict(TINY, image_limits={"max_image_gb": 3})))
     out = _snakemake(tmp_path, "-n", config=bad, check=False)
     assert out.returncode != 0 and "unknown config key 'max_image_gb'" in out.stdout + out.stderr
+
+
+def test_benchmark_files_sit_beside_identifiers_in_the_config(tmp_path):
+    """A benchmark file in `benchmarks:` runs like an identifier: extracted from its own images
+    (a file-name-safe key), scored with its path, named by its identifier."""
+    import numpy as np
+    from PIL import Image
+
+    from neuroalign.data.assembly import make_assembly, save_assembly
+
+    lab = tmp_path / "mylab"
+    (lab / "images").mkdir(parents=True)
+    ids = [f"im{i}" for i in range(10)]
+    for i, sid in enumerate(ids):
+        Image.fromarray(np.full((16, 16, 3), 20 * i, np.uint8)).save(lab / "images" / f"{sid}.png")
+    save_assembly(make_assembly(np.random.default_rng(0).normal(size=(20, 2)), stimulus_id=ids * 2),
+                  lab / "r.nc")
+    (lab / "bench.yaml").write_text(yaml.safe_dump({"identifier": "mylab.v1.encoding", "kind": "encoding",
+                                                    "region": "V1", "assembly": "r.nc", "stimuli": "images"}))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(dict(TINY, benchmarks=["synthetic.encoding", str(lab / "bench.yaml")])))
+    out = _snakemake(tmp_path, "-n", "-p", config=cfg)
+    score = [x for x in out.stdout.splitlines() if "neuroalign score" in x and "mylab.v1.encoding.nc" in x]
+    assert score and all(f"--benchmark '{lab / 'bench.yaml'}'" in x for x in score)
+    extract = [x for x in out.stdout.splitlines() if "neuroalign extract" in x and str(lab / "images") in x]
+    assert extract and all("/file-" in x for x in extract)  # the extraction key of a stimulus folder
