@@ -3,7 +3,9 @@
 1. extraction / bare forward loop (goal <= 1.10): the extraction decodes the images from
    disk, preprocesses, hooks and reduces four layers and streams them to Zarr (content hash,
    cache key, atomic rename included); the bare loop runs the same module at the same batch
-   size on tensors decoded beforehand, nothing else;
+   size on tensors decoded beforehand, nothing else, in PyTorch's default NCHW layout (what a
+   user writes); a second line compares with the bare loop in channels_last, the layout
+   extraction runs convolutional networks in, which isolates extraction's own overhead;
 2. extraction / naive user loop (goal <= 1.02): the loop a user would write: per batch, open
    each image with PIL and apply the model's transform, forward with the same four hooks and
    reductions, ``np.save`` each layer's batch. It pays decoding on the critical path, as every
@@ -80,23 +82,32 @@ def timing(args, tmp: Path) -> dict:
     from neuroalign.device import resolve_device
     from neuroalign.models import load_model
 
+    import copy
+
+    from neuroalign.allocator import keep_large_allocations
+
+    keep_large_allocations()  # as every `neuroalign` command does; process-wide, so all loops below share it
     dev = resolve_device(args.device)
     model = load_model(args.model)
     tf = model.preprocessing.transform()
     paths = [args.images / f"img{i:05d}.jpg" for i in range(args.n)]
     x = torch.stack([tf(Image.open(p).convert("RGB")) for p in paths])
-    module = model.module.to(dev).eval()
+    # the user's loops get their own NCHW copy (extraction turns its model channels_last in place)
+    module = copy.deepcopy(model.module).to(dev).eval()
+    module_cl = copy.deepcopy(model.module).to(dev).eval().to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
     use_amp = args.amp and dev.type != "cpu"
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def amp():
         return torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=use_amp)
 
-    def bare(n: int) -> float:
+    def bare(n: int, cl: bool = False) -> float:
+        mod, inputs = (module_cl, x_cl) if cl else (module, x)
         t = time.perf_counter()
         with torch.inference_mode(), amp():
-            for batch in x[:n].split(args.batch_size):
-                module(batch.to(dev))
+            for batch in inputs[:n].split(args.batch_size):
+                mod(batch.to(dev))
         sync()
         return time.perf_counter() - t
 
@@ -128,14 +139,16 @@ def timing(args, tmp: Path) -> dict:
         return time.perf_counter() - t
 
     warm = min(args.n, 2 * args.batch_size)  # allocator, imports, lazy init, worker start-up code
-    bare(warm), full(warm, tmp / "warm"), naive(warm, tmp / "warm-naive")
-    runs = {"bare": [], "extraction": [], "naive": []}
+    bare(warm), bare(warm, cl=True), full(warm, tmp / "warm"), naive(warm, tmp / "warm-naive")
+    runs = {"bare": [], "bare_cl": [], "extraction": [], "naive": []}
     for rep in range(args.reps):
-        order = ["bare", "extraction", "naive"]
-        order = order[rep % 3:] + order[:rep % 3]
+        order = ["bare", "bare_cl", "extraction", "naive"]
+        order = order[rep % 4:] + order[:rep % 4]
         for what in order:
             if what == "bare":
                 runs[what].append(bare(args.n))
+            elif what == "bare_cl":
+                runs[what].append(bare(args.n, cl=True))
             elif what == "extraction":
                 runs[what].append(full(args.n, tmp / f"cache{rep}"))
             else:
@@ -190,13 +203,14 @@ def main() -> None:
                    if args.workers == "auto" else int(args.workers))
         print(f"model {args.model}, device {args.device}, batch {args.batch_size}, {args.n} images, "
               f"{args.reps} repetitions, decoding workers {args.workers} ({workers}), layers {LAYERS}")
-        for what in ("bare", "naive", "extraction"):
+        for what in ("bare", "bare_cl", "naive", "extraction"):
             t = np.asarray(runs[what])
             print(f"  {what + ':':<11} median {np.median(t):7.2f} s ({args.n / np.median(t):6.1f} img/s), "
                   f"range {t.min():.2f}-{t.max():.2f} s")
         print(f"  decoding + preprocessing alone: {runs['decode_cpu']:.2f} s of CPU on one core "
               f"({runs['decode_cpu'] / np.median(runs['bare']):.1%} of the bare loop's wall time)")
         print(_summary("bare forward loop", runs["extraction"], runs["bare"], 1.10))
+        print(_summary("bare loop, channels_last (extraction's layout)", runs["extraction"], runs["bare_cl"], 1.10))
         print(_summary("naive user loop  ", runs["extraction"], runs["naive"], 1.02))
         if args.skip_rss:
             return

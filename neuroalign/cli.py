@@ -136,55 +136,71 @@ def _load_stimuli(name: str, color: str = "error"):
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    """One or more stimulus sets in one process (the workflow extracts all of a model's sets
+    this way: one interpreter, torch start-up and model load); each set's manifest is written
+    as soon as its stores are complete."""
     import json
 
     from .activations import extract
     from .atomic import atomic_path
     from .models import load_model
 
+    if args.manifest and len(args.manifest) != len(args.stimuli):
+        raise ConfigError(f"--manifest was given {len(args.manifest)} time(s) for {len(args.stimuli)} --stimuli; "
+                          "give one --manifest per --stimuli, in the same order (or none).")
     model = load_model(args.model)
-    stimuli = _load_stimuli(args.stimuli, args.color)
     layers = args.layers or model.layers
-    feats = extract(model, stimuli, layers, reduction=args.reduction, batch_size=args.batch_size,
-                    device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=_progress())
-    info = {"model": model.name, "identity": model.identity, "stimuli": args.stimuli,
-            "stimuli_hash": stimuli.content_hash, "reduction": args.reduction,
-            "layers": {k: {"shape": list(v.shape), "store": v.attrs.get("store", "")}
-                       for k, v in feats.items()}}
-    for k, v in info["layers"].items():
-        print(f"{k}: {v['shape'][0]} stimuli x {v['shape'][1]} features -> {v['store'] or '(in memory)'}")
-    stores = {str(Path(v["store"]).parent) for v in info["layers"].values() if v["store"]}
-    if stores:
-        print(f"activations (Zarr stores, reused by `score` and `rdms`): {', '.join(sorted(stores))}")
-    if args.manifest:
-        with atomic_path(args.manifest) as tmp:
-            tmp.write_text(json.dumps(info, indent=2))
-        print(f"manifest: {args.manifest}")
+    for i, name in enumerate(args.stimuli):
+        stimuli = _load_stimuli(name, args.color)
+        feats = extract(model, stimuli, layers, reduction=args.reduction, batch_size=args.batch_size,
+                        device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args),
+                        progress=_progress())
+        info = {"model": model.name, "identity": model.identity, "stimuli": name,
+                "stimuli_hash": stimuli.content_hash, "reduction": args.reduction,
+                "layers": {k: {"shape": list(v.shape), "store": v.attrs.get("store", "")}
+                           for k, v in feats.items()}}
+        for k, v in info["layers"].items():
+            print(f"{k}: {v['shape'][0]} stimuli x {v['shape'][1]} features -> {v['store'] or '(in memory)'}")
+        stores = {str(Path(v["store"]).parent) for v in info["layers"].values() if v["store"]}
+        if stores:
+            print(f"activations (Zarr stores, reused by `score` and `rdms`): {', '.join(sorted(stores))}")
+        if args.manifest:
+            with atomic_path(args.manifest[i]) as tmp:
+                tmp.write_text(json.dumps(info, indent=2))
+            print(f"manifest: {args.manifest[i]}", flush=True)
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    """One or more benchmarks in one process (one interpreter, torch start-up and model load):
+    the workflow scores every benchmark of a stimulus set this way. Each benchmark's outputs
+    are written (atomically) as soon as it is scored, so a later failure keeps the earlier ones."""
+    from .atomic import atomic_path
     from .models import load_model
     from .scoring import result_rows, save_score, score
 
+    benches = args.benchmark
+    for flag, paths in (("--out", args.out), ("--table", args.table)):
+        if paths and len(paths) != len(benches):
+            raise ConfigError(f"{flag} was given {len(paths)} time(s) for {len(benches)} --benchmark(s); "
+                              f"give one {flag} per --benchmark, in the same order (or none).")
     model = load_model(args.model)
     if args.name:
         model.name = args.name
-    ds = score(model, args.benchmark, layers=args.layers, reduction=args.reduction, seed=args.seed,
-               device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=_progress(),
-               dask=args.dask, dask_workers=args.dask_workers, protocol=args.protocol)
-    a = ds.attrs
-    print(f"{a['model']} on {a['benchmark']} ({a['kind']}): layer {a['layer']}")
-    print(f"  raw {a['aggregate_raw']:.4f}  ceiling {a['aggregate_ceiling']:.4f}  "
-          f"normalized {a['aggregate_normalized']:.4f}  [{a['normalization']}]")
-    print(f"  layer selection: {a['layer_selection']}")
-    if args.out:
-        save_score(ds, args.out)
-    if args.table:
-        from .atomic import atomic_path
-
-        with atomic_path(args.table) as tmp:
-            result_rows(ds).to_csv(tmp, index=False)
+    for i, bench in enumerate(benches):
+        ds = score(model, bench, layers=args.layers, reduction=args.reduction, seed=args.seed,
+                   device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=_progress(),
+                   dask=args.dask, dask_workers=args.dask_workers, protocol=args.protocol)
+        a = ds.attrs
+        print(f"{a['model']} on {a['benchmark']} ({a['kind']}): layer {a['layer']}")
+        print(f"  raw {a['aggregate_raw']:.4f}  ceiling {a['aggregate_ceiling']:.4f}  "
+              f"normalized {a['aggregate_normalized']:.4f}  [{a['normalization']}]")
+        print(f"  layer selection: {a['layer_selection']}", flush=True)
+        if args.out:
+            save_score(ds, args.out[i])
+        if args.table:
+            with atomic_path(args.table[i]) as tmp:
+                result_rows(ds).to_csv(tmp, index=False)
     return 0
 
 
@@ -397,24 +413,27 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("files", nargs="*", type=Path, help="benchmark files (.yaml) to check and describe instead")
     b.set_defaults(func=cmd_benchmarks)
 
-    e = sub.add_parser("extract", help="extract activations of MODEL to a stimulus set into the cache",
-                       description="Example: neuroalign extract efficientnet-lite0 --stimuli kriegeskorte2008_92")
+    e = sub.add_parser("extract", help="extract activations of MODEL to stimulus sets into the cache",
+                       description="Example: neuroalign extract efficientnet-lite0 --stimuli kriegeskorte2008_92. "
+                                   "Repeat --stimuli (with one --manifest each) to extract several in one process.")
     e.add_argument("model", help="model spec, e.g. efficientnet-lite0 or torchvision:resnet18")
-    e.add_argument("--stimuli", required=True, help=STIMULI_HELP)
+    e.add_argument("--stimuli", required=True, action="append", help=STIMULI_HELP + "; repeatable")
     e.add_argument("--color", choices=("error", "convert"), default="error",
                    help="grayscale, RGBA or palette images: 'error' (default) names the first such file, "
                         "'convert' converts them to RGB")
     e.add_argument("--batch-size", type=_positive_int, default=32)
-    e.add_argument("--manifest", type=Path, default=None, help="write a JSON summary of the stores here")
+    e.add_argument("--manifest", type=Path, action="append", default=None,
+                   help="write a JSON summary of the stores here (one per --stimuli, in order)")
     _add_extraction_args(e)
     e.set_defaults(func=cmd_extract)
 
-    sc = sub.add_parser("score", help="score MODEL on a benchmark",
-                        description="Example: neuroalign score efficientnet-lite0 --benchmark cowley2023.210325.encoding")
+    sc = sub.add_parser("score", help="score MODEL on one or more benchmarks",
+                        description="Example: neuroalign score efficientnet-lite0 --benchmark cowley2023.210325.encoding. "
+                                    "Repeat --benchmark (with one --out / --table each) to score several in one process.")
     sc.add_argument("model", help="model spec")
-    sc.add_argument("--benchmark", required=True,
+    sc.add_argument("--benchmark", required=True, action="append",
                     help="benchmark id (see `neuroalign benchmarks`), the path of a benchmark file (.yaml), "
-                         "or brainscore:<dataset identifier>")
+                         "or brainscore:<dataset identifier>; repeatable")
     sc.add_argument("--name", default=None, help="name to record for the model (default: its spec)")
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--dask", default=None, help="fit ridge targets on a dask cluster: local | slurm | <address>")
@@ -423,8 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--protocol", choices=("neuroalign", "brainscore"), default=None,
                     help="PLS benchmarks: 'brainscore' reproduces Brain-Score's number (all images, its splits and "
                          "ceiling); default 'neuroalign' chooses the layer without the reported images")
-    sc.add_argument("--out", type=Path, default=None, help="write the Score as NetCDF")
-    sc.add_argument("--table", type=Path, default=None, help="write the results-table rows as CSV")
+    sc.add_argument("--out", type=Path, action="append", default=None,
+                    help="write the Score as NetCDF (one per --benchmark, in order)")
+    sc.add_argument("--table", type=Path, action="append", default=None,
+                    help="write the results-table rows as CSV (one per --benchmark, in order)")
     _add_extraction_args(sc)
     sc.set_defaults(func=cmd_score)
 
@@ -561,6 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+COMPUTE_COMMANDS = ("extract", "score", "rdms", "scaling", "finetune", "submit")
+
+
 def _rerun_sandboxed(args: argparse.Namespace, argv: list[str]) -> int:
     """Run this same command inside the bubblewrap sandbox; writable: the cache and the outputs' folders."""
     import os
@@ -572,7 +596,9 @@ def _rerun_sandboxed(args: argparse.Namespace, argv: list[str]) -> int:
 
     cache = Path(args.cache_dir) if getattr(args, "cache_dir", None) else default_cache_dir()
     writable = [cache]
-    writable += [Path(v).absolute().parent for v in (getattr(args, k, None) for k in ("manifest", "out", "table")) if v]
+    for k in ("manifest", "out", "table"):  # `score` takes --out / --table once per --benchmark
+        value = getattr(args, k, None)
+        writable += [Path(v).absolute().parent for v in (value if isinstance(value, list) else [value]) if v]
     torch_home = Path(os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "torch")
     torch_home = torch_home.expanduser().absolute()
     env = {ENV_VAR: str(data_dir()), CACHE_ENV: str(cache.absolute()), "TORCH_HOME": str(torch_home)}
@@ -593,6 +619,10 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `neuroalign benchmarks | head` exits quietly
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in COMPUTE_COMMANDS:
+        from .allocator import keep_large_allocations
+
+        keep_large_allocations()  # activations are reused, not page-faulted in per batch
     try:
         if getattr(args, "sandbox", False):
             from . import sandbox

@@ -124,3 +124,20 @@ def grid_models(config: dict) -> dict[str, dict]:
                           f"{sub or '(none configured)'} {'holds no models' if sub and Path(sub).is_file() else 'does not exist'}; "
                           "add models to the config or run `neuroalign submit DIR --submissions <that file>`.")
     return models
+
+
+def score_groups(bench_specs: dict[str, str]) -> dict[str, list[str]]:
+    """The grid's benchmarks (``{key: spec}``, as from :func:`grid_benchmarks`) grouped by the
+    extraction key of their stimulus set, in config order: the workflow scores each group in
+    one `neuroalign score` process per model."""
+    from .benchmarks import get_benchmark, stimulus_key
+
+    groups: dict[str, list[str]] = {}
+    for key, spec in bench_specs.items():
+        groups.setdefault(stimulus_key(get_benchmark(spec)), []).append(key)
+    return groups
+
+
+def score_rule_name(stimset: str) -> str:
+    """The workflow's rule that scores the benchmarks of stimulus set ``stimset`` (an extraction key)."""
+    return "score_" + re.sub(r"[^A-Za-z0-9_]", "_", stimset)

@@ -127,8 +127,25 @@ def test_rerun_reads_cache_without_running_the_model(cache):
     assert calls[0] == 8
     # Each store says what it is keyed on.
     attrs = first["block2"].attrs
-    assert attrs["model"] == model.identity and attrs["stimuli"] == st.content_hash
+    assert attrs["model"] == f"tiny@sha256:{model.weights_sha256}" and attrs["stimuli"] == st.content_hash
     assert attrs["layer"] == "block2" and attrs["reduction_spec"] == "avgpool"
+
+
+
+def test_display_name_does_not_split_the_cache(cache):
+    """The workflow extracts a model under its spec and scores it under the grid's name
+    (`score --name`, set before anything is computed): the score must read the extraction's
+    stores, not extract again."""
+    st = stimuli(10)
+    first = extract(tiny_model(), st, ["block1"], batch_size=4, cache_dir=cache, progress=False)
+    renamed = tiny_model()
+    renamed.name = "tiny-as-named-in-the-grid"
+    calls = count_forwards(renamed)
+    again = extract(renamed, st, ["block1"], batch_size=4, cache_dir=cache, progress=False)
+    assert calls[0] == 0  # nothing ran
+    assert again["block1"].attrs["store"] == first["block1"].attrs["store"]
+    assert len(list((cache / "activations").glob("*/*.zarr"))) == 1
+    assert renamed.identity.startswith("tiny-as-named-in-the-grid@")  # results still carry the name
 
 
 def test_cache_invalidates_on_weights_input_size_image_and_reduction(cache):

@@ -38,7 +38,7 @@ ONE_THREAD = ["--set-threads", "score=1", "extract=1"]
 SLURM_ARGS = ["--profile", str(PROFILE), "--slurm-status-command", "squeue",
               "--slurm-init-seconds-before-status-checks", "1", "--verbose"]
 RUN_TIMEOUT = 1500  # a guard against hangs; CI takes a fraction of it
-# "Job 3 has been submitted with SLURM jobid 17 (log: .../slurm_logs/rule_score/ref_synthetic.encoding/17.log)."
+# "Job 3 has been submitted with SLURM jobid 17 (log: .../slurm_logs/rule_score/ref/17.log)."
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: .*/rule_(\w+)/(?:([^/]*)/)?\d+\.log\)")
 
 
@@ -93,21 +93,22 @@ def _start(cmd, log: Path, environ: dict) -> subprocess.Popen:
 
 
 def _cancel_a_score_job(work: Path, log: Path, proc: subprocess.Popen, deadline: float) -> dict:
-    """scancel the first score job that is computing: its `neuroalign score` has opened its log
-    and not yet written its table. Returns what was cancelled."""
+    """scancel the first score job that is computing: its `neuroalign score` (one per model, all
+    of the model's benchmarks) has opened its log and not yet written its last table. Returns what
+    was cancelled."""
     while time.time() < deadline and proc.poll() is None:
         history = squeue_history()
         for _, jid, rule, wc in submissions_in(log.read_text()):
             if rule != "score" or history.get(jid, {}).get("state") != "RUNNING":
                 continue
-            model, _, bench = wc.partition("_")  # the grid's model names have no "_"
+            model = wc  # the score rule's one wildcard
             if model not in TINY["models"]:  # ref or ref-seed7
                 continue
-            rule_log = work / "results" / "logs" / "score" / model / f"{bench}.log"
-            table = work / "results" / "scores" / model / f"{bench}.csv"
-            if rule_log.exists() and not table.exists():
+            rule_log = work / "results" / "logs" / "score" / f"{model}.log"
+            last = work / "results" / "scores" / model / f"{TINY['benchmarks'][-1]}.csv"
+            if rule_log.exists() and not last.exists():
                 time.sleep(1.0)  # well inside the computation
-                if table.exists():
+                if last.exists():
                     continue
                 subprocess.run(["scancel", jid], capture_output=True)
                 for _ in range(100):  # the job is CANCELLED, unless it finished in between (then try another)
@@ -116,7 +117,7 @@ def _cancel_a_score_job(work: Path, log: Path, proc: subprocess.Popen, deadline:
                         break
                     time.sleep(0.2)
                 if state == "CANCELLED":
-                    return {"jobid": jid, "rule": rule, "model": model, "benchmark": bench, "at": time.time()}
+                    return {"jobid": jid, "rule": rule, "model": model, "at": time.time()}
         time.sleep(0.5)
     raise AssertionError(f"no running score job to cancel (snakemake exit: {proc.poll()})\n{log.read_text()[-3000:]}")
 
@@ -214,23 +215,24 @@ def test_cancelled_job_is_retried_and_the_run_completes(runs):
     assert history[c["jobid"]]["state"] == "CANCELLED"
     # the plugin saw the cancellation and snakemake submitted the job again
     assert re.search(rf"SLURM-job '{c['jobid']}' failed, SLURM status is: 'CANCELLED'", runs.slurm_log)
-    wc = f"{c['model']}_{c['benchmark']}"
+    wc = c["model"]
     again = [s for _, s, rule, w in submissions_in(runs.slurm_log) if rule == "score" and w == wc]
     assert again[0] == c["jobid"] and len(again) == 2, again
     assert history[again[1]]["state"] == "COMPLETED"
     # the retry asked for more memory (mem_mb: attempt * 8000)
-    call = [line for line in re.findall(r"sbatch call: (.*)", runs.slurm_log) if f"_wildcards_{wc}'" in line
-            or f"_wildcards_{wc} " in line]
+    call = [line for line in re.findall(r"sbatch call: (.*)", runs.slurm_log)
+            if f"rule_score_wildcards_{wc}'" in line or f"rule_score_wildcards_{wc} " in line]
     assert [re.search(r"--mem (\d+)", x).group(1) for x in call] == ["8000", "16000"], call
-    # the score it finally wrote is the local run's
-    rel = Path("results") / "scores" / c["model"] / f"{c['benchmark']}.nc"
-    a = xr.load_dataset(runs.local / rel, engine="h5netcdf")
-    b = xr.load_dataset(runs.slurm / rel, engine="h5netcdf")
-    assert set(a.data_vars) == set(b.data_vars) and "layer_raw" in a  # every kind has per-layer values
-    for var in a.data_vars:  # whichever kind the cancelled job scored (RSA has no per-neuroid 'raw')
-        if np.issubdtype(a[var].dtype, np.number):
-            np.testing.assert_array_equal(a[var].values, b[var].values, err_msg=var)
-    assert a.attrs["aggregate_raw"] == b.attrs["aggregate_raw"]
+    # the scores it finally wrote (every benchmark of the model) are the local run's
+    for bench in TINY["benchmarks"]:
+        rel = Path("results") / "scores" / c["model"] / f"{bench}.nc"
+        a = xr.load_dataset(runs.local / rel, engine="h5netcdf")
+        b = xr.load_dataset(runs.slurm / rel, engine="h5netcdf")
+        assert set(a.data_vars) == set(b.data_vars) and "layer_raw" in a  # every kind has per-layer values
+        for var in a.data_vars:  # RSA has no per-neuroid 'raw'
+            if np.issubdtype(a[var].dtype, np.number):
+                np.testing.assert_array_equal(a[var].values, b[var].values, err_msg=f"{bench}: {var}")
+        assert a.attrs["aggregate_raw"] == b.attrs["aggregate_raw"]
 
 
 def test_gpu_rule_asks_for_a_gpu_in_the_gpu_partition(runs):

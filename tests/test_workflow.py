@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,8 +56,8 @@ def _snakemake(workdir: Path, *args: str, config: Path | None = None, check: boo
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data_root):
-    """The tiny grid, run the hard way: killed with SIGKILL once its first score is written,
-    then rerun to completion (as a user would after a crash)."""
+    """The tiny grid, run the hard way: killed with SIGKILL once its first score job (one model's
+    benchmarks) is finished, then rerun to completion (as a user would after a crash)."""
     work = tmp_path_factory.mktemp("wf")
     cfg = work / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(TINY))
@@ -75,15 +76,18 @@ def tiny_run(tmp_path_factory, data_root):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
                             start_new_session=True)
     scores = work / "results" / "scores"
+
+    def done_jobs():  # a score job (all of one model's benchmarks) is finished once every table exists
+        return [m for m in scores.glob("*") if all((m / f"{b}.csv").exists() for b in TINY["benchmarks"])]
+
     deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None and not list(scores.rglob("*.csv")):
+    while time.time() < deadline and proc.poll() is None and not done_jobs():
         time.sleep(0.5)
-    # a score job is finished once both its outputs exist (the table is written last)
-    first = sorted(p for p in scores.rglob("*.nc") if p.with_suffix(".csv").exists())
+    first = sorted(p for m in done_jobs() for p in m.glob("*.nc"))
     time.sleep(3)  # let snakemake record that job as complete; the next one is under way
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert first, "no score was finished before the kill"
+    assert first, "no score job was finished before the kill"
     finished = {p: p.stat().st_mtime_ns for p in first}
     assert not (work / "results" / "results.csv").exists()  # killed part-way, before the end
     _snakemake(work, "--unlock", config=cfg)  # the lock a killed run leaves behind
@@ -155,6 +159,35 @@ def test_dry_run_default_config_and_slurm_profile(tmp_path):
     ft.write_text(yaml.safe_dump(dict(TINY, finetune={"enabled": True, "steps": 10})))
     out = _snakemake(tmp_path, "-n", config=ft)
     assert "finetune" in out.stdout and "finetune_summary" in out.stdout
+
+
+def test_jobs_per_model_or_stimulus_set(tmp_path):
+    """`jobs_per: model` (default): one extract and one score process per model, every benchmark
+    still with its own outputs; `jobs_per: stimulus_set`: one job each per model × stimulus set."""
+    from neuroalign.benchmarks import get_benchmark, stimulus_key
+    from neuroalign.workflow import score_rule_name
+
+    sets = {}
+    for b in TINY["benchmarks"]:
+        sets.setdefault(stimulus_key(get_benchmark(b)), []).append(b)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    out = _snakemake(tmp_path, "-n", "-p", "--forceall", config=cfg).stdout
+    score = [x for x in out.splitlines() if "neuroalign score" in x]
+    extract = [x for x in out.splitlines() if "neuroalign extract" in x]
+    assert len(score) == len(extract) == len(TINY["models"])  # the submitted model is not in this config
+    for line in score:
+        assert line.count("--benchmark ") == line.count("--out ") == line.count("--table ") == len(TINY["benchmarks"])
+    for line in extract:
+        assert line.count("--stimuli ") == line.count("--manifest ") == len(sets)
+    cfg.write_text(yaml.safe_dump(dict(TINY, jobs_per="stimulus_set")))
+    out = _snakemake(tmp_path, "-n", "-p", "--forceall", config=cfg).stdout
+    score = [x for x in out.splitlines() if "neuroalign score" in x]
+    assert len(score) == len(TINY["models"]) * len(sets)
+    assert sorted(x.count("--benchmark ") for x in score) == sorted([len(v) for v in sets.values()] * len(TINY["models"]))
+    for key in sets:
+        assert re.search(rf"^(local)?rule {score_rule_name(key)}:$", out, re.M), score_rule_name(key)
+    assert len([x for x in out.splitlines() if "neuroalign extract" in x]) == len(TINY["models"]) * len(sets)
 
 
 def test_misspelled_config_key_is_named(tmp_path):

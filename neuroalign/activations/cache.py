@@ -1,7 +1,7 @@
 """Where activation stores live and what they are keyed by.
 
-The key is a SHA-256 over everything that changes the numbers: the model identity (name +
-weights hash), the layer, the stimulus set's content hash, the preprocessing, the
+The key is a SHA-256 over everything that changes the numbers: the model (its spec + weights
+hash; not the display name, so `score --name` reads what `extract` wrote), the layer, the stimulus set's content hash, the preprocessing, the
 reduction (with its seed), the precision and the store format version.
 """
 
@@ -34,7 +34,7 @@ def key_fields(model, layer: str, stimuli, reduction, amp: bool, labels: dict | 
 
     fields = {
         "format": STORE_FORMAT,
-        "model": model.identity,
+        "model": f"{model.spec}@sha256:{model.weights_sha256}",
         "layer": layer,
         "stimuli": stimuli.content_hash,
         "preprocessing": model.preprocessing.to_dict(),
@@ -56,6 +56,8 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "root"
 
 
-def store_path(cache_dir: str | os.PathLike | None, model_name: str, layer: str, key: str) -> Path:
+def store_path(cache_dir: str | os.PathLike | None, model_spec: str, layer: str, key: str) -> Path:
+    """Folder by model *spec*, never by the display name (``--name``): `extract` and `score` of
+    one model under two names must find the same stores, not extract twice."""
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return root / "activations" / _safe(model_name) / f"{_safe(layer or 'output')}-{key[:32]}.zarr"
+    return root / "activations" / _safe(model_spec) / f"{_safe(layer or 'output')}-{key[:32]}.zarr"

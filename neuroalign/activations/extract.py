@@ -63,7 +63,7 @@ def _job(model: LoadedModel, stimuli: StimulusSet, layer: str, red: Reduction, a
     key = cache_key(fields)
     attrs = {**fields, "cache_key": key, "model_name": model.name, "model_spec": model.spec,
              "stimulus_set": stimuli.identifier, "layer": layer or "output", "reduction_spec": str(red)}
-    return _Job(layer, red, store_path(cache_dir, model.name, layer, key), attrs, **kw)
+    return _Job(layer, red, store_path(cache_dir, model.spec, layer, key), attrs, **kw)
 
 
 def extract(model: LoadedModel | str, stimuli: StimulusSet, layers: Sequence[str] | str | None = None, *,
@@ -137,6 +137,17 @@ def _probe(model: LoadedModel, stimuli: StimulusSet, layers: list[str], dev: tor
     return {layer: tuple(got[layer].shape[1:]) for layer in layers}
 
 
+def _memory_format(module: torch.nn.Module) -> torch.memory_format:
+    """channels_last (NHWC) for convolutional networks: oneDNN's and cuDNN's fast layout, 1.3–2× the
+    forward throughput of NCHW on CPU for the default grid's models (bench/bench_extraction.py).
+    The module's weights are converted in place; hooked outputs keep their logical (N, C, H, W)
+    shape, so reductions are unchanged (values differ from NCHW at float32 rounding, ~1e-6)."""
+    if not any(isinstance(m, torch.nn.Conv2d) for m in module.modules()):
+        return torch.preserve_format
+    module.to(memory_format=torch.channels_last)
+    return torch.channels_last
+
+
 def _fmt(nbytes: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if nbytes < 1000 or unit == "TB":
@@ -193,6 +204,7 @@ def _run(model: LoadedModel, stimuli: StimulusSet, jobs: list[_Job], dev: torch.
     _check_budget(jobs, n, budget)
 
     module = model.module.to(dev).eval()
+    fmt = _memory_format(module)
     if num_workers is None:
         num_workers = auto_workers(dev.type, -(-n // batch_size))
     autocast = (torch.autocast(device_type=dev.type, dtype=torch.float16) if amp else contextlib.nullcontext())
@@ -220,7 +232,7 @@ def _run(model: LoadedModel, stimuli: StimulusSet, jobs: list[_Job], dev: torch.
         for x in batches:
             got.clear()
             with autocast:
-                module(x.to(dev, non_blocking=True))
+                module(x.to(dev, non_blocking=True, memory_format=fmt if x.dim() == 4 else torch.preserve_format))
             # read after the whole forward pass (as before: a later in-place op is seen)
             writes.submit(start, {layer: got[layer].float().cpu().numpy() for layer in writers})
             start += x.shape[0]

@@ -19,27 +19,96 @@ from ..data.assembly import align_on_stimulus_id, stimulus_ids
 from ..metrics import pearson_r, r2_score
 
 
-class PLS(RegressorMixin, BaseEstimator):
-    """scikit-learn's PLSRegression with Brain-Score's defaults (25 components, no scaling).
+def pls2_regression(X: np.ndarray, Y: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PLS2 regression (scikit-learn's ``PLSRegression``, ``scale=False``) solved exactly.
 
-    The number of components is capped at the rank the data allows, as a fit with
-    fewer samples than components would otherwise fail.
+    Each component's X weights are the dominant left singular vector of the deflated
+    cross-covariance ``Xₖᵀ Yₖ`` — the fixed point NIPALS' power iteration approaches (at the
+    rate ``(σ₂/σ₁)²``; scikit-learn stops at 500 iterations, short of it when σ₂ ≈ σ₁, as on
+    untrained networks' features). The vector comes from the eigenvectors of ``CᵀC`` (q × q,
+    q = targets) or ``CCᵀ`` (the smaller), and ``C`` is updated in closed form after each
+    deflation (``C ← C − (tᵀt) p qᵀ``), so a fit never iterates. Deflation, loadings and
+    ``coef_ = W (PᵀW)⁺ Qᵀ`` are scikit-learn's. Returns (coef (targets, features), x_mean, y_mean).
+    """
+    from scipy.linalg import pinv
+
+    x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)
+    X0, Yk = X - x_mean, Y - y_mean
+    C = X0.T @ Yk
+    W, P, Q, T = [], [], [], []
+    scale0 = None
+    for _ in range(n_components):
+        if not np.any(np.abs(Yk) >= 10 * np.finfo(Y.dtype).eps):  # scikit-learn: "y residual is constant"
+            break
+        if C.shape[1] <= C.shape[0]:
+            vals, vecs = np.linalg.eigh(C.T @ C)
+            w = C @ vecs[:, -1]
+        else:
+            vals, vecs = np.linalg.eigh(C @ C.T)
+            w = vecs[:, -1].copy()
+        scale0 = vals[-1] if scale0 is None else scale0
+        norm = np.sqrt(w @ w)
+        if vals[-1] <= 1e-24 * scale0 or norm == 0:  # nothing left to explain: X's rank is spent
+            break
+        w /= norm
+        # X is deflated implicitly, Xₖ = X₀ − Σ tⱼpⱼᵀ: two products with X₀ per component, no n × p update
+        t = X0 @ w
+        if T:
+            Ta, Pa = np.array(T).T, np.array(P).T
+            t -= Ta @ (Pa.T @ w)
+        tt = t @ t
+        p = X0.T @ t
+        if T:
+            p -= Pa @ (Ta.T @ t)
+        p /= tt
+        q = (t @ Yk) / tt
+        Yk -= np.outer(t, q)
+        C -= tt * np.outer(p, q)
+        W.append(w), P.append(p), Q.append(q), T.append(t)
+    if not W:
+        return np.zeros((Y.shape[1], X.shape[1])), x_mean, y_mean
+    W, P, Q = np.array(W).T, np.array(P).T, np.array(Q).T
+    rotations = W @ pinv(P.T @ W, check_finite=False)
+    return (rotations @ Q.T).T, x_mean, y_mean
+
+
+class PLS(RegressorMixin, BaseEstimator):
+    """PLS regression with Brain-Score's defaults (25 components, no scaling).
+
+    ``solver="exact"`` (default) solves each component by eigen-decomposition
+    (:func:`pls2_regression`); ``solver="nipals"`` is scikit-learn's ``PLSRegression``
+    itself, which ``protocol=brainscore`` uses so its number is Brain-Score's to the last
+    digit, unconverged power iterations included. The two agree wherever NIPALS converges.
+    The number of components is capped at the rank the data allows, as a fit with fewer
+    samples than components would otherwise fail.
     """
 
-    def __init__(self, n_components: int = 25, scale: bool = False, max_iter: int = 500):
+    def __init__(self, n_components: int = 25, scale: bool = False, max_iter: int = 500, solver: str = "exact"):
         self.n_components = n_components
         self.scale = scale
         self.max_iter = max_iter
+        self.solver = solver
 
     def fit(self, X, Y):
         X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
         k = min(self.n_components, X.shape[0] - 1, X.shape[1])
-        self.pls_ = PLSRegression(n_components=k, scale=self.scale, max_iter=self.max_iter).fit(X, Y)
-        self.coef_, self.intercept_ = self.pls_.coef_, self.pls_.intercept_
+        if self.solver == "nipals":
+            self.pls_ = PLSRegression(n_components=k, scale=self.scale, max_iter=self.max_iter).fit(X, Y)
+            self.coef_, self.intercept_ = self.pls_.coef_, self.pls_.intercept_
+            self._x_mean = self.pls_._x_mean
+            return self
+        if self.solver != "exact":
+            raise ValueError(f"PLS: solver must be 'exact' or 'nipals', got {self.solver!r}.")
+        if self.scale:
+            raise ValueError("PLS: scale=True is only offered by solver='nipals' (Brain-Score uses scale=False).")
+        self.coef_, self._x_mean, self.intercept_ = pls2_regression(X, Y.reshape(len(Y), -1), k)
         return self
 
     def predict(self, X):
-        return self.pls_.predict(np.asarray(X, dtype=np.float64))
+        X = np.asarray(X, dtype=np.float64)
+        if self.solver == "nipals":
+            return self.pls_.predict(X)
+        return (X - self._x_mean) @ self.coef_.T + self.intercept_
 
     def score(self, X, Y, sample_weight=None):
         return float(np.nanmean(r2_score(np.asarray(Y, dtype=np.float64), self.predict(X))))
@@ -58,13 +127,14 @@ def brainscore_splits(stimulus_ids, *, n_splits: int = 10, test_size: float = 0.
 
 def brainscore_pls_protocol(features: xr.DataArray, responses: xr.DataArray, *, n_splits: int = 10,
                             test_size: float = 0.1, stratify_coord: str | None = None, seed: int = 1,
-                            n_components: int = 25, estimator=None) -> xr.Dataset:
+                            n_components: int = 25, estimator=None, solver: str = "exact") -> xr.Dataset:
     """Score ``features`` against averaged ``responses`` the Brain-Score way.
 
     Returns a Dataset with ``r`` (split, neuroid), ``r_split_median`` (split) and the
     scalar ``score`` = mean over splits of the per-split median over neuroids
     (Brain-Score's order of aggregation); ``estimator`` swaps PLS for another mapping
-    under the same protocol.
+    under the same protocol; ``solver`` is :class:`PLS`'s ("nipals": scikit-learn's own,
+    Brain-Score's digits; "exact": the converged answer, faster).
     """
     features, responses = align_on_stimulus_id(features, responses)
     order = np.argsort(stimulus_ids(responses), kind="stable")
@@ -75,7 +145,7 @@ def brainscore_pls_protocol(features: xr.DataArray, responses: xr.DataArray, *, 
                                strata=strata, seed=seed)
     X = np.asarray(features.values, dtype=np.float64)
     Y = np.asarray(responses.values, dtype=np.float64)
-    est = estimator if estimator is not None else PLS(n_components=n_components)
+    est = estimator if estimator is not None else PLS(n_components=n_components, solver=solver)
     r = np.full((len(splits), Y.shape[1]), np.nan)
     for k, (tr, te) in enumerate(splits):
         model = clone(est).fit(X[tr], Y[tr])

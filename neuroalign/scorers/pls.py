@@ -42,9 +42,12 @@ def score_pls(features, assembly, *, seed: int = 0, protocol: str = "neuroalign"
     layers = list(features)
     strat = _stratify_coord(avg)
 
+    solver = "nipals" if protocol == "brainscore" else "exact"  # Brain-Score's digits vs the converged fit
+
     def run(layer, sub=None, n_splits=10):
         data = avg if sub is None else select_stimuli(avg, sub)
-        return brainscore_pls_protocol(features[layer], data, seed=1, stratify_coord=strat, n_splits=n_splits)
+        return brainscore_pls_protocol(features[layer], data, seed=1, stratify_coord=strat, n_splits=n_splits,
+                                       solver=solver)
 
     full = [run(layer) for layer in layers]
     layer_neuroid = np.stack([f["r"].mean("split").values for f in full])

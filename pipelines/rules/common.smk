@@ -2,7 +2,7 @@
 import yaml
 
 from neuroalign.benchmarks import get_benchmark, stimulus_key
-from neuroalign.workflow import check_config, grid_benchmarks, grid_models
+from neuroalign.workflow import check_config, grid_benchmarks, grid_models, score_groups, score_rule_name
 
 check_config(config)
 RESULTS = config["results"]
@@ -11,6 +11,10 @@ MODELS = grid_models(config)  # config models + submitted models
 BENCH_SPECS = grid_benchmarks(config)  # identifier -> registered id, benchmark file or brainscore:<id>
 BENCHMARKS = list(BENCH_SPECS)
 STIMSETS = {stimulus_key(b): b.stimulus_set for b in map(get_benchmark, BENCH_SPECS.values())}
+JOBS_PER = config.get("jobs_per", "model")
+# what the extract rule writes per model: the benchmarks' stimulus sets, and those of scaling runs on grid models
+EXTRACT_SETS = list(dict.fromkeys([*STIMSETS, *(r["stimuli"] for r in (config.get("scaling") or {}).get("runs", {}).values()
+                                                if r.get("model") in MODELS)]))
 DATA_ENV = f"NEUROALIGN_DATA={config['data_dir']} " if config.get("data_dir") else ""
 LIMITS_ENV = "".join(f"NEUROALIGN_{k.upper()}={v} " for k, v in (config.get("image_limits") or {}).items())
 NA = f"{DATA_ENV}{LIMITS_ENV}neuroalign"

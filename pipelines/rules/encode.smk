@@ -1,31 +1,46 @@
-# Scores: one per model × benchmark. Encoding, PLS, RSA, CKA and OOD benchmarks all go
-# through `neuroalign score`; the benchmark registry decides the metric.
-def _score_input(w):
-    return f"{RESULTS}/activations/{w.model}/{stimulus_set(w.benchmark)}.json"
+# Scores: encoding, PLS, RSA, CKA and OOD benchmarks all go through `neuroalign score`; the
+# benchmark registry decides the metric. One process scores several benchmarks (one interpreter
+# and torch start-up, one model load), each keeping its own .nc and .csv, written as soon as it
+# is scored: with `jobs_per: model` (default) rule `score` does all of a model's benchmarks;
+# with `jobs_per: stimulus_set` rule `score_<set>` does those of one stimulus set (one rule per
+# set of the grid, as a Snakemake output list cannot depend on a wildcard). A failed job reruns
+# its group.
+SCORE_GROUPS = {"": BENCHMARKS} if JOBS_PER == "model" else score_groups(BENCH_SPECS)  # set key -> benchmarks
 
 
-rule score:
-    input: _score_input
-    output:
-        score=f"{RESULTS}/scores/{{model}}/{{benchmark}}.nc",
-        table=f"{RESULTS}/scores/{{model}}/{{benchmark}}.csv",
-    params:
-        spec=lambda w: model_spec(w.model),
-        bench=lambda w: bench_spec(w.benchmark),
-        layers=lambda w: model_layers(w.model),
-        reduction=lambda w: model_reduction(w.model),
-        sandbox=lambda w: "--sandbox" if MODELS[w.model].get("sandbox") else "",  # submitted code: bubblewrap
-        dask=lambda w: (f"--dask {config['dask']['address']} --dask-workers {config['dask']['n_workers']}"
-                        if config.get("dask", {}).get("address") else ""),
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    log: f"{RESULTS}/logs/score/{{model}}/{{benchmark}}.log"
-    shell:
-        "{NA} score '{params.spec}' --benchmark '{params.bench}' --name {wildcards.model} {params.layers} "
-        "--reduction {params.reduction} --cache-dir {CACHE} --device {config[device]} --seed {config[seed]} "
-        "--budget-gb {config[budget_gb]} {params.dask} {params.sandbox} --out {output.score} --table {output.table} > {log} 2>&1"
+def _score_params(w):
+    return dict(spec=model_spec(w.model), layers=model_layers(w.model), reduction=model_reduction(w.model),
+                sandbox="--sandbox" if MODELS[w.model].get("sandbox") else "",  # submitted code: bubblewrap
+                dask=(f"--dask {config['dask']['address']} --dask-workers {config['dask']['n_workers']}"
+                      if config.get("dask", {}).get("address") else ""))
+
+
+def _score_outputs(w, output):
+    return " ".join(f"--out {nc} --table {csv}" for nc, csv in zip(output.scores, output.tables))
+
+
+for _stimset, _benches in SCORE_GROUPS.items():
+    _log = f"{RESULTS}/logs/score/{{model}}/{_stimset}.log" if _stimset else f"{RESULTS}/logs/score/{{model}}.log"
+
+    rule:
+        name: score_rule_name(_stimset) if _stimset else "score"
+        input: [f"{RESULTS}/activations/{{model}}/{s}.json" for s in dict.fromkeys(map(stimulus_set, _benches))]
+        output:
+            scores=[f"{RESULTS}/scores/{{model}}/{b}.nc" for b in _benches],
+            tables=[f"{RESULTS}/scores/{{model}}/{b}.csv" for b in _benches],
+        params:
+            p=_score_params,
+            benches=" ".join(f"--benchmark '{bench_spec(b)}'" for b in _benches),
+            outputs=_score_outputs,
+        threads: 2
+        resources:
+            mem_mb=8000,
+            runtime=120,
+        log: _log
+        shell:
+            "{NA} score '{params.p[spec]}' {params.benches} --name {wildcards.model} {params.p[layers]} "
+            "--reduction {params.p[reduction]} --cache-dir {CACHE} --device {config[device]} --seed {config[seed]} "
+            "--budget-gb {config[budget_gb]} {params.p[dask]} {params.p[sandbox]} {params.outputs} > {log} 2>&1"
 
 
 rule results_table:

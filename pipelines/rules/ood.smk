@@ -1,5 +1,5 @@
 # OOD benchmarks (cowley2023.210322.ood.*, synthetic.ood.*, ...) are ordinary benchmarks
-# scored by the `score` rule; their results carry id_score, ood_score, gap and ratio.
+# scored by the `score_<stimulus set>` rules; their results carry id_score, ood_score, gap and ratio.
 # This rule gathers them into one table for the ID-vs-OOD figure.
 rule ood_table:
     input: f"{RESULTS}/results.csv"

@@ -1,4 +1,4 @@
-# RSA and CKA benchmarks are scored by the `score` rule (encode.smk) through the
+# RSA and CKA benchmarks are scored by the `score_<stimulus set>` rules (encode.smk) through the
 # benchmark registry; this file holds the rule that exports RDMs for inspection
 # (on demand: `snakemake results/rdms/<model>/<stimulus set>.nc`).
 rule rdm:
