@@ -184,3 +184,38 @@ def test_cli_progress_only_on_a_terminal(monkeypatch):
     assert cli._progress() is False
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     assert cli._progress() is True
+
+
+def test_several_benchmarks_or_stimulus_sets_in_one_process(tmp_path, capsys):
+    """`score` and `extract` take repeated --benchmark/--stimuli with one output each (the
+    workflow's one job per model); outputs equal one-at-a-time runs; a count mismatch is refused."""
+    import xarray as xr
+
+    cache = str(tmp_path / "cache")
+    common = ["reference", "--device", "cpu", "--cache-dir", cache]
+    m = [tmp_path / "a.json", tmp_path / "b.json"]
+    code, out, _ = _run(capsys, "extract", *common, "--stimuli", "synthetic", "--manifest", str(m[0]),
+                        "--stimuli", "kriegeskorte2008_92", "--manifest", str(m[1]))
+    assert code == 0 and all(p.is_file() for p in m) and out.count("manifest: ") == 2
+    benches = ["synthetic.encoding", "kriegeskorte2008.human_it.rsa"]
+    outs = [tmp_path / f"{b}.nc" for b in benches]
+    argv = [x for b, o in zip(benches, outs) for x in ("--benchmark", b, "--out", str(o), "--table", str(o.with_suffix(".csv")))]
+    code, out, _ = _run(capsys, "score", *common, *argv)
+    assert code == 0 and all(o.is_file() and o.with_suffix(".csv").is_file() for o in outs)
+    one = tmp_path / "one.nc"
+    assert _run(capsys, "score", *common, "--benchmark", benches[1], "--out", str(one))[0] == 0
+    a, b = xr.load_dataset(outs[1], engine="h5netcdf"), xr.load_dataset(one, engine="h5netcdf")
+    assert a.attrs["aggregate_raw"] == b.attrs["aggregate_raw"] and a.attrs["layer"] == b.attrs["layer"]
+    code, _, err = _run(capsys, "score", *common, "--benchmark", benches[0], "--benchmark", benches[1],
+                        "--out", str(tmp_path / "x.nc"))
+    assert code == 2 and "--out was given 1 time(s) for 2 --benchmark(s)" in err
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_glibc_allocator_settings_take():
+    """The CLI's compute commands keep large blocks on the heap (neuroalign.allocator): mallopt
+    must accept the values here (Linux, glibc), in a fresh process as the CLI does."""
+    import subprocess
+
+    code = "from neuroalign.allocator import keep_large_allocations as k; raise SystemExit(0 if k() else 1)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -33,9 +33,9 @@ for _stimset, _benches in SCORE_GROUPS.items():
             benches=" ".join(f"--benchmark '{bench_spec(b)}'" for b in _benches),
             outputs=_score_outputs,
         threads: 2
-        resources:
-            mem_mb=8000,
-            runtime=120,
+        resources:  # a retry (cluster profile: retries) gets more memory and time
+            mem_mb=lambda w, attempt: attempt * 8000,
+            runtime=lambda w, attempt: attempt * 120,
         log: _log
         shell:
             "{NA} score '{params.p[spec]}' {params.benches} --name {wildcards.model} {params.p[layers]} "
