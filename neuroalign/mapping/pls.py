@@ -35,9 +35,12 @@ def pls2_regression(X: np.ndarray, Y: np.ndarray, n_components: int) -> tuple[np
     x_mean, y_mean = X.mean(axis=0), Y.mean(axis=0)
     X0, Yk = X - x_mean, Y - y_mean
     C = X0.T @ Yk
-    W, P, Q, T = [], [], [], []
+    # one row per component: X is deflated implicitly, Xₖ = X₀ − Σ tⱼpⱼᵀ (no n × p update)
+    W, P = np.zeros((n_components, X.shape[1])), np.zeros((n_components, X.shape[1]))
+    Q, T = np.zeros((n_components, Y.shape[1])), np.zeros((n_components, X.shape[0]))
     scale0 = None
-    for _ in range(n_components):
+    k = 0
+    while k < n_components:
         if not np.any(np.abs(Yk) >= 10 * np.finfo(Y.dtype).eps):  # scikit-learn: "y residual is constant"
             break
         if C.shape[1] <= C.shape[0]:
@@ -51,23 +54,22 @@ def pls2_regression(X: np.ndarray, Y: np.ndarray, n_components: int) -> tuple[np
         if vals[-1] <= 1e-24 * scale0 or norm == 0:  # nothing left to explain: X's rank is spent
             break
         w /= norm
-        # X is deflated implicitly, Xₖ = X₀ − Σ tⱼpⱼᵀ: two products with X₀ per component, no n × p update
         t = X0 @ w
-        if T:
-            Ta, Pa = np.array(T).T, np.array(P).T
-            t -= Ta @ (Pa.T @ w)
+        if k:
+            t -= T[:k].T @ (P[:k] @ w)
         tt = t @ t
         p = X0.T @ t
-        if T:
-            p -= Pa @ (Ta.T @ t)
+        if k:
+            p -= P[:k].T @ (T[:k] @ t)
         p /= tt
         q = (t @ Yk) / tt
         Yk -= np.outer(t, q)
         C -= tt * np.outer(p, q)
-        W.append(w), P.append(p), Q.append(q), T.append(t)
-    if not W:
+        W[k], P[k], Q[k], T[k] = w, p, q, t
+        k += 1
+    if k == 0:
         return np.zeros((Y.shape[1], X.shape[1])), x_mean, y_mean
-    W, P, Q = np.array(W).T, np.array(P).T, np.array(Q).T
+    W, P, Q = W[:k].T, P[:k].T, Q[:k].T
     rotations = W @ pinv(P.T @ W, check_finite=False)
     return (rotations @ Q.T).T, x_mean, y_mean
 
