@@ -21,18 +21,15 @@ from . import __version__
 from .atomic import read_netcdf, write_netcdf
 from .benchmarks import Benchmark, get_benchmark
 from .errors import DataError
-from .scorers import MIN_CEILING, NORMALIZATION, NORMALIZERS, get_metric  # noqa: F401  (re-exported)
-from .scorers.cka import score_cka  # noqa: F401  (the per-kind functions, for direct use)
-from .scorers.encoding import score_encoding  # noqa: F401
-from .scorers.ood import ood_split, score_ood  # noqa: F401
-from .scorers.pls import score_pls  # noqa: F401
-from .scorers.rsa import score_rsa  # noqa: F401
+from .scorers import METRIC_KINDS, NORMALIZERS, result_columns, run_metric
 
-RESULT_COLUMNS = ["model", "model_identity", "benchmark", "kind", "region", "scope", "layer", "selected", "raw", "ceiling", "normalized",
-                  "brainscore_normalized", "normalization", "ci_low", "ci_high", "ceiling_low", "ceiling_high",
-                  "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
-                  "gap_ci_low", "gap_ci_high", "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli",
-                  "protocol"]
+
+def __getattr__(name: str):
+    if name == "RESULT_COLUMNS":  # derived from the metric-kind records (plugins' columns included)
+        return result_columns()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: Regions whose benchmarks are checks of the method (known answers), never ranked beside brain data.
 CHECK_REGIONS = ("synthetic",)
 
@@ -66,7 +63,18 @@ def model_features(model, stimuli, layers=None, *, reduction="avgpool", device="
 
 # ---- the entry point ---------------------------------------------------------------------
 
-PROTOCOLS = ("neuroalign", "brainscore")
+PROTOCOLS = ("neuroalign", "brainscore")  # the default, then every MetricKind.protocols name
+
+
+def check_protocol(bench: Benchmark, protocol: str) -> None:
+    """Refuse a protocol no kind has, or one the benchmark's kind does not have."""
+    if protocol not in PROTOCOLS:
+        raise DataError(f"protocol {protocol!r} is not one of {PROTOCOLS}.")
+    if protocol != PROTOCOLS[0] and protocol not in METRIC_KINDS[bench.kind].protocols:
+        having = [k for k, rec in METRIC_KINDS.items() if protocol in rec.protocols]
+        raise DataError(f"benchmark {bench.identifier}: protocol {protocol!r} applies to "
+                        f"{'/'.join(k.upper() for k in having)} benchmarks (this one is {bench.kind}); drop --protocol "
+                        f"or pick a {' or '.join(f'*.{k}' for k in having)} benchmark.")
 
 
 def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool", seed: int = 0,
@@ -84,19 +92,15 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
 
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
     protocol = protocol or bench.options.get("protocol", "neuroalign")
-    if protocol not in PROTOCOLS:
-        raise DataError(f"protocol {protocol!r} is not one of {PROTOCOLS}.")
-    if protocol == "brainscore" and bench.kind != "pls":
-        raise DataError(f"benchmark {bench.identifier}: protocol 'brainscore' applies to PLS benchmarks "
-                        f"(this one is {bench.kind}); drop --protocol or pick a *.pls benchmark.")
+    check_protocol(bench, protocol)
     if isinstance(model, str):
         model = load_model(model)
     stimuli = bench.stimuli()
     if features is None:
         features = model_features(model, stimuli, layers, reduction=reduction, device=device, cache_dir=cache_dir,
                                   budget_bytes=budget_bytes, progress=progress)
-    ds = get_metric(bench.kind)(features, bench.load(), bench, seed=seed, device=device, protocol=protocol,
-                                stimuli=stimuli, budget_bytes=budget_bytes, dask=dask, dask_workers=dask_workers)
+    ds = run_metric(bench.kind, features, bench.load(), bench, seed=seed, device=device, protocol=protocol,
+                    stimuli=stimuli, budget_bytes=budget_bytes, dask=dask, dask_workers=dask_workers)
     ds.attrs.update(
         model=getattr(model, "name", str(model)), model_identity=getattr(model, "identity", ""),
         benchmark=bench.identifier, kind=bench.kind, region=bench.region, seed=int(seed),
@@ -113,27 +117,18 @@ def load_score(path: str | os.PathLike) -> xr.Dataset:
     return read_netcdf(path, what="score file")
 
 
-#: The results table's columns filled from the Score's declared fields (reported row) and
-#: per-layer variables (layer rows).
-_REPORTED = {"raw": "aggregate_raw", "ceiling": "aggregate_ceiling", "normalized": "aggregate_normalized",
-             **{c: c for c in ("brainscore_normalized", "ci_low", "ci_high", "ceiling_low", "ceiling_high",
-                               "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
-                               "gap_ci_low", "gap_ci_high")}}
-_PER_LAYER = {c: f"layer_{c}" for c in ("raw", "ceiling", "normalized", "brainscore_normalized", "ci_low", "ci_high",
-                                        "ceiling_low", "ceiling_high", "id_score", "ood_score", "gap", "ratio",
-                                        "id_normalized", "ood_normalized")}
-
-
 def result_rows(ds: xr.Dataset) -> pd.DataFrame:
     """Results-table rows: one per layer (``scope="layer"``, full-data numbers, ``selected`` marks
     the chosen layer) and one ``scope="reported"`` row with the benchmark's unbiased score.
     Every row's ``raw``, ``ceiling`` and ``normalized`` follow the kind's one convention
     (``normalization``) over the same neuroids (``n_neuroids`` − ``n_excluded``). Reads the
     fields every Score declares (:data:`neuroalign.scorers.SCORE_FIELDS`, ``LAYER_VARS``)."""
-    from .scorers import SCORE_FIELDS
+    from .scorers import SCORE_FIELDS, VALUE_COLUMNS
 
     a = {**SCORE_FIELDS, **ds.attrs}  # a Score written before a field existed reads it as not applicable
-    base = {c: np.nan for c in RESULT_COLUMNS}
+    columns = result_columns()
+    values = [*VALUE_COLUMNS, *(c for rec in METRIC_KINDS.values() for c in rec.columns)]
+    base = {c: np.nan for c in columns}
     base.update(model=a["model"], model_identity=a.get("model_identity", ""), benchmark=a["benchmark"], kind=a["kind"], region=a["region"],
                 n_neuroids=ds.sizes.get("neuroid", np.nan), n_stimuli=a["n_stimuli"],
                 normalization=a["normalization"], protocol=a["protocol"], n_excluded=a["n_excluded"],
@@ -141,17 +136,20 @@ def result_rows(ds: xr.Dataset) -> pd.DataFrame:
     rows = []
     for i, layer in enumerate(ds["layer"].values.astype(str)):
         row = dict(base, scope="layer", layer=layer, selected=bool(layer == a["layer"]))
-        row.update({col: float(ds[var].values[i]) for col, var in _PER_LAYER.items() if var in ds})
+        row.update({col: float(ds[f"layer_{col}"].values[i]) for col in values if f"layer_{col}" in ds})
         rows.append(row)
     summary = dict(base, scope="reported", layer=a["layer"], selected=True)
-    summary.update({col: a[key] for col, key in _REPORTED.items()})
+    summary.update({col: a[f"aggregate_{col}" if col in VALUE_COLUMNS[:3] else col] for col in values})
     rows.append(summary)
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def check_identities(table: pd.DataFrame, *, atol: float = 1e-9) -> list[str]:
     """The stated identities of every row (docs/methods.md), as messages naming each row that
     breaks one; empty when all hold. Checked by ``neuroalign results`` before it writes."""
+    from .registry import ensure_loaded
+
+    ensure_loaded()  # a plugin kind's records (its normaliser, its checks)
     bad = []
     t = table.reset_index(drop=True)
     for i, row in t.iterrows():
@@ -170,14 +168,8 @@ def check_identities(table: pd.DataFrame, *, atol: float = 1e-9) -> list[str]:
             expect = strategy(raw, c)
             if not np.isclose(n, expect, rtol=1e-7, atol=atol):
                 bad.append(f"{where}: normalized {n} != {expect} from raw {raw} and ceiling {c}")
-        if kind == "ood" and str(row.get("scope")) == "reported":
-            i_n, o_n = num("id_normalized"), num("ood_normalized")
-            if np.isfinite(i_n) and np.isfinite(o_n):
-                if not np.isclose(num("gap"), i_n - o_n, atol=atol) or not np.isclose(num("ratio"), o_n / i_n,
-                                                                                      rtol=1e-7):
-                    bad.append(f"{where}: gap/ratio do not follow from id_normalized and ood_normalized")
-                if not np.isclose(o_n, n, rtol=1e-7, atol=atol):
-                    bad.append(f"{where}: ood_normalized {o_n} != normalized {n}")
+        for check in getattr(METRIC_KINDS.get(kind), "checks", ()):
+            bad.extend(check(row, num, where, atol))
         ne, nn = num("n_excluded"), num("n_neuroids")
         if np.isfinite(ne) and np.isfinite(nn) and not 0 <= ne <= nn:
             bad.append(f"{where}: n_excluded {ne} outside 0..n_neuroids {nn}")

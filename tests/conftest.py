@@ -24,13 +24,13 @@ def data_root() -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic():
-    from neuroalign.data.synthetic import load_synthetic
+    from neuroalign.datasets.synthetic import load_synthetic
 
     return load_synthetic()
 
 
 @pytest.fixture(scope="session")
 def k92(data_root):
-    from neuroalign.data.kriegeskorte import load_kriegeskorte92
+    from neuroalign.datasets.kriegeskorte import load_kriegeskorte92
 
     return load_kriegeskorte92()

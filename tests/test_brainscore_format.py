@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def cowley(data_root):
-    from neuroalign.data.cowley import load_cowley
+    from neuroalign.datasets.cowley import load_cowley
 
     return load_cowley("210325")
 

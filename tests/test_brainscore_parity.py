@@ -38,7 +38,7 @@ def bs_python():
 
 @pytest.fixture(scope="module")
 def cowley(data_root):
-    from neuroalign.data.cowley import load_cowley
+    from neuroalign.datasets.cowley import load_cowley
 
     return load_cowley("210325")
 
@@ -145,7 +145,7 @@ def test_parity_pls_ceiling_cka(bs_python, cowley, tmp_path):
     assert abs(ceiling.attrs["aggregate_brainscore"] - bs["ceiling"]["score"]) < TOL
 
     # protocol="brainscore" reproduces Brain-Score's number for this layer: score, ceiling, normalised
-    from neuroalign.scoring import score_pls
+    from neuroalign.scorers.pls import score_pls
 
     s = score_pls({"block3": features}, assembly, protocol="brainscore")
     assert abs(s.attrs["aggregate_raw"] - bs["pls"]["score"]) < 1e-3

@@ -68,7 +68,7 @@ def test_feve_and_explainable_variance():
 
 
 def test_cowley_210325_split_half_median(data_root):
-    from neuroalign.data.cowley import load_cowley
+    from neuroalign.datasets.cowley import load_cowley
 
     asm, _ = load_cowley("210325")
     rel = split_half_reliability(asm, n_splits=10)

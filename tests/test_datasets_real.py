@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from neuroalign.data.assembly import average_repetitions
-from neuroalign.data.cowley import load_cowley, sessions
+from neuroalign.datasets.cowley import load_cowley, sessions
 from neuroalign.data.rdms import upper_triangle
 
 SHAPES = {"210325": (50, 640), "210322": (59, 1200), "190925": (36, 1200), "190923": (33, 1200)}

@@ -4,7 +4,8 @@ pretrained efficientnet-lite0 and an untrained torchvision network (seeded initi
 import numpy as np
 import pytest
 
-from neuroalign.scoring import MIN_CEILING, score
+from neuroalign.scorers import MIN_CEILING
+from neuroalign.scoring import score
 
 CEILING_210325 = 0.7640  # measured: variance-components reliability, median over the 50 neuroids
 

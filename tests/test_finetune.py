@@ -11,7 +11,7 @@ from scipy.spatial.distance import pdist
 from scipy.stats import pearsonr
 
 from neuroalign.data.stimuli import StimulusSet
-from neuroalign.data.synthetic import load_synthetic
+from neuroalign.datasets.synthetic import load_synthetic
 from neuroalign.errors import ConfigError, DataError
 from neuroalign.finetune import (cka_loss, correlation_rdm, distillation_loss, figure_table, linear_cka,
                                  noise_robustness, pgd_attack, pgd_robustness, rsa_loss, run_finetune, summarize)
@@ -141,7 +141,7 @@ def test_resolve_cowley_family(data_root):
 # ---- robustness ----------------------------------------------------------------------------
 
 def test_pgd_lowers_agreement_and_stays_in_the_ball():
-    from neuroalign.data.synthetic import SyntheticParams, make_images
+    from neuroalign.datasets.synthetic import SyntheticParams, make_images
 
     net = build_reference_net(0)
 

@@ -30,7 +30,7 @@ def _run(*args, env=None, cwd=None):
 def cowley_as_files(data_root, tmp_path_factory):
     """Cowley 210325 exported the way a lab holds its own data: single-trial array + rows CSV +
     a folder of images named by stimulus id, then turned into a benchmark by import-data."""
-    from neuroalign.data.cowley import load_cowley
+    from neuroalign.datasets.cowley import load_cowley
 
     assembly, stimuli = load_cowley("210325")
     tmp = tmp_path_factory.mktemp("mylab")
@@ -71,7 +71,7 @@ def test_cli_scores_a_benchmark_file(cowley_as_files, tmp_path):
 
 
 def test_every_cowley_session_with_images_is_a_benchmark_family(data_root):
-    manifest = (ROOT / "neuroalign/data/cowley/cowley2023_v4.sha256").read_text()
+    manifest = (ROOT / "neuroalign/datasets/cowley/cowley2023_v4.sha256").read_text()
     with_images = sorted(set(re.findall(r"images/images_(\d+)\.zip", manifest)))
     out = _run("benchmarks")
     assert out.returncode == 0, out.stderr

@@ -78,8 +78,8 @@ def test_fit_bounds_ymax_and_keeps_negative_values():
 
 
 def test_presentation_period_from_metadata_and_overrides(data_root):
-    from neuroalign.data.cowley import load_cowley
-    from neuroalign.data.synthetic import load_synthetic
+    from neuroalign.datasets.cowley import load_cowley
+    from neuroalign.datasets.synthetic import load_synthetic
 
     cowley, _ = load_cowley("210325")
     assert presentation_period(cowley) == pytest.approx(0.2)  # 100 ms flash + 100 ms blank
@@ -92,7 +92,7 @@ def test_presentation_period_from_metadata_and_overrides(data_root):
 
 @pytest.fixture(scope="module")
 def small_synthetic():
-    from neuroalign.data.synthetic import load_synthetic
+    from neuroalign.datasets.synthetic import load_synthetic
 
     assembly, stimuli = load_synthetic(n_images=300, n_neurons=30, n_repetitions=8)
     return assembly, synthetic_features(stimuli, assembly.attrs["generator_layer"])
@@ -154,7 +154,7 @@ def test_scaling_experiment_joins_features_on_stimulus_id(small_synthetic):
 
 def test_scaling_experiment_on_cowley_210325(data_root):
     """Real single trials (6–10 repeats per image, NaN-padded): predictivity grows with recording."""
-    from neuroalign.data.cowley import load_cowley
+    from neuroalign.datasets.cowley import load_cowley
 
     assembly, stimuli = load_cowley("210325")
     feats = pixel_features(stimuli, size=12, n_components=128)

@@ -1,7 +1,7 @@
 import numpy as np
 
 from neuroalign.data.assembly import trials_array
-from neuroalign.data.synthetic import load_synthetic
+from neuroalign.datasets.synthetic import load_synthetic
 
 
 def split_half_sb(trials, n_splits=20, seed=0):

@@ -51,7 +51,7 @@ def test_rows_state_identities_and_exclusions(reference):
 def test_exclusions_are_counted_on_a_known_unreliable_neuron():
     """Two neuroids of pure noise: excluded, named in the row, and kept out of raw and ceiling alike."""
     from neuroalign.data.assembly import make_assembly
-    from neuroalign.scoring import score_encoding
+    from neuroalign.scorers.encoding import score_encoding
 
     rng = np.random.default_rng(0)
     n_img, reps, n_neur = 300, 4, 12
@@ -175,7 +175,7 @@ def test_rsa_reported_score_is_stable_across_seeds(data_root, tmp_path_factory):
 
 # ---- every registered metric builds a complete Score (issue 16 §4) -------------------------
 
-@pytest.mark.parametrize("kind", sorted(__import__("neuroalign.scorers", fromlist=["METRICS"]).METRICS))
+@pytest.mark.parametrize("kind", sorted(__import__("neuroalign.scorers", fromlist=["kinds"]).kinds()))
 def test_every_metric_declares_every_field(reference, kind):
     """Parametrised over the registry, so a newly registered kind is tested here too."""
     from neuroalign.benchmarks import Benchmark

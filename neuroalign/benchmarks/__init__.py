@@ -2,16 +2,17 @@
 
 Three ways in, none of which touches this package:
 
-* built-in datasets register their stimulus sets and benchmarks in
-  :mod:`neuroalign.benchmarks.builtin` (every Cowley session with images upstream);
-* third-party packages register through the entry-point group ``neuroalign.plugins``
-  (each entry point is a callable run once, which calls :func:`register` and
-  :func:`register_stimulus_set`);
+* built-in datasets register their stimulus sets and benchmarks from their folders
+  (``neuroalign/datasets/<name>/register.py``; every Cowley session with images upstream);
+* third-party packages register through the entry-point groups ``neuroalign.benchmarks``
+  or ``neuroalign.plugins`` (each entry point is a callable run once, which calls
+  :func:`register` and :func:`register_stimulus_set`);
 * a benchmark file (``bench.yaml``, :mod:`neuroalign.benchmarks.files`) is named by its
   path wherever an identifier is accepted, and ``brainscore:<identifier>`` converts a
   Brain-Score dataset (:mod:`neuroalign.interop.brainscore_benchmarks`).
 
-A benchmark names its stimulus set so that activations are extracted once per model and
+The tables and their one loader are :mod:`neuroalign.registry`. A benchmark's kind is one
+of the registered metric kinds (:func:`neuroalign.scorers.kinds`). A benchmark names its stimulus set so that activations are extracted once per model and
 stimulus set and shared by every benchmark using them.
 """
 
@@ -23,9 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import unknown
+from ..registry import BENCHMARKS as _REGISTRY, STIMULUS_SETS as _STIMULUS_SETS, ensure_loaded
 
-KINDS = ("encoding", "pls", "rsa", "cka", "ood")
-ENTRY_POINT_GROUP = "neuroalign.plugins"
 BRAINSCORE_PREFIX = "brainscore:"
 
 
@@ -53,18 +53,10 @@ class Benchmark:
 
 # ---- stimulus sets --------------------------------------------------------------------
 
-_STIMULUS_SETS: dict[str, Callable] = {}
-
-
 def register_stimulus_set(name: str, loader: Callable) -> None:
     """``loader()`` returns ``(neural data, StimulusSet)``; the data may be a dict of RDM sets."""
     _STIMULUS_SETS[name] = loader
     _load.cache_clear()
-
-
-def stimulus_sets() -> list[str]:
-    _ensure_loaded()
-    return sorted(_STIMULUS_SETS)
 
 
 def load_stimulus_set(name: str):
@@ -88,7 +80,7 @@ def load_neural(name: str, rdms: str | None = None):
 
 @lru_cache(maxsize=8)
 def _load(name: str):
-    _ensure_loaded()
+    ensure_loaded()
     if name not in _STIMULUS_SETS:
         raise unknown("stimulus set", name, sorted(_STIMULUS_SETS),
                       hint="Or give the path of an image folder or a zip of images.")
@@ -97,43 +89,27 @@ def _load(name: str):
 
 # ---- benchmarks -----------------------------------------------------------------------
 
-_REGISTRY: dict[str, Benchmark] = {}
-_LOADED: list[bool] = []
+def __getattr__(name: str):
+    if name == "KINDS":  # derived from the metric-kind records, never a copy
+        from ..scorers import kinds
+
+        return kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register(benchmark: Benchmark) -> None:
-    """Add a benchmark (built-in, from a plugin, or your own at run time)."""
-    if benchmark.kind not in KINDS:
+    """Add a benchmark (built-in, from a plugin, or your own at run time) of a registered kind."""
+    from ..scorers import kinds
+
+    if benchmark.kind not in kinds():
         from ..errors import DataError
 
-        raise DataError(f"benchmark {benchmark.identifier}: kind {benchmark.kind!r} is not one of {KINDS}.")
+        raise DataError(f"benchmark {benchmark.identifier}: kind {benchmark.kind!r} is not one of {kinds()}.")
     _REGISTRY[benchmark.identifier] = benchmark
 
 
-def _ensure_loaded() -> None:
-    """Register the built-ins, then every ``neuroalign.plugins`` entry point, once per process."""
-    if _LOADED:
-        return
-    _LOADED.append(True)
-    from . import builtin
-
-    builtin.register_all()
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            ep.load()()
-        except Exception as exc:  # a broken plugin must not hide the others; say which one
-            import warnings
-
-            from ..errors import NeuroalignWarning
-
-            warnings.warn(f"neuroalign plugin {ep.name!r} ({ep.value}) failed to register: {exc}",
-                          NeuroalignWarning, stacklevel=2)
-
-
 def benchmarks() -> dict[str, Benchmark]:
-    _ensure_loaded()
+    ensure_loaded()
     return dict(_REGISTRY)
 
 
@@ -143,7 +119,7 @@ def is_benchmark_file(spec: str) -> bool:
 
 def get_benchmark(spec: str) -> Benchmark:
     """A registered identifier, the path of a benchmark file, or ``brainscore:<identifier>``."""
-    _ensure_loaded()
+    ensure_loaded()
     spec = str(spec)
     if spec in _REGISTRY:
         return _REGISTRY[spec]

@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 
 from ..errors import DataError
-from . import KINDS, Benchmark
+from . import Benchmark
 
 SCHEMA = {
     "type": "object",
@@ -38,7 +38,7 @@ SCHEMA = {
     "required": ["identifier", "kind", "region", "stimuli"],
     "properties": {
         "identifier": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.]*$"},
-        "kind": {"enum": list(KINDS)},
+        "kind": {"enum": []},  # the registered metric kinds, filled in by schema()
         "region": {"type": "string", "minLength": 1},
         "description": {"type": "string"},
         "stimuli": {"type": "string"},
@@ -71,6 +71,13 @@ SCHEMA = {
 DATA_KEYS = ("assembly", "responses", "fmri", "rdms")
 
 
+def schema() -> dict:
+    """:data:`SCHEMA` with the ``kind`` enum derived from the metric-kind records (plugins' too)."""
+    from ..scorers import kinds
+
+    return {**SCHEMA, "properties": {**SCHEMA["properties"], "kind": {"enum": list(kinds())}}}
+
+
 def _inside(folder: Path, rel: str, source: Path, key: str) -> Path:
     """``rel`` resolved against the benchmark's folder; refuses a path that leaves it."""
     path = (folder / rel).resolve()
@@ -97,7 +104,7 @@ def read_benchmark_spec(path: str | os.PathLike) -> dict:
     if len(data) != 1:
         raise DataError(f"benchmark file {path}: give exactly one of {', '.join(DATA_KEYS)} "
                         f"(found {data or 'none'}).")
-    errors = sorted(jsonschema.Draft7Validator(SCHEMA).iter_errors(spec), key=lambda e: list(e.absolute_path))
+    errors = sorted(jsonschema.Draft7Validator(schema()).iter_errors(spec), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
         where = "/".join(map(str, e.absolute_path)) or "(top level)"

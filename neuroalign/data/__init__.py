@@ -1,4 +1,5 @@
-"""Data contract (assemblies, stimulus sets, RDMs), dataset registry and loaders."""
+"""Data types (assemblies, stimulus sets, RDMs) and the dataset download registry; the built-in
+datasets themselves are folders of :mod:`neuroalign.datasets`."""
 
 from .assembly import (align_on_stimulus_id, average_repetitions, load_assembly, make_assembly,
                        save_assembly, select_stimuli, trials_array, validate_assembly)

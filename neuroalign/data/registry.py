@@ -17,6 +17,7 @@ from pathlib import Path
 import pooch
 
 from ..errors import ChecksumError, DatasetUnavailableError, unknown
+from ..registry import DATASETS, ensure_loaded
 
 ENV_VAR = "NEUROALIGN_DATA"
 OFFLINE_VAR = "NEUROALIGN_OFFLINE"
@@ -56,7 +57,7 @@ def read_manifest(text: str) -> dict[str, DataFile]:
     return files
 
 
-_REGISTRY: dict[str, Dataset] = {}
+_REGISTRY: dict[str, Dataset] = DATASETS
 
 
 def register_dataset(name: str, base_url: str, manifest, **info) -> Dataset:
@@ -69,10 +70,8 @@ def register_dataset(name: str, base_url: str, manifest, **info) -> Dataset:
 
 def registry() -> dict[str, Dataset]:
     """All registered datasets by name: each built-in dataset's folder registers its own
-    (``neuroalign/data/<name>/``), plugins theirs (entry points), on first use."""
-    from ..benchmarks import _ensure_loaded
-
-    _ensure_loaded()
+    (``neuroalign/datasets/<name>/``), plugins theirs (entry points), on first use."""
+    ensure_loaded()
     return _REGISTRY
 
 

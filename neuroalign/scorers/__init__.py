@@ -1,37 +1,142 @@
-"""The metric registry: one module per benchmark kind behind one interface.
+"""Metric kinds: one :class:`MetricKind` record per benchmark kind, registered once.
 
-A metric is a callable ``metric(features, data, bench, *, seed, device, protocol, stimuli,
-budget_bytes, dask, dask_workers) -> Score`` (it takes what it needs and ignores the
-rest); every Score it returns comes from :func:`._build.build_score`. A plugin adds a
-kind with :func:`register_metric`, then registers benchmarks of that kind.
+A record holds the kind's scorer, its normaliser (and what it means), the Score fields,
+per-layer variables and result columns it adds, and its identity checks. Everything that
+used to copy the list of kinds reads these records instead: the benchmark kinds, the Score
+fields (:data:`SCORE_FIELDS`, :data:`LAYER_VARS`), the results table's columns, the identity
+checks of ``neuroalign results``, the CLI's choices and the benchmark-file schema's ``kind``.
+
+A scorer is ``scorer(features, data, bench, *, <keywords it uses>) -> Score``; the keywords
+on offer are those of :data:`CONTEXT` and it is given only the ones its signature names.
+Every Score it returns comes from :func:`._build.build_score`. A plugin adds a kind with
+:func:`register_metric` (entry-point group ``neuroalign.metrics``), then benchmarks of it.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from ..errors import unknown
+from ..registry import METRIC_KINDS
 from . import cka, encoding, ood, pls, rsa
-from ._build import LAYER_VARS, MIN_CEILING, NORMALIZATION, NORMALIZERS, SCORE_FIELDS, build_score
+from ._build import (INFO_FIELDS, LAYER_VARS, MIN_CEILING, NORMALIZATION, NORMALIZERS, SCORE_FIELDS, build_score,
+                     ratio, sqrt_reliability)
 
-METRICS: dict[str, Callable] = {"encoding": encoding.metric, "pls": pls.metric, "rsa": rsa.metric,
-                                "cka": cka.metric, "ood": ood.metric}
+#: The keywords ``score()`` offers every scorer (each takes those its signature names).
+CONTEXT = ("seed", "device", "protocol", "stimuli", "budget_bytes", "dask", "dask_workers")
+#: The results table's value columns every kind has: the reported row reads ``aggregate_<c>`` or ``<c>``,
+#: a layer row ``layer_<c>``.
+VALUE_COLUMNS = ("raw", "ceiling", "normalized", "brainscore_normalized", "ci_low", "ci_high", "ceiling_low",
+                 "ceiling_high")
 
 
-def register_metric(kind: str, metric: Callable) -> None:
-    """Add (or replace) the metric of a benchmark kind."""
-    from .. import benchmarks
+@dataclass(frozen=True)
+class MetricKind:
+    """One benchmark kind. ``normalizer(raw, ceiling) -> normalized`` (None: not normalised);
+    ``protocols``: other conventions by protocol name, ``{protocol: (normalizer, normalization)}``;
+    ``score_fields``: Score attributes beyond :data:`SCORE_FIELDS` with their not-applicable value;
+    ``columns``: result columns beyond :data:`VALUE_COLUMNS` (from the Score field of that name and
+    ``layer_<column>``); ``checks``: ``check(row, num, where, atol) -> [messages]`` on result rows;
+    ``standalone``: a benchmark of it is defined by its data alone (``import-data``, Brain-Score
+    export), with ``export_options`` as its options."""
 
-    METRICS[kind] = metric
-    if kind not in benchmarks.KINDS:
-        benchmarks.KINDS = (*benchmarks.KINDS, kind)
+    name: str
+    scorer: Callable
+    normalizer: Callable | None
+    normalization: str
+    protocols: dict = field(default_factory=dict)
+    score_fields: dict = field(default_factory=dict)
+    layer_vars: tuple = ()
+    info_fields: tuple = ()
+    columns: tuple = ()
+    checks: tuple = ()
+    standalone: bool = True
+    export_options: dict = field(default_factory=dict)
+
+
+def register_metric(kind: str | MetricKind, scorer: Callable | None = None, *, normalizer: Callable | None = None,
+                    normalization: str = "none: no ceiling", **record) -> MetricKind:
+    """Register a kind from its record, or from its name, scorer and normaliser (the other
+    record fields as keywords); replaces a kind of the same name."""
+    rec = kind if isinstance(kind, MetricKind) else MetricKind(kind, scorer, normalizer, normalization, **record)
+    METRIC_KINDS[rec.name] = rec
+    NORMALIZERS[rec.name], NORMALIZATION[rec.name] = rec.normalizer, rec.normalization
+    for protocol, (norm, text) in rec.protocols.items():
+        NORMALIZERS[f"{rec.name}:{protocol}"], NORMALIZATION[f"{rec.name}:{protocol}"] = norm, text
+    SCORE_FIELDS.update({k: v for k, v in rec.score_fields.items() if k not in SCORE_FIELDS})
+    LAYER_VARS.extend(v for v in rec.layer_vars if v not in LAYER_VARS)
+    INFO_FIELDS.update(rec.info_fields)
+    return rec
+
+
+def kinds() -> tuple[str, ...]:
+    """The registered kinds, in registration order (built-ins first)."""
+    from ..registry import ensure_loaded
+
+    ensure_loaded()
+    return tuple(METRIC_KINDS)
+
+
+def standalone_kinds() -> tuple[str, ...]:
+    """Kinds a benchmark of which needs only its data (``import-data``, the Brain-Score export)."""
+    return tuple(k for k in kinds() if METRIC_KINDS[k].standalone)
+
+
+def get_kind(kind: str) -> MetricKind:
+    if kind not in kinds():
+        raise unknown("metric kind", kind, METRIC_KINDS, hint="Register it with neuroalign.scorers.register_metric.")
+    return METRIC_KINDS[kind]
 
 
 def get_metric(kind: str) -> Callable:
-    if kind not in METRICS:
-        raise unknown("metric kind", kind, METRICS, hint="Register it with neuroalign.scorers.register_metric.")
-    return METRICS[kind]
+    return get_kind(kind).scorer
 
 
-__all__ = ["LAYER_VARS", "METRICS", "MIN_CEILING", "NORMALIZATION", "NORMALIZERS", "SCORE_FIELDS", "build_score",
-           "get_metric", "register_metric"]
+def run_metric(kind: str, features, data, bench, **context):
+    """The kind's scorer on ``features`` and ``data``, given the :data:`CONTEXT` keywords it names."""
+    scorer = get_metric(kind)
+    params = inspect.signature(scorer).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        context = {k: v for k, v in context.items() if k in params}
+    return scorer(features, data, bench, **context)
+
+
+def result_columns() -> list[str]:
+    """The results table's columns: identity, the common values, each kind's own, then counts."""
+    own = [c for k in kinds() for c in METRIC_KINDS[k].columns]
+    return ["model", "model_identity", "benchmark", "kind", "region", "scope", "layer", "selected",
+            *VALUE_COLUMNS[:4], "normalization", *VALUE_COLUMNS[4:], *dict.fromkeys(own),
+            "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli", "protocol"]
+
+
+_SQRT = "raw / sqrt(ceiling); raw = "
+for _record in (
+    MetricKind("encoding", encoding.metric, sqrt_reliability,
+               _SQRT + "median over the included neuroids of held-out Pearson r, ceiling = median over the same "
+               "neuroids of the reliability of the averaged responses", info_fields=("splits",)),
+    MetricKind("pls", pls.metric, sqrt_reliability,
+               _SQRT + "mean over random halves of the median over the included neuroids of held-out Pearson r "
+               "(Brain-Score's PLS protocol), ceiling = median reliability over the same neuroids",
+               protocols={"brainscore": (ratio, "raw / ceiling (Brain-Score's convention); raw = Brain-Score's PLS "
+                                                "score on all images, ceiling = internal consistency (split-half, "
+                                                "Spearman-Brown; median over neuroids per split, mean over splits)")},
+               export_options={"protocol": "brainscore"}),
+    MetricKind("rsa", rsa.metric, ratio, "raw / ceiling; ceiling = the upper bound of the RSA noise ceiling on the "
+               "same stimuli", info_fields=("n_subjects", "n_bootstrap", "full_data_ceiling_low",
+                                            "full_data_ceiling_high")),
+    MetricKind("cka", cka.metric, None, "none: CKA has no noise ceiling", info_fields=("cka_variant",)),
+    MetricKind("ood", ood.metric, sqrt_reliability,
+               "raw / sqrt(ceiling) on each side (ceiling on exactly that side's tested images, same neuroids); "
+               "gap = id_normalized - ood_normalized, ratio = ood_normalized / id_normalized",
+               score_fields=dict.fromkeys(ood.FIELDS, float("nan")),
+               layer_vars=tuple(f"layer_{c}" for c in ood.COLUMNS[:6]), columns=ood.COLUMNS,
+               info_fields=("split", "train_test_distance", "n_id_tested", "n_ood_tested"),
+               checks=(ood.identities,), standalone=False),
+):
+    register_metric(_record)
+
+__all__ = ["CONTEXT", "LAYER_VARS", "MIN_CEILING", "NORMALIZATION", "NORMALIZERS", "SCORE_FIELDS", "VALUE_COLUMNS",
+           "MetricKind", "build_score", "get_kind", "get_metric", "kinds", "register_metric", "result_columns",
+           "run_metric", "standalone_kinds"]

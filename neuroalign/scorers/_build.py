@@ -23,23 +23,20 @@ SCORE_FIELDS = {
     "aggregate_raw": NAN, "aggregate_ceiling": NAN, "aggregate_normalized": NAN, "brainscore_normalized": NAN,
     "n_excluded": 0, "excluded_reason": "", "n_included": -1, "min_ceiling": MIN_CEILING,
     "ci_low": NAN, "ci_high": NAN, "ci_method": "", "protocol": "neuroalign", "n_stimuli": -1,
-    "ceiling_low": NAN, "ceiling_high": NAN, "id_score": NAN, "ood_score": NAN, "id_normalized": NAN,
-    "ood_normalized": NAN, "gap": NAN, "ratio": NAN, "gap_ci_low": NAN, "gap_ci_high": NAN,
-    "id_ceiling": NAN,
-}
+    "ceiling_low": NAN, "ceiling_high": NAN,
+}  # ... then each metric kind's own fields (MetricKind.score_fields), added when it registers
 #: Every per-layer variable (dim ``layer``) of a Score; the results table's layer rows read these.
-LAYER_VARS = ("layer_raw", "layer_ceiling", "layer_normalized", "layer_brainscore_normalized", "layer_ci_low",
-              "layer_ci_high", "layer_ceiling_low", "layer_ceiling_high", "layer_id_score", "layer_ood_score",
-              "layer_gap", "layer_ratio", "layer_id_normalized", "layer_ood_normalized")
+LAYER_VARS = ["layer_raw", "layer_ceiling", "layer_normalized", "layer_brainscore_normalized", "layer_ci_low",
+              "layer_ci_high", "layer_ceiling_low", "layer_ceiling_high"]  # ... then each kind's layer_vars
+#: Further Score attributes a kind may set (provenance, not result columns): MetricKind.info_fields.
+INFO_FIELDS: set = set()
 
 
 def build_score(data_vars: dict, coords: dict, **fields) -> xr.Dataset:
     """A Score with every declared field: unknown fields are a programming error, missing
     ones take their not-applicable value, missing layer variables are NaN (``layer_ceiling``
     defaults to the aggregate ceiling, the same neuroid set)."""
-    extra = sorted(set(fields) - set(SCORE_FIELDS) - {"splits", "split", "train_test_distance", "cka_variant",
-                                                      "n_subjects", "n_bootstrap", "n_id_tested", "n_ood_tested",
-                                                      "full_data_ceiling_low", "full_data_ceiling_high"})
+    extra = sorted(set(fields) - set(SCORE_FIELDS) - INFO_FIELDS)
     if extra:
         raise TypeError(f"build_score: undeclared Score fields {extra}")
     attrs = {**SCORE_FIELDS, **fields}
@@ -56,20 +53,10 @@ def build_score(data_vars: dict, coords: dict, **fields) -> xr.Dataset:
 
 # ---- ceilings and the one normalisation convention per kind ----------------------------
 
-#: How each kind's ``normalized`` is defined (also in each Score's attrs and docs/methods.md).
-NORMALIZATION = {
-    "encoding": "raw / sqrt(ceiling); raw = median over the included neuroids of held-out Pearson r, "
-                "ceiling = median over the same neuroids of the reliability of the averaged responses",
-    "pls": "raw / sqrt(ceiling); raw = mean over random halves of the median over the included neuroids of "
-           "held-out Pearson r (Brain-Score's PLS protocol), ceiling = median reliability over the same neuroids",
-    "pls:brainscore": "raw / ceiling (Brain-Score's convention); raw = Brain-Score's PLS score on all images, "
-                      "ceiling = internal consistency (split-half, Spearman-Brown; median over neuroids per split, "
-                      "mean over splits)",
-    "rsa": "raw / ceiling; ceiling = the upper bound of the RSA noise ceiling on the same stimuli",
-    "cka": "none: CKA has no noise ceiling",
-    "ood": "raw / sqrt(ceiling) on each side (ceiling on exactly that side's tested images, same neuroids); "
-           "gap = id_normalized - ood_normalized, ratio = ood_normalized / id_normalized",
-}
+#: How each kind's ``normalized`` is defined (``kind`` or ``kind:protocol``; also in each Score's attrs
+#: and docs/methods.md), and its strategy (None: not normalised): both filled from the MetricKind records.
+NORMALIZATION: dict = {}
+NORMALIZERS: dict = {}
 NO_CEILING = "none: the responses are repeat-averaged, so no ceiling can be estimated"
 
 
@@ -81,11 +68,6 @@ def sqrt_reliability(raw, ceiling):
 def ratio(raw, ceiling):
     """For a ceiling on the score's own scale (RSA's upper bound, Brain-Score's convention): ``raw / ceiling``."""
     return raw / ceiling
-
-
-#: The named normalisation strategy of each kind (``kind`` or ``kind:protocol``); None: not normalised.
-NORMALIZERS = {"encoding": sqrt_reliability, "pls": sqrt_reliability, "pls:brainscore": ratio, "rsa": ratio,
-               "cka": None, "ood": sqrt_reliability}
 
 
 CEILING_METHODS = ("reliability", "internal_consistency")

@@ -53,7 +53,7 @@ def score_cka(features, assembly, *, debiased: bool = True, seed: int = 0, n_hal
     )
 
 
-def metric(features, data, bench, *, seed=0, device="auto", **_):
+def metric(features, data, bench, *, seed=0, device="auto"):
     o = bench.options
     return score_cka(features, data, debiased=o.get("debiased", True), seed=seed, n_halves=o.get("n_halves"),
                      device=device)

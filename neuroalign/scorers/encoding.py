@@ -79,7 +79,7 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
     )
 
 
-def metric(features, data, bench, *, seed=0, device="auto", budget_bytes=None, dask=None, dask_workers=2, **_):
+def metric(features, data, bench, *, seed=0, device="auto", budget_bytes=None, dask=None, dask_workers=2):
     """The registry's entry: one alpha grid and device whether the fit is distributed or not."""
     from ..mapping import ALPHAS, DistributedRidgeCV, dask_cluster, default_ridge
     from ..mapping.defaults import FEATURE_SCALE

@@ -114,7 +114,30 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
     )
 
 
-def metric(features, data, bench, *, seed=0, device="auto", stimuli=None, **_):
+def metric(features, data, bench, *, seed=0, device="auto", stimuli=None):
     o = bench.options
     return score_ood(features, data, ood_split(bench, stimuli if stimuli is not None else bench.stimuli(), seed),
                      seed=seed, device=device, ceiling_method=o.get("ceiling", "reliability"))
+
+
+#: The OOD kind's result columns (reported row: the Score field; layer rows: ``layer_<c>``, first six)
+#: and its further Score fields, in the order a Score carries them.
+COLUMNS = ("id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized", "gap_ci_low", "gap_ci_high")
+FIELDS = ("id_score", "ood_score", "id_normalized", "ood_normalized", "gap", "ratio", "gap_ci_low", "gap_ci_high",
+          "id_ceiling")
+
+
+def identities(row, num, where: str, atol: float) -> list[str]:
+    """The reported row's gap and ratio follow from ``id_normalized`` and ``ood_normalized``, and
+    the reported ``normalized`` is the OOD side's (docs/methods.md)."""
+    if str(row.get("scope")) != "reported":
+        return []
+    i_n, o_n = num("id_normalized"), num("ood_normalized")
+    if not (np.isfinite(i_n) and np.isfinite(o_n)):
+        return []
+    bad = []
+    if not np.isclose(num("gap"), i_n - o_n, atol=atol) or not np.isclose(num("ratio"), o_n / i_n, rtol=1e-7):
+        bad.append(f"{where}: gap/ratio do not follow from id_normalized and ood_normalized")
+    if not np.isclose(o_n, num("normalized"), rtol=1e-7, atol=atol):
+        bad.append(f"{where}: ood_normalized {o_n} != normalized {num('normalized')}")
+    return bad

@@ -98,7 +98,7 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     )
 
 
-def metric(features, data, bench, *, seed=0, device="auto", **_):
+def metric(features, data, bench, *, seed=0, device="auto"):
     o = bench.options
     if not {"rdm", "row", "col"} <= set(data.dims):  # neural RDM from averaged responses
         from ..similarity import compute_rdms

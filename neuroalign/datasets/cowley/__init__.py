@@ -10,9 +10,9 @@ import pandas as pd
 import xarray as xr
 
 from ...errors import DataError, DatasetUnavailableError, unknown
-from ..assembly import make_assembly
-from ..registry import fetch, get_dataset
-from ..stimuli import StimulusSet
+from ...data.assembly import make_assembly
+from ...data.registry import fetch, get_dataset
+from ...data.stimuli import StimulusSet
 
 DATASET = "cowley2023_v4"
 

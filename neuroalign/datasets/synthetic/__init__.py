@@ -17,8 +17,8 @@ import pandas as pd
 import xarray as xr
 
 from ...models.reference import build_reference_net, preprocess_uint8, reference_features
-from ..assembly import make_assembly
-from ..stimuli import StimulusSet
+from ...data.assembly import make_assembly
+from ...data.stimuli import StimulusSet
 
 FAMILIES = ("gratings", "blobs")
 

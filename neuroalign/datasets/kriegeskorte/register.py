@@ -6,7 +6,7 @@ from __future__ import annotations
 from importlib import resources
 
 from ...benchmarks import Benchmark, register as register_benchmark, register_stimulus_set
-from ..registry import register_dataset
+from ...data.registry import register_dataset
 
 DATASET = "kriegeskorte2008_92"
 

@@ -7,7 +7,7 @@ from functools import partial
 from importlib import resources
 
 from ...benchmarks import Benchmark, register as register_benchmark, register_stimulus_set
-from ..registry import register_dataset
+from ...data.registry import register_dataset
 
 DATASET = "cowley2023_v4"
 
@@ -21,14 +21,14 @@ def _load(session: str):
 def sessions_with_images() -> list[str]:
     """Sessions whose images are in the manifest (a few have responses but no images upstream)."""
     from . import sessions
-    from ..registry import get_dataset
+    from ...data.registry import get_dataset
 
     files = get_dataset(DATASET).files
     return [s for s in sessions() if f"images/images_{s}.zip" in files]
 
 
 def session_benchmarks(session: str) -> list[Benchmark]:
-    from ..registry import get_dataset
+    from ...data.registry import get_dataset
 
     files = get_dataset(DATASET).files
     raw = f"responses_raw/responses_{session}.npy" in files

@@ -7,9 +7,9 @@ import pandas as pd
 import scipy.io as sio
 import xarray as xr
 
-from ..rdms import make_rdms
-from ..registry import fetch, get_dataset
-from ..stimuli import StimulusSet
+from ...data.rdms import make_rdms
+from ...data.registry import fetch, get_dataset
+from ...data.stimuli import StimulusSet
 
 DATASET = "kriegeskorte2008_92"
 FLAGS = ("human", "face", "animal", "natural")
