@@ -79,9 +79,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         for name in list_layers(model):
             print(" ", name)
         return 0
-    from .models.registry import SPEC_FORMS
+    from .models.registry import spec_forms
 
-    print("spec forms: " + ", ".join(SPEC_FORMS))
+    print("spec forms: " + ", ".join(spec_forms()))
     for spec in available_models():
         print(spec)
     return 0

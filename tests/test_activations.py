@@ -249,6 +249,43 @@ def test_budget_refuses_before_work_and_names_a_fitting_reduction(cache):
     assert out["block1"].shape == (10, int(srp))
 
 
+def test_huge_srp_is_a_one_line_error_before_any_projection(tmp_path, monkeypatch, capsys):
+    """Issue 24: ``--reduction srp:2000000000`` exhausted the machine's memory; with no budget
+    given, the machine's memory bounds the features plus the projection (exit 2, one line)."""
+    from PIL import Image
+
+    from neuroalign.cli import main
+
+    def never(*a, **k):  # on the old code the projection was built: fail instead of exhausting memory
+        raise AssertionError("the projection was built")
+
+    monkeypatch.setattr(Reduction, "projection", never)
+    (tmp_path / "im").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(tmp_path / "im" / f"s{i}.png")
+    rc = main(["extract", "reference", "--stimuli", str(tmp_path / "im"), "--layers", "block1", "--device", "cpu",
+               "--reduction", "srp:2000000000", "--cache-dir", str(tmp_path / "c")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "srp:2000000000" in err and "for the projection" in err and "would fit" in err
+    assert not any((tmp_path / "c").rglob("*.zarr")) if (tmp_path / "c").exists() else True
+
+
+def test_reductions_dispatch_from_one_table():
+    from neuroalign.activations.reduction import KINDS
+
+    shape = (4, 3, 5)
+    assert KINDS == ("avgpool", "flatten", "srp")
+    assert [Reduction.parse(k).n_features(shape) for k in ("avgpool", "flatten", "srp:7")] == [4, 60, 7]
+    assert list(Reduction.parse("flatten").feature_coords(shape)) == ["channel", "y", "x"]
+    assert Reduction.parse("srp:7:3").to_dict() == {"kind": "srp", "dim": 7, "seed": 3}
+    assert Reduction.parse("flatten").to_dict() == {"kind": "flatten", "dim": None, "seed": None}
+    assert Reduction.parse("avgpool").working_bytes(shape) == 0 < Reduction.parse("srp:7").working_bytes(shape)
+    for bad in ("avgpool:3", "srp", "srp:0", "srp:1:2:3", "pca:4"):
+        with pytest.raises(ConfigError):
+            Reduction.parse(bad)
+
+
 def test_unknown_layer_lists_closest_names_first(cache):
     with pytest.raises(ModelError, match=r"no layer 'blok2'\. Closest: block2, "):
         extract(tiny_model(), stimuli(2), ["blok2"], cache_dir=cache, progress=False)

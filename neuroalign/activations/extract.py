@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,7 +163,7 @@ def _fitting(shape: tuple, n: int, budget: float, current: Reduction) -> str:
     avg = Reduction("avgpool").n_features(shape)
     if current.kind != "avgpool" and n * avg * 4 <= budget:
         options.append(f"reduction='avgpool' ({avg} features, {_fmt(n * avg * 4)})")
-    dim = int(budget // (n * 4))
+    dim = int(budget // (n * 4 + Reduction("srp", 1).working_bytes(shape)))  # features + projection, per dim
     if current.kind == "srp":
         dim = min(dim, current.dim - 1)
     if dim >= 1:
@@ -173,16 +174,25 @@ def _fitting(shape: tuple, n: int, budget: float, current: Reduction) -> str:
     return " or ".join(options) + " would fit."
 
 
+def physical_memory() -> float:
+    """The machine's memory in bytes: the budget when none is given (nothing larger can succeed)."""
+    return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
 def _check_budget(jobs: list[_Job], n: int, budget: float | None) -> None:
+    """Refuse a layer whose features (and the reduction's own working memory, e.g. an SRP
+    projection) exceed the budget, or the machine's memory when no budget is given."""
     if budget is None:
-        return
+        budget = physical_memory()
     for job in jobs:
         feats = job.reduction.n_features(job.shape)
-        need = n * feats * 4
+        work = job.reduction.working_bytes(job.shape)
+        need = n * feats * 4 + work
         if need > budget:
+            extra = f" + {_fmt(work)} for the projection" if work else ""
             raise BudgetError(
                 f"layer {job.layer or 'output'!r} with reduction {str(job.reduction)!r} needs {_fmt(need)} "
-                f"({n} stimuli × {feats} features × 4 bytes), over the budget of {_fmt(budget)}. "
+                f"({n} stimuli × {feats} features × 4 bytes{extra}), over the budget of {_fmt(budget)}. "
                 + _fitting(job.shape, n, budget, job.reduction)
             )
 

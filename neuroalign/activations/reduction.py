@@ -9,15 +9,13 @@ while pairwise distances are kept on average. The seed is in ``to_dict`` and so 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
-
-KINDS = ("avgpool", "flatten", "srp")
-
 
 @dataclass(frozen=True)
 class Reduction:
@@ -30,47 +28,35 @@ class Reduction:
     def parse(cls, spec: str | Reduction) -> Reduction:
         if isinstance(spec, Reduction):
             return spec
-        parts = str(spec).strip().split(":")
-        kind = parts[0]
+        kind, *params = str(spec).strip().split(":")
         try:
-            if kind in ("avgpool", "flatten") and len(parts) == 1:
-                return cls(kind)
-            if kind == "srp" and len(parts) in (2, 3):
-                dim, seed = int(parts[1]), int(parts[2]) if len(parts) == 3 else 0
-                if dim >= 1:
-                    return cls("srp", dim, seed)
+            if kind in _KINDS and len(params) in _KINDS[kind].n_params:
+                values = [int(p) for p in params]
+                if not values or values[0] >= 1:
+                    return cls(kind, *values)
         except ValueError:
             pass
         raise ConfigError(f"unknown reduction {spec!r}; use 'avgpool', 'flatten' or 'srp:<dim>[:<seed>]' "
                           "(e.g. 'srp:4096').")
 
     def __str__(self) -> str:
-        return self.kind if self.kind != "srp" else f"srp:{self.dim}:{self.seed}"
+        return self.kind if self.dim is None else f"{self.kind}:{self.dim}:{self.seed}"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "dim": self.dim, "seed": self.seed if self.kind == "srp" else None}
+        return {"kind": self.kind, "dim": self.dim, "seed": None if self.dim is None else self.seed}
 
     # ---- shapes ---------------------------------------------------------------------
     def n_features(self, shape: tuple[int, ...]) -> int:
         """Feature count for one image whose layer output has ``shape`` (batch dim excluded)."""
-        if self.kind == "srp":
-            return int(self.dim)
-        if self.kind == "avgpool":
-            return int(_channels(shape))
-        return int(np.prod(shape, dtype=np.int64))
+        return int(_KINDS[self.kind].n_features(self, shape))
 
     def feature_coords(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         """Coords on the feature dim: ``channel`` (and positions for flatten), or ``component``."""
-        if self.kind == "srp":
-            return {"component": np.arange(self.dim)}
-        if self.kind == "avgpool" or len(shape) == 1:
-            return {"channel": np.arange(_channels(shape))}
-        if len(shape) == 2:  # tokens: (token, channel)
-            token, channel = np.unravel_index(np.arange(int(np.prod(shape))), shape)
-            return {"token": token, "channel": channel}
-        idx = np.unravel_index(np.arange(int(np.prod(shape, dtype=np.int64))), shape)
-        names = ["channel", *(["y", "x"] if len(shape) == 3 else [f"pos{i}" for i in range(len(shape) - 1)])]
-        return dict(zip(names, idx, strict=True))
+        return _KINDS[self.kind].coords(self, shape)
+
+    def working_bytes(self, shape: tuple[int, ...]) -> int:
+        """Memory the reduction itself holds besides the features (SRP: its projection, built twice)."""
+        return int(_KINDS[self.kind].working_bytes(self, shape))
 
     # ---- compute --------------------------------------------------------------------
     def __call__(self, out: torch.Tensor) -> torch.Tensor:
@@ -78,15 +64,7 @@ class Reduction:
         x = out.detach()
         if x.dtype != torch.float32:
             x = x.float()
-        if self.kind == "avgpool":
-            if x.ndim == 3:  # (batch, tokens, channels)
-                return x.mean(dim=1)
-            return x.mean(dim=tuple(range(2, x.ndim))) if x.ndim > 2 else x.reshape(x.shape[0], -1)
-        x = x.reshape(x.shape[0], -1)
-        if self.kind == "flatten":
-            return x
-        proj = self.projection(x.shape[1], x.device)
-        return torch.sparse.mm(proj, x.T).T.contiguous()
+        return _KINDS[self.kind].apply(self, x)
 
     def projection(self, n_in: int, device: torch.device) -> torch.Tensor:
         """Sparse ``(dim, n_in)`` matrix: sqrt(n_in) random ±scale entries per row, from ``seed``.
@@ -96,7 +74,7 @@ class Reduction:
         key = (n_in, str(device))
         if key not in self._proj:
             g = torch.Generator().manual_seed(self.seed)
-            s = max(1, round(math.sqrt(n_in)))
+            s = _per_row(n_in)
             rows = torch.arange(self.dim).repeat_interleave(s)
             cols = torch.randint(0, n_in, (self.dim * s,), generator=g)
             signs = torch.randint(0, 2, (self.dim * s,), generator=g).float().mul_(2).sub_(1)
@@ -105,6 +83,56 @@ class Reduction:
                                           check_invariants=True)
             self._proj[key] = coo.coalesce().to(device)
         return self._proj[key]
+
+
+def _per_row(n_in: int) -> int:
+    return max(1, round(math.sqrt(n_in)))
+
+
+def _avgpool(r: Reduction, x: torch.Tensor) -> torch.Tensor:
+    if x.ndim == 3:  # (batch, tokens, channels)
+        return x.mean(dim=1)
+    return x.mean(dim=tuple(range(2, x.ndim))) if x.ndim > 2 else x.reshape(x.shape[0], -1)
+
+
+def _srp(r: Reduction, x: torch.Tensor) -> torch.Tensor:
+    x = x.reshape(x.shape[0], -1)
+    return torch.sparse.mm(r.projection(x.shape[1], x.device), x.T).T.contiguous()
+
+
+def _flatten_coords(r: Reduction, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    if len(shape) <= 1:
+        return {"channel": np.arange(_channels(shape))}
+    if len(shape) == 2:  # tokens: (token, channel)
+        token, channel = np.unravel_index(np.arange(int(np.prod(shape))), shape)
+        return {"token": token, "channel": channel}
+    idx = np.unravel_index(np.arange(int(np.prod(shape, dtype=np.int64))), shape)
+    names = ["channel", *(["y", "x"] if len(shape) == 3 else [f"pos{i}" for i in range(len(shape) - 1)])]
+    return dict(zip(names, idx, strict=True))
+
+
+#: Bytes per projection entry while it is built: two int64 indices, a float32 value, a float32 sign.
+_SRP_ENTRY_BYTES = 24
+
+
+@dataclass(frozen=True)
+class _Kind:
+    n_params: tuple  # accepted counts of the ':'-separated integers after the name
+    n_features: Callable
+    coords: Callable
+    apply: Callable
+    working_bytes: Callable = lambda r, shape: 0
+
+
+_KINDS = {
+    "avgpool": _Kind((0,), lambda r, shape: _channels(shape), lambda r, shape: {"channel": np.arange(_channels(shape))},
+                     _avgpool),
+    "flatten": _Kind((0,), lambda r, shape: np.prod(shape, dtype=np.int64), _flatten_coords,
+                     lambda r, x: x.reshape(x.shape[0], -1)),
+    "srp": _Kind((1, 2), lambda r, shape: r.dim, lambda r, shape: {"component": np.arange(r.dim)}, _srp,
+                 lambda r, shape: 2 * _SRP_ENTRY_BYTES * r.dim * _per_row(int(np.prod(shape, dtype=np.int64)))),
+}
+KINDS = tuple(_KINDS)
 
 
 def _channels(shape: tuple[int, ...]) -> int:

@@ -1,7 +1,7 @@
 """Model registry: spec string -> LoadedModel (eval-mode module, layers, preprocessing, identity)."""
 
 from .base import LoadedModel, Preprocessing, list_layers
-from .registry import SPEC_FORMS, available_models, load_model, register_model
+from .registry import ModelSource, available_models, load_model, register_model, register_model_source, spec_forms
 
-__all__ = ["SPEC_FORMS", "LoadedModel", "Preprocessing", "available_models", "list_layers", "load_model",
-           "register_model"]
+__all__ = ["LoadedModel", "ModelSource", "Preprocessing", "available_models", "list_layers", "load_model",
+           "register_model", "register_model_source", "spec_forms"]

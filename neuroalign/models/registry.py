@@ -2,7 +2,8 @@
 
 Forms: a registered name (``efficientnet-lite0``, ``efficientnet-lite1``, ``reference``),
 ``torchvision:<arch>[?weights=DEFAULT]``, ``timm:<arch>[?pretrained=true]``, ``checkpoint:<path>?arch=<arch>[&trust=true]``,
-``plugin:<module or file.py>:<callable>``. Query parameters (``?k=v&...``) and keyword
+``plugin:<module or file.py>:<callable>``, and every form a plugin adds (a :class:`ModelSource` in
+:data:`neuroalign.registry.MODEL_SOURCES`, entry-point group ``neuroalign.models``). Query parameters (``?k=v&...``) and keyword
 arguments to ``load_model`` go to the loader.
 """
 
@@ -10,39 +11,59 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from ..errors import ModelError, unknown
+from ..registry import MODEL_SOURCES, NAMED_MODELS, ensure_loaded
 from .base import LoadedModel
 from .checkpoint import load_checkpoint
 from .plugin import load_plugin
 from .reference import load_reference
 from .zoo import load_efficientnet_lite, load_timm, load_torchvision, torchvision_archs
 
-SPEC_FORMS = (
-    "torchvision:<arch>[?weights=DEFAULT]",
-    "timm:<arch>[?pretrained=true]",
-    "checkpoint:<path>?arch=<arch>[&trust=true]",
-    "plugin:<module or file.py>:<callable>",
-)
 
-_NAMED: dict[str, Callable[..., LoadedModel]] = {
-    "efficientnet-lite0": lambda **kw: load_efficientnet_lite("efficientnet-lite0", **kw),
-    "efficientnet-lite1": lambda **kw: load_efficientnet_lite("efficientnet-lite1", **kw),
-    "reference": load_reference,  # the synthetic benchmark's seeded generator network
-}
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A spec form ``<prefix>:<rest>[?k=v...]``: ``loader(rest, **params) -> LoadedModel``,
+    ``check(spec, rest, params)`` (raises ModelError; no weights loaded, no code run), its
+    ``help`` line (``neuroalign models``, errors) and the query ``params`` it knows."""
+
+    prefix: str
+    loader: Callable[..., LoadedModel]
+    check: Callable[[str, str, dict], None]
+    help: str
+    params: tuple = ()
 
 
 def register_model(name: str, loader: Callable[..., LoadedModel]) -> None:
     """Add a named model (``loader(**params) -> LoadedModel``) to the registry."""
     if ":" in name or "?" in name:
         raise ModelError(f"model name {name!r} may not contain ':' or '?'.")
-    _NAMED[name] = loader
+    NAMED_MODELS[name] = loader
+
+
+def register_model_source(source: ModelSource) -> None:
+    """Add (or replace) a spec form; a plugin calls this from a ``neuroalign.models`` entry point."""
+    if not source.prefix.isidentifier():
+        raise ModelError(f"model source prefix {source.prefix!r} must be a word (letters, digits, '_').")
+    MODEL_SOURCES[source.prefix] = source
+
+
+def spec_forms() -> tuple[str, ...]:
+    """The help line of every spec form (built-in and plugins')."""
+    ensure_loaded()
+    return tuple(src.help for src in MODEL_SOURCES.values())
+
+
+def _unknown(spec: str) -> ModelError:
+    return unknown("model", spec, available_models(), "Other forms: " + ", ".join(spec_forms()) + ".")
 
 
 def _arch_spec(arch: str) -> str:
     """A checkpoint's architecture as a spec: a spec or registered name as is, else torchvision's."""
-    return arch if ":" in arch or arch in _NAMED else f"torchvision:{arch}"
+    return arch if ":" in arch or arch in NAMED_MODELS else f"torchvision:{arch}"
 
 
 def _value(v: str):
@@ -77,7 +98,7 @@ def load_model(spec: str, **params) -> LoadedModel:
         m = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
         if not m or m.group(1) not in params:
             raise
-        known = {"checkpoint": ["arch", "trust", "seed", "weights"], "torchvision": ["weights", "seed"]}.get(kind, [])
+        known = list(getattr(MODEL_SOURCES.get(kind), "params", ()))
         raise unknown("parameter", m.group(1), known, hint=f"(in model spec {spec!r}; a builder's own keyword "
                       "arguments are also allowed.)") from None
     model.spec = spec
@@ -95,47 +116,80 @@ def _load_inner(spec: str, **params) -> LoadedModel:
 
 def check_spec(spec: str) -> None:
     """Check a spec without loading weights or running code: the form, the registered name or
-    torchvision architecture, a checkpoint's arch, a plugin file's existence."""
-    from pathlib import Path
-
-    from .plugin import parse_plugin_target
-
+    architecture, a checkpoint's arch, a plugin file's existence."""
     kind, rest, params = parse_spec(spec)
-    if kind == "torchvision":
-        if rest not in torchvision_archs():
-            raise unknown("model", spec, available_models(), "Other forms: " + ", ".join(SPEC_FORMS) + ".")
-    elif kind == "timm":
-        if not rest:
-            raise ModelError(f"{spec}: give the timm architecture, e.g. timm:resnet18.")
-    elif kind == "checkpoint":
-        if not params.get("arch"):
-            raise ModelError(f"{spec}: a checkpoint needs its architecture, e.g. checkpoint:{rest}?arch=resnet18.")
-        check_spec(_arch_spec(str(params["arch"])))
-    elif kind == "plugin":
-        where, _ = parse_plugin_target(rest)
-        if where.endswith(".py") and not Path(where).expanduser().is_file():
-            raise ModelError(f"{spec}: plugin file {where} does not exist.")
-    elif not (kind == "" and rest in _NAMED):
-        raise unknown("model", spec, available_models(), "Other forms: " + ", ".join(SPEC_FORMS) + ".")
+    ensure_loaded()
+    if kind == "":
+        if rest not in NAMED_MODELS:
+            raise _unknown(spec)
+    elif kind not in MODEL_SOURCES:
+        raise _unknown(spec)
+    else:
+        MODEL_SOURCES[kind].check(spec, rest, params)
 
 
 def _dispatch(spec: str, kind: str, rest: str, params: dict) -> LoadedModel:
-    if kind == "torchvision":
-        model = load_torchvision(rest, **params)
-    elif kind == "timm":
-        model = load_timm(rest, **params)
-    elif kind == "checkpoint":
-        model = load_checkpoint(rest, base_loader=lambda arch, **kw: _load_inner(_arch_spec(arch), **kw), **params)
-    elif kind == "plugin":
-        model = load_plugin(rest, **params)
-    elif kind == "" and rest in _NAMED:
-        model = _NAMED[rest](**params)
-    else:
-        raise unknown("model", spec, available_models(),
-                      "Other forms: " + ", ".join(SPEC_FORMS) + ".")
-    return model
+    ensure_loaded()
+    if kind == "" and rest in NAMED_MODELS:
+        return NAMED_MODELS[rest](**params)
+    if kind == "" or kind not in MODEL_SOURCES:
+        raise _unknown(spec)
+    return MODEL_SOURCES[kind].loader(rest, **params)
 
 
 def available_models() -> list[str]:
     """Every spec loadable without arguments: named models, then each torchvision arch."""
-    return sorted(_NAMED) + [f"torchvision:{a}" for a in torchvision_archs()]
+    ensure_loaded()
+    return sorted(NAMED_MODELS) + [f"torchvision:{a}" for a in torchvision_archs()]
+
+
+# ---- the built-in sources ----------------------------------------------------------------
+
+def _check_torchvision(spec: str, rest: str, params: dict) -> None:
+    if rest not in torchvision_archs():
+        raise _unknown(spec)
+
+
+def _check_timm(spec: str, rest: str, params: dict) -> None:
+    if not rest:
+        raise ModelError(f"{spec}: give the timm architecture, e.g. timm:resnet18.")
+
+
+def _check_checkpoint(spec: str, rest: str, params: dict) -> None:
+    if not params.get("arch"):
+        raise ModelError(f"{spec}: a checkpoint needs its architecture, e.g. checkpoint:{rest}?arch=resnet18.")
+    check_spec(_arch_spec(str(params["arch"])))
+
+
+def _check_plugin(spec: str, rest: str, params: dict) -> None:
+    from pathlib import Path
+
+    from .plugin import parse_plugin_target
+
+    where, _ = parse_plugin_target(rest)
+    if where.endswith(".py") and not Path(where).expanduser().is_file():
+        raise ModelError(f"{spec}: plugin file {where} does not exist.")
+
+
+def _load_checkpoint(rest: str, **params) -> LoadedModel:
+    return load_checkpoint(rest, base_loader=lambda arch, **kw: _load_inner(_arch_spec(arch), **kw), **params)
+
+
+for _source in (
+    ModelSource("torchvision", load_torchvision, _check_torchvision, "torchvision:<arch>[?weights=DEFAULT]",
+                ("weights", "seed")),
+    ModelSource("timm", load_timm, _check_timm, "timm:<arch>[?pretrained=true]"),
+    ModelSource("checkpoint", _load_checkpoint, _check_checkpoint, "checkpoint:<path>?arch=<arch>[&trust=true]",
+                ("arch", "trust", "seed", "weights")),
+    ModelSource("plugin", load_plugin, _check_plugin, "plugin:<module or file.py>:<callable>"),
+):
+    register_model_source(_source)
+register_model("efficientnet-lite0", lambda **kw: load_efficientnet_lite("efficientnet-lite0", **kw))
+register_model("efficientnet-lite1", lambda **kw: load_efficientnet_lite("efficientnet-lite1", **kw))
+register_model("reference", load_reference)  # the synthetic benchmark's seeded generator network
+
+
+def __getattr__(name: str):
+    if name == "SPEC_FORMS":  # derived from the source records (plugins' included)
+        return spec_forms()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

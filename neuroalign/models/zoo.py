@@ -81,15 +81,6 @@ def _timm():
     return timm
 
 
-def timm_archs() -> list[str]:
-    """Every architecture timm can build (``timm.list_models()``); empty without timm."""
-    try:
-        import timm
-    except ImportError:
-        return []
-    return list(timm.list_models())
-
-
 def load_timm(arch: str, pretrained: bool = False, seed: int = 0, **params) -> LoadedModel:
     """``timm:<arch>``: untrained (initialised from ``seed``, offline) by default;
     ``timm:<arch>?pretrained=true`` fetches the weights from the Hugging Face Hub once (then
