@@ -470,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "and optionally repetition and other columns")
     im.add_argument("--stimuli", type=Path, required=True, help="a folder of images or a .zip of images")
     im.add_argument("--identifier", required=True, help="benchmark id, e.g. mylab.v4.encoding")
-    im.add_argument("--kind", default="encoding", choices=("encoding", "pls", "rsa", "cka"))
+    im.add_argument("--kind", default="encoding",  # checked against the metric-kind records by import_data
+                    help="a kind whose benchmarks need only their data: encoding, pls, rsa, cka or a plugin's")
     im.add_argument("--region", default="unknown")
     im.add_argument("--out-dir", type=Path, required=True, help="new folder for the assembly, images and benchmark.yaml")
     im.set_defaults(func=cmd_import_data)

@@ -23,9 +23,10 @@ METRIC_KINDS: dict = {}
 MODEL_SOURCES: dict = {}
 NAMED_MODELS: dict = {}
 
-#: Entry-point groups; each entry point is a callable run once that calls ``register*``.
-#: ``neuroalign.plugins`` is the original group (any kind of registration), kept working.
-GROUPS = ("neuroalign.plugins", "neuroalign.benchmarks", "neuroalign.metrics", "neuroalign.models")
+#: Entry-point groups, run in this order (kinds before the benchmarks that name them); each entry
+#: point is a callable run once that calls ``register*``. ``neuroalign.plugins`` is the original
+#: group (any registration), kept working.
+GROUPS = ("neuroalign.metrics", "neuroalign.models", "neuroalign.plugins", "neuroalign.benchmarks")
 
 _LOADED: list[bool] = []
 

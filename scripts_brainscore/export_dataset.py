@@ -12,7 +12,7 @@ converts what it writes into the data contract.
    brainscore-vision's ``import_plugin`` only searches its own plugin folders, so an
    identifier already in a registry is served from it without that search.
 2. Loads the identifier with brainscore-vision's own API (``load_dataset``, else
-   ``load_benchmark``), through ``neuroalign/interop/brainscore_loader.py``: brainio reads
+   ``load_benchmark``), through ``scripts_brainscore/brainscore_loader.py``: brainio reads
    its local cache (``$BRAINIO_HOME``, default ``~/.brainio``) first and downloads from S3
    only when a file is not there. With ``NEUROALIGN_OFFLINE`` set, downloads are refused.
 3. Writes ``assy_<id>.nc``, ``stimulus_<id>.csv`` + ``.zip`` and ``brainscore_export.json``
@@ -40,7 +40,7 @@ os.environ.setdefault("BS_INSTALL_DEPENDENCIES", "no")  # never pip-install plug
 os.environ.setdefault("RESULTCACHING_DISABLE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-LOADER = ROOT / "neuroalign" / "interop" / "brainscore_loader.py"
+LOADER = ROOT / "scripts_brainscore" / "brainscore_loader.py"
 PLUGINS_ENV = "NEUROALIGN_BRAINSCORE_PLUGINS"
 EXIT_UNREGISTERED, EXIT_UNAVAILABLE, EXIT_NOT_NEURAL = 3, 4, 5
 

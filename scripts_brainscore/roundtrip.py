@@ -5,7 +5,7 @@ stimulus set (CSV + zip) and assembly (.nc) into a brainio cache folder exactly 
 brainscore's S3 fetcher keeps downloads (``$BRAINIO_HOME/<sha1>/<file name>``), registers
 them in a temporary data plugin written like brainscore-vision's own data plugins
 (``load_stimulus_set_from_s3`` / ``load_assembly_from_s3`` with those SHA-1s), then
-exports the identifiers with ``neuroalign/interop/brainscore_loader.py`` — so brainscore's
+exports the identifiers with ``scripts_brainscore/brainscore_loader.py`` — so brainscore's
 own loader reads our files from its local cache (no network) and writes them back.
 
     python scripts_brainscore/roundtrip.py --csv S.csv --zip S.zip --stimulus-identifier SID \
@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOADER = ROOT / "neuroalign" / "interop" / "brainscore_loader.py"
+LOADER = ROOT / "scripts_brainscore" / "brainscore_loader.py"
 BUCKET = "brainscore-storage/neuroalign-roundtrip"  # never contacted: the cache already holds the files
 
 

@@ -238,7 +238,11 @@ def import_data(array: str | os.PathLike, rows: str | os.PathLike, stimuli: str 
     import shutil
 
     from ..data.assembly import save_assembly
+    from ..scorers import standalone_kinds
 
+    if kind not in standalone_kinds():
+        raise DataError(f"import-data: kind {kind!r} is not one of {', '.join(standalone_kinds())} (the kinds whose "
+                        "benchmarks need only their data); nothing was written.")
     out_dir, array, rows, stimuli = Path(out_dir), Path(array), Path(rows), Path(stimuli)
     if out_dir.exists():
         raise DataError(f"import-data: {out_dir} already exists; choose a new folder (nothing was written).")

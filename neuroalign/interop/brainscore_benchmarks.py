@@ -41,8 +41,7 @@ import yaml
 from ..atomic import atomic_path
 from ..errors import DataError, DatasetUnavailableError
 
-KINDS = ("pls", "encoding", "rsa", "cka")
-DEFAULT_KIND = "pls"
+DEFAULT_KIND = "pls"  # the kinds: every standalone MetricKind (neuroalign.scorers), options its export_options
 PREFIX = "brainscore:"
 PLUGINS_ENV = "NEUROALIGN_BRAINSCORE_PLUGINS"
 VENV_ENV = "NEUROALIGN_BRAINSCORE_VENV"
@@ -53,7 +52,6 @@ FORMAT = 1
 # exit codes of scripts_brainscore/export_dataset.py
 EXIT_UNREGISTERED, EXIT_UNAVAILABLE, EXIT_NOT_NEURAL = 3, 4, 5
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-OPTIONS = {"pls": {"protocol": "brainscore"}, "encoding": {}, "rsa": {}, "cka": {}}
 
 
 def cache_root() -> Path:
@@ -70,11 +68,13 @@ def parse_spec(spec: str) -> tuple[str, str | None, str]:
     if not _IDENTIFIER.match(identifier) or ".." in identifier:
         raise DataError(f"brainscore:{body}: {identifier!r} is not a Brain-Score identifier (letters, digits, "
                         "'.', '_', '-'), e.g. brainscore:MajajHong2015.public or brainscore:MajajHong2015.public:IT:pls.")
-    kinds = [p for p in rest if p in KINDS]
-    regions = [p for p in rest if p not in KINDS]
+    from ..scorers import standalone_kinds
+
+    kinds = [p for p in rest if p in standalone_kinds()]
+    regions = [p for p in rest if p not in standalone_kinds()]
     if len(kinds) > 1 or len(regions) > 1 or any(not p for p in rest):
         raise DataError(f"brainscore:{body}: after the identifier give at most one region and one kind "
-                        f"({', '.join(KINDS)}), separated by ':', e.g. brainscore:{identifier}:IT:pls.")
+                        f"({', '.join(standalone_kinds())}), separated by ':', e.g. brainscore:{identifier}:IT:pls.")
     return identifier, (regions[0] if regions else None), (kinds[0] if kinds else DEFAULT_KIND)
 
 
@@ -199,6 +199,7 @@ def _file_safe(region: str) -> str:
 def convert_export(export: Path, folder: Path, identifier: str, info: dict | None = None) -> dict:
     """Convert an export folder (``brainscore_export.json`` + files) into a cache folder of benchmark files."""
     from ..data.assembly import save_assembly
+    from ..scorers import METRIC_KINDS, standalone_kinds
     from .brainscore_format import read_brainscore_export
 
     assembly, stimuli = read_brainscore_export(export)
@@ -228,15 +229,15 @@ def convert_export(export: Path, folder: Path, identifier: str, info: dict | Non
         save_assembly(part, folder / name)
         counts[region] = int(part.sizes["neuroid"])
         benchmarks[region] = {}
-        for kind in KINDS:
+        for kind in standalone_kinds():
             file = f"{_file_safe(region)}.{kind}.yaml"
             spec = {"identifier": re.sub(r"[^A-Za-z0-9_.]", "_", f"brainscore.{identifier}.{region}.{kind}"),
                     "kind": kind, "region": region,
                     "description": f"Brain-Score {identifier}, {region}, {kind} (exported by brainscore-vision "
                                    f"{(info or {}).get('brainscore_vision', '')})",
                     "assembly": name, "stimuli": "images.zip"}
-            if OPTIONS[kind]:
-                spec["options"] = dict(OPTIONS[kind])
+            if METRIC_KINDS[kind].export_options:
+                spec["options"] = dict(METRIC_KINDS[kind].export_options)
             (folder / file).write_text(yaml.safe_dump(spec, sort_keys=False))
             benchmarks[region][kind] = file
     manifest = {"format": FORMAT, "identifier": identifier, "stimulus_set": stimuli.identifier,
@@ -249,7 +250,6 @@ def convert_export(export: Path, folder: Path, identifier: str, info: dict | Non
 
 
 __all__ = [
-    "KINDS",
     "PLUGINS_ENV",
     "VENV_ENV",
     "brainscore_benchmark",

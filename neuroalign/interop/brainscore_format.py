@@ -390,7 +390,7 @@ def read_brainscore_export(folder: str | os.PathLike) -> tuple[xr.DataArray | No
     folder = Path(folder)
     path = folder / EXPORT_MANIFEST
     if not path.is_file():
-        raise DataError(f"{folder} holds no {EXPORT_MANIFEST}; write it with neuroalign/interop/brainscore_loader.py.")
+        raise DataError(f"{folder} holds no {EXPORT_MANIFEST}; write it with scripts_brainscore/brainscore_loader.py.")
     manifest = json.loads(path.read_text())
     assembly = stimuli = None
     if "assembly" in manifest:

@@ -267,12 +267,8 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
         "intercept": np.empty(t),
     }
     alphas = plan.alphas
-    if plan.mode == "loo":
-        h = full.lam[None, :] / (full.lam[None, :] + alphas[:, None])  # (A, r)
-        one_minus_diag = 1.0 - (full.U.square() @ h.T).T  # (A, n)
-        if plan.fit_intercept:
-            one_minus_diag = one_minus_diag - 1.0 / n
-    fold_ops = _fold_operators(plan) if plan.mode == "kfold" else None
+    setup, cv_scores = _MODES[plan.mode]
+    state = setup(plan)
     to_weights = full.weights_map(t)
     for start in range(0, t, bs):
         sl = slice(start, min(t, start + bs))
@@ -280,19 +276,7 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
         y_mean = Yb.mean(0) if plan.fit_intercept else torch.zeros(Yb.shape[1], dtype=dt, device=dev)
         Yc = Yb - y_mean
         z = full.U.T @ Yc  # (r, b)
-        if plan.mode == "loo":
-            fitted = torch.matmul(full.U, h[:, :, None] * z[None])  # (A, n, b)
-            err = (Yc[None] - fitted) / one_minus_diag[:, :, None]
-            scores = -err.square().mean(1)
-            del fitted, err
-        elif plan.mode == "gcv":
-            g = alphas[:, None] / (full.lam[None, :] + alphas[:, None])  # (A, r)
-            perp = (Yc.square().sum(0) - z.square().sum(0)).clamp_min(0)
-            rss = perp[None] + g.square() @ z.square()
-            df = (full.lam[None] / (full.lam[None] + alphas[:, None])).sum(1) + (1.0 if plan.fit_intercept else 0.0)
-            scores = -(rss / n) / (1.0 - df / n).square()[:, None]
-        else:
-            scores = _kfold_scores(fold_ops, Yb, plan.fit_intercept, A)
+        scores = cv_scores(plan, state, Yb, Yc, z)
         scores = torch.nan_to_num(scores, nan=-torch.inf)
         best = scores.argmax(0)  # first maximum, as scikit-learn and himalaya
         coef = to_weights(z / (full.lam[:, None] + alphas[best][None, :]))  # (p, b)
@@ -303,6 +287,49 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
         out["intercept"][sl] = intercept.double().cpu().numpy()
     out["alpha"] = plan.alphas.double().cpu().numpy()[out["alpha_index"]]
     return out
+
+
+# ---- the cross-validation modes: per mode, a setup once per fit and the scores of a target batch ----
+
+def _loo_setup(plan: Plan):
+    full, alphas, n = plan.full, plan.alphas, plan.n_samples
+    h = full.lam[None, :] / (full.lam[None, :] + alphas[:, None])  # (A, r)
+    one_minus_diag = 1.0 - (full.U.square() @ h.T).T  # (A, n)
+    if plan.fit_intercept:
+        one_minus_diag = one_minus_diag - 1.0 / n
+    return h, one_minus_diag
+
+
+def _loo_scores(plan: Plan, state, Yb, Yc, z):
+    """Exact leave-one-out errors from the hat matrix's diagonal."""
+    h, one_minus_diag = state
+    fitted = torch.matmul(plan.full.U, h[:, :, None] * z[None])  # (A, n, b)
+    err = (Yc[None] - fitted) / one_minus_diag[:, :, None]
+    scores = -err.square().mean(1)
+    del fitted, err
+    return scores
+
+
+def _gcv_scores(plan: Plan, state, Yb, Yc, z):
+    """Generalised cross-validation: the residual sum of squares over (1 - df/n)²."""
+    full, alphas, n = plan.full, plan.alphas, plan.n_samples
+    g = alphas[:, None] / (full.lam[None, :] + alphas[:, None])  # (A, r)
+    perp = (Yc.square().sum(0) - z.square().sum(0)).clamp_min(0)
+    rss = perp[None] + g.square() @ z.square()
+    df = (full.lam[None] / (full.lam[None] + alphas[:, None])).sum(1) + (1.0 if plan.fit_intercept else 0.0)
+    return -(rss / n) / (1.0 - df / n).square()[:, None]
+
+
+def _kfold_mode_scores(plan: Plan, state, Yb, Yc, z):
+    return _kfold_scores(state, Yb, plan.fit_intercept, len(plan.alphas))
+
+
+#: ``Plan.mode`` -> (setup(plan) once per fit, scores(plan, state, Yb, Yc, z) per target batch).
+_MODES = {
+    "gcv": (lambda plan: None, _gcv_scores),
+    "loo": (_loo_setup, _loo_scores),
+    "kfold": (lambda plan: _fold_operators(plan), _kfold_mode_scores),
+}
 
 
 def _filter_factors(lam: torch.Tensor, alphas: torch.Tensor, tol: float):

@@ -13,7 +13,7 @@ brainscore-vision's own API (``load_dataset`` / ``load_stimulus_set`` /
 
 Usage (in the brainscore environment)::
 
-    python neuroalign/interop/brainscore_loader.py IDENTIFIER OUT_DIR [--kind auto|dataset|stimulus_set|benchmark]
+    python scripts_brainscore/brainscore_loader.py IDENTIFIER OUT_DIR [--kind auto|dataset|stimulus_set|benchmark]
 """
 
 from __future__ import annotations
