@@ -139,10 +139,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     """One or more stimulus sets in one process (the workflow extracts all of a model's sets
     this way: one interpreter, torch start-up and model load); each set's manifest is written
     as soon as its stores are complete."""
-    import json
-
     from .activations import extract
-    from .atomic import atomic_path
+    from .activations.extract import extraction_manifest, write_manifest
     from .models import load_model
 
     if args.manifest and len(args.manifest) != len(args.stimuli):
@@ -155,18 +153,14 @@ def cmd_extract(args: argparse.Namespace) -> int:
         feats = extract(model, stimuli, layers, reduction=args.reduction, batch_size=args.batch_size,
                         device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args),
                         progress=_progress())
-        info = {"model": model.name, "identity": model.identity, "stimuli": name,
-                "stimuli_hash": stimuli.content_hash, "reduction": args.reduction,
-                "layers": {k: {"shape": list(v.shape), "store": v.attrs.get("store", "")}
-                           for k, v in feats.items()}}
+        info = extraction_manifest(model, name, stimuli, args.reduction, feats)
         for k, v in info["layers"].items():
             print(f"{k}: {v['shape'][0]} stimuli x {v['shape'][1]} features -> {v['store'] or '(in memory)'}")
         stores = {str(Path(v["store"]).parent) for v in info["layers"].values() if v["store"]}
         if stores:
             print(f"activations (Zarr stores, reused by `score` and `rdms`): {', '.join(sorted(stores))}")
         if args.manifest:
-            with atomic_path(args.manifest[i]) as tmp:
-                tmp.write_text(json.dumps(info, indent=2))
+            write_manifest(info, args.manifest[i])
             print(f"manifest: {args.manifest[i]}", flush=True)
     return 0
 
@@ -630,6 +624,10 @@ def main(argv: list[str] | None = None) -> int:
 
             if not sandbox.inside():
                 return _rerun_sandboxed(args, sys.argv[1:] if argv is None else list(argv))
+        if getattr(args, "device", None) is not None:  # resolved once per command, passed down as a torch.device
+            from .device import resolve_device
+
+            args.device = resolve_device(args.device)
         return int(args.func(args) or 0)
     except NeuroalignError as exc:
         print(f"neuroalign {args.command}: error: {exc}", file=sys.stderr)

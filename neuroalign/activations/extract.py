@@ -174,6 +174,21 @@ def _fitting(shape: tuple, n: int, budget: float, current: Reduction) -> str:
     return " or ".join(options) + " would fit."
 
 
+def extraction_manifest(model: LoadedModel, name: str, stimuli: StimulusSet, reduction, feats: dict) -> dict:
+    """What one extraction made: model, stimulus set (as named and its hash), reduction, and each
+    layer's shape and store (the workflow's extract rule writes it; ``neuroalign extract --manifest``)."""
+    return {"model": model.name, "identity": model.identity, "stimuli": name, "stimuli_hash": stimuli.content_hash,
+            "reduction": reduction,
+            "layers": {k: {"shape": list(v.shape), "store": v.attrs.get("store", "")} for k, v in feats.items()}}
+
+
+def write_manifest(info: dict, path) -> None:
+    import json
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(info, indent=2))
+
+
 def physical_memory() -> float:
     """The machine's memory in bytes: the budget when none is given (nothing larger can succeed)."""
     return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))

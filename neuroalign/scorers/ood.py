@@ -11,17 +11,23 @@ from ..data.assembly import stimulus_ids
 from ..errors import DataError
 from ._build import (NORMALIZATION, build_score, ceiling_of, included_neuroids, masked_median)
 
+#: A benchmark's ``split`` option -> how its ID/OOD split is drawn (``neuroalign.ood``).
+SPLITS = {
+    "label": lambda ood, o, stimuli, seed: ood.split_by_label(stimuli, o["column"], [o["train"]], [o["test"]]),
+    "statistic": lambda ood, o, stimuli, seed: ood.split_by_statistic(stimuli, o["statistic"],
+                                                                      direction=o.get("direction", "low_to_high")),
+    "clusters": lambda ood, o, stimuli, seed: ood.split_by_clusters(stimuli, n_clusters=o["n_clusters"],
+                                                                    n_held_out=o["n_held_out"], seed=seed),
+}
+
+
 def ood_split(bench, stimuli, seed: int = 0):
-    from ..ood import split_by_clusters, split_by_label, split_by_statistic
+    from .. import ood
 
     o = bench.options
-    if o["split"] == "label":
-        return split_by_label(stimuli, o["column"], [o["train"]], [o["test"]])
-    if o["split"] == "statistic":
-        return split_by_statistic(stimuli, o["statistic"], direction=o.get("direction", "low_to_high"))
-    if o["split"] == "clusters":
-        return split_by_clusters(stimuli, n_clusters=o["n_clusters"], n_held_out=o["n_held_out"], seed=seed)
-    raise DataError(f"benchmark {bench.identifier}: unknown OOD split kind {o['split']!r}.")
+    if o["split"] not in SPLITS:
+        raise DataError(f"benchmark {bench.identifier}: unknown OOD split kind {o['split']!r}.")
+    return SPLITS[o["split"]](ood, o, stimuli, seed)
 
 
 def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estimator=None,
