@@ -5,7 +5,6 @@ docs/architecture.md ("a metric kind", "a model source") follow this test."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from plugin_pkg import install_plugin  # tests/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,30 +115,10 @@ def _run(*args, env):
 @pytest.fixture(scope="module")
 def plugin_env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("meanplug")
-    pkg = tmp / "pkg"
-    pkg.mkdir()
-    (pkg / "meanplug.py").write_text(PLUGIN)
-    (pkg / "pyproject.toml").write_text(textwrap.dedent('''
-        [build-system]
-        requires = ["setuptools"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "meanplug"
-        version = "0.1"
-        [project.entry-points."neuroalign.metrics"]
-        meanmatch = "meanplug:register_metric"
-        [project.entry-points."neuroalign.models"]
-        widths = "meanplug:register_model"
-        [project.entry-points."neuroalign.benchmarks"]
-        meanmatch = "meanplug:register_benchmark"
-        [tool.setuptools]
-        py-modules = ["meanplug"]
-    '''))
-    site = tmp / "site"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                          "--target", str(site), str(pkg)], capture_output=True, text=True, timeout=300)
-    assert pip.returncode == 0, pip.stderr
-    return tmp, {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    return tmp, install_plugin(tmp, "meanplug", PLUGIN, {
+        "neuroalign.metrics": {"meanmatch": "meanplug:register_metric"},
+        "neuroalign.models": {"widths": "meanplug:register_model"},
+        "neuroalign.benchmarks": {"meanmatch": "meanplug:register_benchmark"}})
 
 
 def test_plugin_kind_and_model_source_score_and_pass_results(plugin_env):

@@ -1,11 +1,9 @@
 """Open benchmarks (issue 16): a researcher's own recording from a file, every Cowley session,
 third-party plugins through entry points, and clear errors on bad benchmark files."""
 
-import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import yaml
 from neuroalign.benchmarks import benchmarks, get_benchmark
 from neuroalign.benchmarks.files import import_data
 from neuroalign.errors import DataError
+from plugin_pkg import install_plugin  # tests/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [str(Path(sys.executable).with_name("neuroalign"))]
@@ -118,26 +117,7 @@ def register():
 
 
 def test_entry_point_plugin_is_listed_and_scored(tmp_path):
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "tinyplug.py").write_text(PLUGIN)
-    (pkg / "pyproject.toml").write_text(textwrap.dedent('''
-        [build-system]
-        requires = ["setuptools"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "tinyplug"
-        version = "0.1"
-        [project.entry-points."neuroalign.plugins"]
-        tinyplug = "tinyplug:register"
-        [tool.setuptools]
-        py-modules = ["tinyplug"]
-    '''))
-    site = tmp_path / "site"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                          "--target", str(site), str(pkg)], capture_output=True, text=True, timeout=300)
-    assert pip.returncode == 0, pip.stderr
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    env = install_plugin(tmp_path, "tinyplug", PLUGIN, {"neuroalign.plugins": {"tinyplug": "tinyplug:register"}})
     listed = _run("benchmarks", env=env)
     assert listed.returncode == 0 and re.search(r"^tinyplug\.encoding\s+encoding\s+V1\s+local", listed.stdout, re.M)
     out = _run("score", "reference", "--benchmark", "tinyplug.encoding", "--layers", "block1",
