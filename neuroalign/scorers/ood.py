@@ -71,20 +71,7 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
     n_test, n_train = int(first["n_test"].values.mean()), int(first["n_train"].values.mean())
     gap_ci = corrected_fold_interval(gap_folds, n_train, n_test)
     ood_ci = corrected_fold_interval([med(ood_f[k]) for k in folds], n_train, n_test)
-    # per layer (every fold with that layer): full-data numbers for layer-by-layer figures
-    table = {k: [] for k in ("id_score", "ood_score", "gap", "ratio", "raw", "normalized", "id_normalized",
-                             "ood_normalized")}
-    for layer in layers:
-        i_raw, o_raw = masked_median(res[layer]["id_r"].values, ok), masked_median(res[layer]["ood_r"].values, ok)
-        i_r, o_r = i_raw / scale_id, o_raw / scale_ood
-        table["id_score"].append(i_raw)
-        table["ood_score"].append(o_raw)
-        table["raw"].append(o_raw)
-        table["normalized"].append(o_r if has_c else float("nan"))
-        table["id_normalized"].append(i_r if has_c else float("nan"))
-        table["ood_normalized"].append(o_r if has_c else float("nan"))
-        table["gap"].append(i_r - o_r)
-        table["ratio"].append(o_r / i_r if i_r > 0 else float("nan"))
+    table = _layer_table(res, ok, scale_id, scale_ood, has_c)
     scale_note = NORMALIZATION["ood"] if has_c else \
         "none: no repeats, so gap and ratio are on raw Pearson r (no ceiling on either side)"
     return build_score(
@@ -118,6 +105,24 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
                "n_id_tested": int(first.attrs["n_id_tested"]), "n_ood_tested": int(first.attrs["n_ood_tested"]),
                "n_stimuli": split.n_train + split.n_test},
     )
+
+
+def _layer_table(res: dict, ok, scale_id, scale_ood, has_c: bool) -> dict[str, list]:
+    """Per layer (every fold with that layer): full-data numbers for layer-by-layer figures."""
+    table = {k: [] for k in ("id_score", "ood_score", "gap", "ratio", "raw", "normalized", "id_normalized",
+                             "ood_normalized")}
+    for layer in res:
+        i_raw, o_raw = masked_median(res[layer]["id_r"].values, ok), masked_median(res[layer]["ood_r"].values, ok)
+        i_r, o_r = i_raw / scale_id, o_raw / scale_ood
+        table["id_score"].append(i_raw)
+        table["ood_score"].append(o_raw)
+        table["raw"].append(o_raw)
+        table["normalized"].append(o_r if has_c else float("nan"))
+        table["id_normalized"].append(i_r if has_c else float("nan"))
+        table["ood_normalized"].append(o_r if has_c else float("nan"))
+        table["gap"].append(i_r - o_r)
+        table["ratio"].append(o_r / i_r if i_r > 0 else float("nan"))
+    return table
 
 
 def metric(features, data, bench, *, seed=0, device="auto", stimuli=None):

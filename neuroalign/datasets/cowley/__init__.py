@@ -31,25 +31,9 @@ def sessions() -> list[str]:
     return sorted(m.group(1) for f in files if (m := re.match(r"responses_repeat_averaged/responses_(\d+)\.npy$", f)))
 
 
-def load_cowley(session: str, *, prefer_raw: bool = True) -> tuple[xr.DataArray, StimulusSet]:
-    """Load one session as (assembly, stimulus set).
-
-    Single trials come from ``responses_raw`` when that file is registered and present
-    (NaN-padded unused repeats are dropped, never averaged in); otherwise the
-    repeat-averaged file is used and the assembly's ``responses_kind`` attr says so.
-    Identical images (same JPEG bytes) share the ``stimulus_id`` of their first column,
-    so repeated columns become repetitions of one stimulus.
-    """
-    session = str(session)
-    known = sessions()
-    if session not in known:
-        raise unknown("Cowley session", session, known)
-    ds = get_dataset(DATASET)
-    if f"images/images_{session}.zip" not in ds.files:
-        raise DataError(
-            f"Cowley session {session} has responses but no images upstream, so no model can be scored on it; "
-            f"sessions with images: {', '.join(s for s in known if f'images/images_{s}.zip' in ds.files)}."
-        )
+def _session_stimuli(session: str) -> tuple[StimulusSet, np.ndarray, np.ndarray, int]:
+    """The session's images, identical ones (same JPEG bytes) sharing the id of their first column:
+    the stimulus set, each column's stimulus id, each column's family and the column count."""
     zip_path = fetch(DATASET, f"images/images_{session}.zip")
     images = StimulusSet.from_zip(zip_path, identifier=f"{DATASET}-{session}")
     n_img = len(images)
@@ -74,14 +58,19 @@ def load_cowley(session: str, *, prefer_raw: bool = True) -> tuple[xr.DataArray,
         f"{DATASET}-{session}", list(col_ids[unique_cols]),
         [images.files[order[i]] for i in unique_cols], zip_path, meta,
     )
+    return stimuli, col_ids, family, n_img
 
+
+def _session_responses(session: str, ds, prefer_raw: bool) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """``(presentation × neuron values, each presentation's column index, neuron count, kind)``:
+    single trials when registered and present (NaN-padded repeats dropped), else repeat-averaged."""
     raw_rel = f"responses_raw/responses_{session}.npy"
     raw_path = None
     if prefer_raw and raw_rel in ds.files:
         try:
             raw_path = fetch(DATASET, raw_rel)
         except DatasetUnavailableError as exc:
-            warnings.warn(f"single trials unavailable, using repeat-averaged responses: {exc}", stacklevel=2)
+            warnings.warn(f"single trials unavailable, using repeat-averaged responses: {exc}", stacklevel=3)
     if raw_path is not None:
         raw = np.load(raw_path)  # (neuron, image, repeat), NaN-padded
         kind = "raw"
@@ -95,6 +84,30 @@ def load_cowley(session: str, *, prefer_raw: bool = True) -> tuple[xr.DataArray,
         n_neur = avg.shape[0]
         img_idx = np.arange(avg.shape[1])
         values = avg.T
+    return values, img_idx, n_neur, kind
+
+
+def load_cowley(session: str, *, prefer_raw: bool = True) -> tuple[xr.DataArray, StimulusSet]:
+    """Load one session as (assembly, stimulus set).
+
+    Single trials come from ``responses_raw`` when that file is registered and present
+    (NaN-padded unused repeats are dropped, never averaged in); otherwise the
+    repeat-averaged file is used and the assembly's ``responses_kind`` attr says so.
+    Identical images (same JPEG bytes) share the ``stimulus_id`` of their first column,
+    so repeated columns become repetitions of one stimulus.
+    """
+    session = str(session)
+    known = sessions()
+    if session not in known:
+        raise unknown("Cowley session", session, known)
+    ds = get_dataset(DATASET)
+    if f"images/images_{session}.zip" not in ds.files:
+        raise DataError(
+            f"Cowley session {session} has responses but no images upstream, so no model can be scored on it; "
+            f"sessions with images: {', '.join(s for s in known if f'images/images_{s}.zip' in ds.files)}."
+        )
+    stimuli, col_ids, family, n_img = _session_stimuli(session)
+    values, img_idx, n_neur, kind = _session_responses(session, ds, prefer_raw)
     if max(img_idx) + 1 != n_img:
         raise ValueError(f"session {session}: responses cover {max(img_idx) + 1} images, the zip holds {n_img}.")
     assembly = make_assembly(
