@@ -48,6 +48,16 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _datasets_parser(sub) -> None:
+    d = sub.add_parser("datasets", help="list registered dataset files, where they are and whether checksums hold",
+                       description="List each registered dataset file: its local path, presence and SHA-256 check.")
+    d.add_argument("--all", action="store_true", help="also list registered files that are not present locally")
+    d.add_argument("--check", action="store_true", help="exit non-zero on a checksum mismatch (or, with --all, a missing file)")
+    d.add_argument("--data-dir", default=None, help="data directory (default: $NEUROALIGN_DATA, then the user cache)")
+    d.add_argument("--output", type=Path, default=None, help="also write the table as CSV")
+    d.set_defaults(func=cmd_datasets)
+
+
 def _positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (batch sizes, counts)."""
     try:
@@ -87,6 +97,13 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_parser(sub) -> None:
+    m = sub.add_parser("models", help="list model specs, or the layers of one model",
+                       description="List model specs (torchvision:<arch>, efficientnet-lite0/1, checkpoint:, plugin:).")
+    m.add_argument("--layers", metavar="MODEL", default=None, help="print the identity and layer names of MODEL")
+    m.set_defaults(func=cmd_models)
+
+
 def cmd_benchmarks(args: argparse.Namespace) -> int:
     from .benchmarks import availability, benchmarks, get_benchmark
 
@@ -105,6 +122,13 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
     n_local = sum(r["data"] == "local" for r in rows)
     print(f"{len(rows)} benchmarks, {n_local} with their data here (data directory: NEUROALIGN_DATA).")
     return 0
+
+
+def _benchmarks_parser(sub) -> None:
+    b = sub.add_parser("benchmarks", help="list registered benchmarks (built-in, plugins) and whether their data is here",
+                       description="Example: neuroalign benchmarks   |   neuroalign benchmarks mylab/bench.yaml")
+    b.add_argument("files", nargs="*", type=Path, help="benchmark files (.yaml) to check and describe instead")
+    b.set_defaults(func=cmd_benchmarks)
 
 
 STIMULI_HELP = ("a named set (synthetic, kriegeskorte2008_92, cowley2023_v4-<session>), or the path of a folder "
@@ -165,6 +189,22 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _extract_parser(sub) -> None:
+    e = sub.add_parser("extract", help="extract activations of MODEL to stimulus sets into the cache",
+                       description="Example: neuroalign extract efficientnet-lite0 --stimuli kriegeskorte2008_92. "
+                                   "Repeat --stimuli (with one --manifest each) to extract several in one process.")
+    e.add_argument("model", help="model spec, e.g. efficientnet-lite0 or torchvision:resnet18")
+    e.add_argument("--stimuli", required=True, action="append", help=STIMULI_HELP + "; repeatable")
+    e.add_argument("--color", choices=("error", "convert"), default="error",
+                   help="grayscale, RGBA or palette images: 'error' (default) names the first such file, "
+                        "'convert' converts them to RGB")
+    e.add_argument("--batch-size", type=_positive_int, default=32)
+    e.add_argument("--manifest", type=Path, action="append", default=None,
+                   help="write a JSON summary of the stores here (one per --stimuli, in order)")
+    _add_extraction_args(e)
+    e.set_defaults(func=cmd_extract)
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """One or more benchmarks in one process (one interpreter, torch start-up and model load):
     the workflow scores every benchmark of a stimulus set this way. Each benchmark's outputs
@@ -198,6 +238,30 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score_parser(sub) -> None:
+    sc = sub.add_parser("score", help="score MODEL on one or more benchmarks",
+                        description="Example: neuroalign score efficientnet-lite0 --benchmark cowley2023.210325.encoding. "
+                                    "Repeat --benchmark (with one --out / --table each) to score several in one process.")
+    sc.add_argument("model", help="model spec")
+    sc.add_argument("--benchmark", required=True, action="append",
+                    help="benchmark id (see `neuroalign benchmarks`), the path of a benchmark file (.yaml), "
+                         "or brainscore:<dataset identifier>; repeatable")
+    sc.add_argument("--name", default=None, help="name to record for the model (default: its spec)")
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--dask", default=None, help="fit ridge targets on a dask cluster: local | slurm | <address>")
+    sc.add_argument("--dask-workers", type=int, default=2,
+                    help="workers (local) or jobs (slurm; queue/account from dask-jobqueue's config) to start")
+    sc.add_argument("--protocol", choices=("neuroalign", "brainscore"), default=None,
+                    help="PLS benchmarks: 'brainscore' reproduces Brain-Score's number (all images, its splits and "
+                         "ceiling); default 'neuroalign' chooses the layer without the reported images")
+    sc.add_argument("--out", type=Path, action="append", default=None,
+                    help="write the Score as NetCDF (one per --benchmark, in order)")
+    sc.add_argument("--table", type=Path, action="append", default=None,
+                    help="write the results-table rows as CSV (one per --benchmark, in order)")
+    _add_extraction_args(sc)
+    sc.set_defaults(func=cmd_score)
+
+
 def cmd_import_data(args: argparse.Namespace) -> int:
     from .benchmarks.files import import_data
 
@@ -206,6 +270,24 @@ def cmd_import_data(args: argparse.Namespace) -> int:
     print(f"benchmark file {path} (assembly {path.parent / 'responses.nc'}); score it with:\n"
           f"  neuroalign score MODEL --benchmark {path}")
     return 0
+
+
+def _import_data_parser(sub) -> None:
+    im = sub.add_parser("import-data", help="turn (response array, stimulus ids, images) into a checked benchmark",
+                        description="Example: neuroalign import-data --array r.npy --rows rows.csv --stimuli images.zip "
+                                    "--identifier mylab.v4.encoding --region V4 --out-dir mylab_v4")
+    im.add_argument("--array", type=Path, required=True, help="(presentation, neuroid) responses: .npy or .npz")
+    im.add_argument("--key", default=None, help="the array's name inside an .npz holding several")
+    im.add_argument("--rows", type=Path, required=True,
+                    help="CSV with one row per presentation: stimulus_id (image file name without extension) "
+                         "and optionally repetition and other columns")
+    im.add_argument("--stimuli", type=Path, required=True, help="a folder of images or a .zip of images")
+    im.add_argument("--identifier", required=True, help="benchmark id, e.g. mylab.v4.encoding")
+    im.add_argument("--kind", default="encoding",  # checked against the metric-kind records by import_data
+                    help="a kind whose benchmarks need only their data: encoding, pls, rsa, cka or a plugin's")
+    im.add_argument("--region", default="unknown")
+    im.add_argument("--out-dir", type=Path, required=True, help="new folder for the assembly, images and benchmark.yaml")
+    im.set_defaults(func=cmd_import_data)
 
 
 def cmd_results(args: argparse.Namespace) -> int:
@@ -225,6 +307,14 @@ def cmd_results(args: argparse.Namespace) -> int:
         df.to_csv(tmp, index=False)
     print(f"{len(df)} rows from {len(args.tables)} table(s) -> {args.out}")
     return 0
+
+
+def _results_parser(sub) -> None:
+    r = sub.add_parser("results", help="concatenate results-table CSVs")
+    r.add_argument("tables", nargs="*", type=Path)
+    r.add_argument("--kind", default=None, help="keep only rows of this benchmark kind")
+    r.add_argument("--out", type=Path, required=True)
+    r.set_defaults(func=cmd_results)
 
 
 def cmd_rdms(args: argparse.Namespace) -> int:
@@ -248,6 +338,19 @@ def cmd_rdms(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rdms_parser(sub) -> None:
+    rd = sub.add_parser("rdms", help="write a model's per-layer RDMs on a stimulus set (NetCDF)",
+                        description="Example: neuroalign rdms efficientnet-lite0 --stimuli kriegeskorte2008_92 --out rdms.nc")
+    rd.add_argument("model")
+    rd.add_argument("--stimuli", required=True, help=STIMULI_HELP)
+    rd.add_argument("--color", choices=("error", "convert"), default="error",
+                    help="grayscale, RGBA or palette images: 'error' (default) or 'convert' to RGB")
+    rd.add_argument("--method", default="correlation", help="correlation | euclidean | cosine")
+    rd.add_argument("--out", type=Path, required=True)
+    _add_extraction_args(rd)
+    rd.set_defaults(func=cmd_rdms)
+
+
 def cmd_export_brainscore(args: argparse.Namespace) -> int:
     from .interop.brainscore_export import export_brainscore_plugin, region_layers_from_results
 
@@ -260,6 +363,17 @@ def cmd_export_brainscore(args: argparse.Namespace) -> int:
     out = export_brainscore_plugin(args.model, args.out_dir, region_layers or None)
     print(f"Brain-Score plugin for {args.model} written to {out}")
     return 0
+
+
+def _export_brainscore_parser(sub) -> None:
+    eb = sub.add_parser("export-brainscore", help="write a Brain-Score model plugin folder for MODEL",
+                        description="Example: neuroalign export-brainscore efficientnet-lite0 plugins/effnet "
+                                    "--results results/results.csv")
+    eb.add_argument("model")
+    eb.add_argument("out_dir", type=Path)
+    eb.add_argument("--region", action="append", help="REGION=LAYER (repeatable), e.g. V4=_blocks.6")
+    eb.add_argument("--results", type=Path, default=None, help="take each region's layer from neuroalign's choice")
+    eb.set_defaults(func=cmd_export_brainscore)
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -279,6 +393,31 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune_parser(sub) -> None:
+    ft = sub.add_parser("finetune", help="fine-tune MODEL with neural data as a regulariser (or a control)",
+                        description="Example: neuroalign finetune efficientnet-lite0 --layer _blocks.6 "
+                                    "--neural cowley:210322:natural --loss cka --condition shuffled --out-dir ft/shuffled")
+    ft.add_argument("model")
+    ft.add_argument("--layer", required=True, help="layer whose activations the neural loss shapes")
+    ft.add_argument("--neural", default="synthetic", help="synthetic | cowley:<session>[:<family>]")
+    ft.add_argument("--loss", default="cka", choices=["cka", "cka_debiased", "rsa", "readout_mse", "readout_poisson"])
+    ft.add_argument("--lam", type=float, default=1.0, help="weight of the neural term")
+    ft.add_argument("--steps", type=int, default=200)
+    ft.add_argument("--warmup", type=int, default=0, help="task-only steps before the neural term starts")
+    ft.add_argument("--probability", type=float, default=1.0, help="chance of the neural term on a step")
+    ft.add_argument("--condition", default="neural", choices=["neural", "shuffled", "pixel", "lambda0"])
+    ft.add_argument("--task-data", default=None,
+                    help="ImageFolder path (cross-entropy); default: distillation to the original logits")
+    ft.add_argument("--eval-neural", action="append", help="other neurons/sessions to evaluate on (repeatable)")
+    ft.add_argument("--pool", default="flatten", choices=["flatten", "mean"])
+    ft.add_argument("--batch-size", type=_positive_int, default=32)
+    ft.add_argument("--lr", type=float, default=1e-4)
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--device", default="auto")
+    ft.add_argument("--out-dir", type=Path, required=True, help="checkpoints, final weights and score.nc")
+    ft.set_defaults(func=cmd_finetune)
+
+
 def cmd_finetune_summary(args: argparse.Namespace) -> int:
     from .atomic import atomic_path
     from .finetune import figure_table, summarize
@@ -290,6 +429,13 @@ def cmd_finetune_summary(args: argparse.Namespace) -> int:
         wide.to_csv(tmp, index=False)
     print(wide.to_string(index=False))
     return 0
+
+
+def _finetune_summary_parser(sub) -> None:
+    fs = sub.add_parser("finetune-summary", help="table of fine-tuning scores (one row per condition)")
+    fs.add_argument("scores", nargs="+", type=Path)
+    fs.add_argument("--out", type=Path, required=True)
+    fs.set_defaults(func=cmd_finetune_summary)
 
 
 def cmd_scaling(args: argparse.Namespace) -> int:
@@ -324,195 +470,7 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_figures(args: argparse.Namespace) -> int:
-    from .figures import make_all_figures
-
-    made = make_all_figures(args.results, args.out_dir, scaling=args.scaling, finetune=args.finetune,
-                            n_boot=args.n_boot, seed=args.seed)
-    png = args.out_dir / "png"
-    png.mkdir(parents=True, exist_ok=True)
-    for name, paths in made.items():
-        print(f"{name}: {paths['png']}")
-        if "/" not in name:  # top-level figures also gathered for the workflow report
-            import shutil
-
-            shutil.copyfile(paths["png"], png / Path(paths["png"]).name)
-    if not made:
-        print("no figure has data in these results", file=sys.stderr)
-        return 1
-    return 0
-
-
-def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import write_leaderboard
-
-    out = write_leaderboard(args.results, args.out_dir, figures_dir=args.figures_dir, info=args.info)
-    print(f"leaderboard: {out['html']} (open it in a browser; {len(out['models'])} model pages in "
-          f"{out['html'].parent / 'models'}), {out['csv']} and {out['json']}")
-    return 0
-
-
-def cmd_new_submission(args: argparse.Namespace) -> int:
-    from .submission_template import write_template
-
-    files = write_template(args.folder, name=args.name)
-    print(f"wrote {', '.join(str(f) for f in files)}")
-    print(f"next: edit {files[1]}, then `neuroalign submit {args.folder}` (checks it and adds it to the grid)")
-    return 0
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    from .submit import submit
-
-    rec = submit(args.path, args.submissions, timeout=args.timeout, memory_gb=args.memory_gb,
-                 trust_code=args.trust_code)
-    print(f"submitted {rec['name']} ({rec['identity']}); layers {', '.join(rec['layers'])}")
-    print(f"added to {args.submissions}: the next workflow run scores it on every benchmark of the grid")
-    return 0
-
-
-def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool = True) -> None:
-    if layers_and_budget:
-        p.add_argument("--layers", nargs="+", default=None, help="layer names (default: the model's default layers)")
-    p.add_argument("--reduction", default="avgpool", help="avgpool | flatten | srp:<dim> (sparse random projection)")
-    p.add_argument("--cache-dir", default=None, help="activation cache folder (default: the user cache)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU) | cpu | cuda | mps")
-    if layers_and_budget:
-        p.add_argument("--budget-gb", type=float, default=None, help="refuse work whose memory estimate exceeds this")
-    p.add_argument("--sandbox", action="store_true",
-                   help="run inside the bubblewrap sandbox (no network, read-only system, writes only to the "
-                        "cache and outputs): the workflow uses it for submitted models")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="neuroalign", description="Measure how brain-like a vision model is.")
-    p.add_argument("--version", action="version", version=f"neuroalign {__import__('neuroalign').__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    d = sub.add_parser("datasets", help="list registered dataset files, where they are and whether checksums hold",
-                       description="List each registered dataset file: its local path, presence and SHA-256 check.")
-    d.add_argument("--all", action="store_true", help="also list registered files that are not present locally")
-    d.add_argument("--check", action="store_true", help="exit non-zero on a checksum mismatch (or, with --all, a missing file)")
-    d.add_argument("--data-dir", default=None, help="data directory (default: $NEUROALIGN_DATA, then the user cache)")
-    d.add_argument("--output", type=Path, default=None, help="also write the table as CSV")
-    d.set_defaults(func=cmd_datasets)
-
-    m = sub.add_parser("models", help="list model specs, or the layers of one model",
-                       description="List model specs (torchvision:<arch>, efficientnet-lite0/1, checkpoint:, plugin:).")
-    m.add_argument("--layers", metavar="MODEL", default=None, help="print the identity and layer names of MODEL")
-    m.set_defaults(func=cmd_models)
-
-    b = sub.add_parser("benchmarks", help="list registered benchmarks (built-in, plugins) and whether their data is here",
-                       description="Example: neuroalign benchmarks   |   neuroalign benchmarks mylab/bench.yaml")
-    b.add_argument("files", nargs="*", type=Path, help="benchmark files (.yaml) to check and describe instead")
-    b.set_defaults(func=cmd_benchmarks)
-
-    e = sub.add_parser("extract", help="extract activations of MODEL to stimulus sets into the cache",
-                       description="Example: neuroalign extract efficientnet-lite0 --stimuli kriegeskorte2008_92. "
-                                   "Repeat --stimuli (with one --manifest each) to extract several in one process.")
-    e.add_argument("model", help="model spec, e.g. efficientnet-lite0 or torchvision:resnet18")
-    e.add_argument("--stimuli", required=True, action="append", help=STIMULI_HELP + "; repeatable")
-    e.add_argument("--color", choices=("error", "convert"), default="error",
-                   help="grayscale, RGBA or palette images: 'error' (default) names the first such file, "
-                        "'convert' converts them to RGB")
-    e.add_argument("--batch-size", type=_positive_int, default=32)
-    e.add_argument("--manifest", type=Path, action="append", default=None,
-                   help="write a JSON summary of the stores here (one per --stimuli, in order)")
-    _add_extraction_args(e)
-    e.set_defaults(func=cmd_extract)
-
-    sc = sub.add_parser("score", help="score MODEL on one or more benchmarks",
-                        description="Example: neuroalign score efficientnet-lite0 --benchmark cowley2023.210325.encoding. "
-                                    "Repeat --benchmark (with one --out / --table each) to score several in one process.")
-    sc.add_argument("model", help="model spec")
-    sc.add_argument("--benchmark", required=True, action="append",
-                    help="benchmark id (see `neuroalign benchmarks`), the path of a benchmark file (.yaml), "
-                         "or brainscore:<dataset identifier>; repeatable")
-    sc.add_argument("--name", default=None, help="name to record for the model (default: its spec)")
-    sc.add_argument("--seed", type=int, default=0)
-    sc.add_argument("--dask", default=None, help="fit ridge targets on a dask cluster: local | slurm | <address>")
-    sc.add_argument("--dask-workers", type=int, default=2,
-                    help="workers (local) or jobs (slurm; queue/account from dask-jobqueue's config) to start")
-    sc.add_argument("--protocol", choices=("neuroalign", "brainscore"), default=None,
-                    help="PLS benchmarks: 'brainscore' reproduces Brain-Score's number (all images, its splits and "
-                         "ceiling); default 'neuroalign' chooses the layer without the reported images")
-    sc.add_argument("--out", type=Path, action="append", default=None,
-                    help="write the Score as NetCDF (one per --benchmark, in order)")
-    sc.add_argument("--table", type=Path, action="append", default=None,
-                    help="write the results-table rows as CSV (one per --benchmark, in order)")
-    _add_extraction_args(sc)
-    sc.set_defaults(func=cmd_score)
-
-    rd = sub.add_parser("rdms", help="write a model's per-layer RDMs on a stimulus set (NetCDF)",
-                        description="Example: neuroalign rdms efficientnet-lite0 --stimuli kriegeskorte2008_92 --out rdms.nc")
-    rd.add_argument("model")
-    rd.add_argument("--stimuli", required=True, help=STIMULI_HELP)
-    rd.add_argument("--color", choices=("error", "convert"), default="error",
-                    help="grayscale, RGBA or palette images: 'error' (default) or 'convert' to RGB")
-    rd.add_argument("--method", default="correlation", help="correlation | euclidean | cosine")
-    rd.add_argument("--out", type=Path, required=True)
-    _add_extraction_args(rd)
-    rd.set_defaults(func=cmd_rdms)
-
-    im = sub.add_parser("import-data", help="turn (response array, stimulus ids, images) into a checked benchmark",
-                        description="Example: neuroalign import-data --array r.npy --rows rows.csv --stimuli images.zip "
-                                    "--identifier mylab.v4.encoding --region V4 --out-dir mylab_v4")
-    im.add_argument("--array", type=Path, required=True, help="(presentation, neuroid) responses: .npy or .npz")
-    im.add_argument("--key", default=None, help="the array's name inside an .npz holding several")
-    im.add_argument("--rows", type=Path, required=True,
-                    help="CSV with one row per presentation: stimulus_id (image file name without extension) "
-                         "and optionally repetition and other columns")
-    im.add_argument("--stimuli", type=Path, required=True, help="a folder of images or a .zip of images")
-    im.add_argument("--identifier", required=True, help="benchmark id, e.g. mylab.v4.encoding")
-    im.add_argument("--kind", default="encoding",  # checked against the metric-kind records by import_data
-                    help="a kind whose benchmarks need only their data: encoding, pls, rsa, cka or a plugin's")
-    im.add_argument("--region", default="unknown")
-    im.add_argument("--out-dir", type=Path, required=True, help="new folder for the assembly, images and benchmark.yaml")
-    im.set_defaults(func=cmd_import_data)
-
-    r = sub.add_parser("results", help="concatenate results-table CSVs")
-    r.add_argument("tables", nargs="*", type=Path)
-    r.add_argument("--kind", default=None, help="keep only rows of this benchmark kind")
-    r.add_argument("--out", type=Path, required=True)
-    r.set_defaults(func=cmd_results)
-
-    eb = sub.add_parser("export-brainscore", help="write a Brain-Score model plugin folder for MODEL",
-                        description="Example: neuroalign export-brainscore efficientnet-lite0 plugins/effnet "
-                                    "--results results/results.csv")
-    eb.add_argument("model")
-    eb.add_argument("out_dir", type=Path)
-    eb.add_argument("--region", action="append", help="REGION=LAYER (repeatable), e.g. V4=_blocks.6")
-    eb.add_argument("--results", type=Path, default=None, help="take each region's layer from neuroalign's choice")
-    eb.set_defaults(func=cmd_export_brainscore)
-
-    ft = sub.add_parser("finetune", help="fine-tune MODEL with neural data as a regulariser (or a control)",
-                        description="Example: neuroalign finetune efficientnet-lite0 --layer _blocks.6 "
-                                    "--neural cowley:210322:natural --loss cka --condition shuffled --out-dir ft/shuffled")
-    ft.add_argument("model")
-    ft.add_argument("--layer", required=True, help="layer whose activations the neural loss shapes")
-    ft.add_argument("--neural", default="synthetic", help="synthetic | cowley:<session>[:<family>]")
-    ft.add_argument("--loss", default="cka", choices=["cka", "cka_debiased", "rsa", "readout_mse", "readout_poisson"])
-    ft.add_argument("--lam", type=float, default=1.0, help="weight of the neural term")
-    ft.add_argument("--steps", type=int, default=200)
-    ft.add_argument("--warmup", type=int, default=0, help="task-only steps before the neural term starts")
-    ft.add_argument("--probability", type=float, default=1.0, help="chance of the neural term on a step")
-    ft.add_argument("--condition", default="neural", choices=["neural", "shuffled", "pixel", "lambda0"])
-    ft.add_argument("--task-data", default=None,
-                    help="ImageFolder path (cross-entropy); default: distillation to the original logits")
-    ft.add_argument("--eval-neural", action="append", help="other neurons/sessions to evaluate on (repeatable)")
-    ft.add_argument("--pool", default="flatten", choices=["flatten", "mean"])
-    ft.add_argument("--batch-size", type=_positive_int, default=32)
-    ft.add_argument("--lr", type=float, default=1e-4)
-    ft.add_argument("--seed", type=int, default=0)
-    ft.add_argument("--device", default="auto")
-    ft.add_argument("--out-dir", type=Path, required=True, help="checkpoints, final weights and score.nc")
-    ft.set_defaults(func=cmd_finetune)
-
-    fs = sub.add_parser("finetune-summary", help="table of fine-tuning scores (one row per condition)")
-    fs.add_argument("scores", nargs="+", type=Path)
-    fs.add_argument("--out", type=Path, required=True)
-    fs.set_defaults(func=cmd_finetune_summary)
-
+def _scaling_parser(sub) -> None:
     sl = sub.add_parser("scaling", help="predictivity vs recording time: subsample images and repeats",
                         description="Example: neuroalign scaling synthetic --model reference --layer block2 --out scaling.csv")
     sl.add_argument("stimuli", help="a benchmark stimulus set with single trials: synthetic, cowley2023_v4-210325")
@@ -533,6 +491,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extraction_args(sl, layers_and_budget=False)  # one --layer; no budget check in this command
     sl.set_defaults(func=cmd_scaling)
 
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from .figures import make_all_figures
+
+    made = make_all_figures(args.results, args.out_dir, scaling=args.scaling, finetune=args.finetune,
+                            n_boot=args.n_boot, seed=args.seed)
+    png = args.out_dir / "png"
+    png.mkdir(parents=True, exist_ok=True)
+    for name, paths in made.items():
+        print(f"{name}: {paths['png']}")
+        if "/" not in name:  # top-level figures also gathered for the workflow report
+            import shutil
+
+            shutil.copyfile(paths["png"], png / Path(paths["png"]).name)
+    if not made:
+        print("no figure has data in these results", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _figures_parser(sub) -> None:
     f = sub.add_parser("figures", help="regenerate every figure from a results table",
                        description="Example: neuroalign figures results/results.csv results/figures")
     f.add_argument("results", type=Path, help="results CSV or a folder of them")
@@ -544,6 +523,17 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0)
     f.set_defaults(func=cmd_figures)
 
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import write_leaderboard
+
+    out = write_leaderboard(args.results, args.out_dir, figures_dir=args.figures_dir, info=args.info)
+    print(f"leaderboard: {out['html']} (open it in a browser; {len(out['models'])} model pages in "
+          f"{out['html'].parent / 'models'}), {out['csv']} and {out['json']}")
+    return 0
+
+
+def _leaderboard_parser(sub) -> None:
     lb = sub.add_parser("leaderboard", help="write the leaderboard site (ranked table, a page per model, CSV, JSON)",
                         description="Example: neuroalign leaderboard results/results.csv --out-dir results/leaderboard "
                                     "--figures-dir results/figures --info results/submissions.yaml")
@@ -555,6 +545,36 @@ def build_parser() -> argparse.ArgumentParser:
                          "submissions file, or any file shaped `models: {name: {...}}` (repeatable)")
     lb.set_defaults(func=cmd_leaderboard)
 
+
+def cmd_new_submission(args: argparse.Namespace) -> int:
+    from .submission_template import write_template
+
+    files = write_template(args.folder, name=args.name)
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    print(f"next: edit {files[1]}, then `neuroalign submit {args.folder}` (checks it and adds it to the grid)")
+    return 0
+
+
+def _new_submission_parser(sub) -> None:
+    ns = sub.add_parser("new-submission", help="write a working submission template into a new folder",
+                        description="Example: neuroalign new-submission my_model  (then edit my_model/model.py and "
+                                    "run neuroalign submit my_model)")
+    ns.add_argument("folder", type=Path, help="a folder that does not exist yet (or is empty)")
+    ns.add_argument("--name", default=None, help="the model's name (default: the folder's name)")
+    ns.set_defaults(func=cmd_new_submission)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .submit import submit
+
+    rec = submit(args.path, args.submissions, timeout=args.timeout, memory_gb=args.memory_gb,
+                 trust_code=args.trust_code)
+    print(f"submitted {rec['name']} ({rec['identity']}); layers {', '.join(rec['layers'])}")
+    print(f"added to {args.submissions}: the next workflow run scores it on every benchmark of the grid")
+    return 0
+
+
+def _submit_parser(sub) -> None:
     su = sub.add_parser("submit", help="validate a model package in a sandboxed subprocess and add it to the grid",
                         description="Example: neuroalign submit my_model/ --submissions results/submissions.yaml")
     su.add_argument("path", type=Path, help="folder with metadata.yaml, or a .py file with a sibling .yaml")
@@ -567,13 +587,36 @@ def build_parser() -> argparse.ArgumentParser:
                          "runs it unsandboxed too)")
     su.set_defaults(func=cmd_submit)
 
-    ns = sub.add_parser("new-submission", help="write a working submission template into a new folder",
-                        description="Example: neuroalign new-submission my_model  (then edit my_model/model.py and "
-                                    "run neuroalign submit my_model)")
-    ns.add_argument("folder", type=Path, help="a folder that does not exist yet (or is empty)")
-    ns.add_argument("--name", default=None, help="the model's name (default: the folder's name)")
-    ns.set_defaults(func=cmd_new_submission)
 
+def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool = True) -> None:
+    if layers_and_budget:
+        p.add_argument("--layers", nargs="+", default=None, help="layer names (default: the model's default layers)")
+    p.add_argument("--reduction", default="avgpool", help="avgpool | flatten | srp:<dim> (sparse random projection)")
+    p.add_argument("--cache-dir", default=None, help="activation cache folder (default: the user cache)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU) | cpu | cuda | mps")
+    if layers_and_budget:
+        p.add_argument("--budget-gb", type=float, default=None, help="refuse work whose memory estimate exceeds this")
+    p.add_argument("--sandbox", action="store_true",
+                   help="run inside the bubblewrap sandbox (no network, read-only system, writes only to the "
+                        "cache and outputs): the workflow uses it for submitted models")
+
+
+
+
+#: Each command's parser builder (beside its ``cmd_*``), in the order ``neuroalign --help`` lists them.
+PARSERS = (
+    _datasets_parser, _models_parser, _benchmarks_parser, _extract_parser, _score_parser, _rdms_parser,
+    _import_data_parser, _results_parser, _export_brainscore_parser, _finetune_parser, _finetune_summary_parser,
+    _scaling_parser, _figures_parser, _leaderboard_parser, _submit_parser, _new_submission_parser,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neuroalign", description="Measure how brain-like a vision model is.")
+    p.add_argument("--version", action="version", version=f"neuroalign {__import__('neuroalign').__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in PARSERS:
+        add(sub)
     return p
 
 
