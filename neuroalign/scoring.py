@@ -21,7 +21,7 @@ from . import __version__
 from .atomic import read_netcdf, write_netcdf
 from .benchmarks import Benchmark, get_benchmark
 from .errors import DataError
-from .scorers import METRIC_KINDS, NORMALIZERS, result_columns, run_metric
+from .scorers import METRIC_KINDS, NORMALIZERS, protocols, result_columns, run_metric
 
 
 def __getattr__(name: str):
@@ -63,14 +63,11 @@ def model_features(model, stimuli, layers=None, *, reduction="avgpool", device="
 
 # ---- the entry point ---------------------------------------------------------------------
 
-PROTOCOLS = ("neuroalign", "brainscore")  # the default, then every MetricKind.protocols name
-
-
 def check_protocol(bench: Benchmark, protocol: str) -> None:
     """Refuse a protocol no kind has, or one the benchmark's kind does not have."""
-    if protocol not in PROTOCOLS:
-        raise DataError(f"protocol {protocol!r} is not one of {PROTOCOLS}.")
-    if protocol != PROTOCOLS[0] and protocol not in METRIC_KINDS[bench.kind].protocols:
+    if protocol not in protocols():
+        raise DataError(f"protocol {protocol!r} is not one of {protocols()}.")
+    if protocol != protocols()[0] and protocol not in METRIC_KINDS[bench.kind].protocols:
         having = [k for k, rec in METRIC_KINDS.items() if protocol in rec.protocols]
         raise DataError(f"benchmark {bench.identifier}: protocol {protocol!r} applies to "
                         f"{'/'.join(k.upper() for k in having)} benchmarks (this one is {bench.kind}); drop --protocol "

@@ -54,11 +54,11 @@ SCHEMA = {
             "properties": {
                 "n_splits": {"type": "integer", "minimum": 2},
                 "ceiling": {"enum": ["reliability", "internal_consistency"]},
-                "protocol": {"enum": ["neuroalign", "brainscore"]},
+                "protocol": {"enum": []},  # schema(): the records' protocols
                 "method": {"type": "string"},
                 "debiased": {"type": "boolean"},
                 "n_halves": {"type": "integer", "minimum": 2},
-                "split": {"enum": ["label", "statistic", "clusters"]},
+                "split": {"enum": []},  # schema(): the OOD split kinds
                 "column": {"type": "string"}, "train": {"type": "string"}, "test": {"type": "string"},
                 "statistic": {"type": "string"}, "direction": {"enum": ["low_to_high", "high_to_low"]},
                 "n_clusters": {"type": "integer", "minimum": 2}, "n_held_out": {"type": "integer", "minimum": 1},
@@ -72,10 +72,16 @@ DATA_KEYS = ("assembly", "responses", "fmri", "rdms")
 
 
 def schema() -> dict:
-    """:data:`SCHEMA` with the ``kind`` enum derived from the metric-kind records (plugins' too)."""
-    from ..scorers import kinds
+    """:data:`SCHEMA` with the enums read from their tables: ``kind`` from the metric-kind records
+    (plugins' too), ``protocol`` from their protocols, ``split`` from the OOD split kinds."""
+    from ..scorers import kinds, protocols
+    from ..scorers.ood import SPLITS
 
-    return {**SCHEMA, "properties": {**SCHEMA["properties"], "kind": {"enum": list(kinds())}}}
+    props = SCHEMA["properties"]
+    options = {**props["options"], "properties": {**props["options"]["properties"],
+                                                  "protocol": {"enum": list(protocols())},
+                                                  "split": {"enum": list(SPLITS)}}}
+    return {**SCHEMA, "properties": {**props, "kind": {"enum": list(kinds())}, "options": options}}
 
 
 def _inside(folder: Path, rel: str, source: Path, key: str) -> Path:

@@ -2,9 +2,9 @@
 
 Forms: a registered name (``efficientnet-lite0``, ``efficientnet-lite1``, ``reference``),
 ``torchvision:<arch>[?weights=DEFAULT]``, ``timm:<arch>[?pretrained=true]``, ``checkpoint:<path>?arch=<arch>[&trust=true]``,
-``plugin:<module or file.py>:<callable>``, and every form a plugin adds (a :class:`ModelSource` in
-:data:`neuroalign.registry.MODEL_SOURCES`, entry-point group ``neuroalign.models``). Query parameters (``?k=v&...``) and keyword
-arguments to ``load_model`` go to the loader.
+``plugin:<module or file.py>:<callable>``, and every form a plugin adds (a :class:`ModelSource`
+in :data:`neuroalign.registry.MODEL_SOURCES`, entry-point group ``neuroalign.models``). Query
+parameters (``?k=v&...``) and keyword arguments to ``load_model`` go to the loader.
 """
 
 from __future__ import annotations

@@ -103,6 +103,11 @@ def run_metric(kind: str, features, data, bench, **context):
     return scorer(features, data, bench, **context)
 
 
+def protocols() -> tuple[str, ...]:
+    """``neuroalign`` (every kind's own convention), then each protocol a record names (``brainscore``)."""
+    return ("neuroalign", *dict.fromkeys(p for k in kinds() for p in METRIC_KINDS[k].protocols))
+
+
 def result_columns() -> list[str]:
     """The results table's columns: identity, the common values, each kind's own, then counts."""
     own = [c for k in kinds() for c in METRIC_KINDS[k].columns]
@@ -138,5 +143,5 @@ for _record in (
     register_metric(_record)
 
 __all__ = ["CONTEXT", "LAYER_VARS", "MIN_CEILING", "NORMALIZATION", "NORMALIZERS", "SCORE_FIELDS", "VALUE_COLUMNS",
-           "MetricKind", "build_score", "get_kind", "get_metric", "kinds", "register_metric", "result_columns",
-           "run_metric", "standalone_kinds"]
+           "MetricKind", "build_score", "get_kind", "get_metric", "kinds", "protocols", "register_metric",
+           "result_columns", "run_metric", "standalone_kinds"]
