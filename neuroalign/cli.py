@@ -59,16 +59,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (limits: 0, negatives, nan and inf would mean none)."""
-    from .limits import positive_finite
-
-    try:
-        return positive_finite(text, "the value")
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("the value ")) from None
-
-
 def _progress() -> bool:
     """Progress bars on a terminal only: a log file or pipe (the workflow's logs) stays quiet."""
     return sys.stderr.isatty()
@@ -149,9 +139,12 @@ def _sandboxed(args: argparse.Namespace, stimuli, source: str):
     """Activations of untrusted code (``--sandbox``): computed in the sandbox, checked and cached by the host."""
     from .boundary import Job, require_sandbox, sandboxed_features
 
+    from .limits import positive_finite
+
     require_sandbox(args.model)
     job = Job(args.model, source, args.layers, reduction=args.reduction, batch_size=getattr(args, "batch_size", 32),
-              device=args.device, timeout=args.timeout, memory_gb=args.memory_gb, color=getattr(args, "color", "error"))
+              device=args.device, timeout=positive_finite(args.timeout, "--timeout"),
+              memory_gb=positive_finite(args.memory_gb, "--memory-gb"), color=getattr(args, "color", "error"))
     feats, info = sandboxed_features(job, stimuli, cache_dir=args.cache_dir, pinned=args.pinned, budget=_budget(args))
     print(f"sandboxed extraction ({info['limits']}): arrays checked by the host", file=sys.stderr)
     return feats, info
@@ -471,8 +464,8 @@ def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool 
     p.add_argument("--sandbox", action="store_true",
                    help="untrusted model code: only its activations are computed, inside the bubblewrap sandbox "
                         "(no network, minimal read-only view); the host checks them and scores (docs/security.md)")
-    p.add_argument("--memory-gb", type=_positive_float, default=8, help="--sandbox: memory limit of the sandbox")
-    p.add_argument("--timeout", type=_positive_float, default=3600, help="--sandbox: seconds the model may run")
+    p.add_argument("--memory-gb", type=float, default=8, help="--sandbox: memory limit of the sandbox")
+    p.add_argument("--timeout", type=float, default=3600, help="--sandbox: seconds the model may run")
     p.add_argument("--pinned", default=None, metavar="SHA256",
                    help="--sandbox: refuse unless the plugin's folder still hashes to this (`neuroalign submit`'s pin)")
     p.add_argument("--record-refusal", action="store_true",
@@ -655,8 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
     su.add_argument("path", type=Path, help="folder with metadata.yaml, or a .py file with a sibling .yaml")
     su.add_argument("--submissions", type=Path, default=Path("results/submissions.yaml"),
                     help="the submissions file the workflow reads (config key `submissions`)")
-    su.add_argument("--timeout", type=_positive_float, default=300, help="seconds the validation may take")
-    su.add_argument("--memory-gb", type=_positive_float, default=8,
+    su.add_argument("--timeout", type=float, default=300, help="seconds the validation may take")
+    su.add_argument("--memory-gb", type=float, default=8,
                     help="memory limit of the sandbox (whole sandbox with a cgroup; per process otherwise)")
     su.add_argument("--replace", action="store_true",
                     help="replace an entry of the same name submitted from another folder")

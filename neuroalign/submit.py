@@ -117,7 +117,12 @@ ENTRY_KEYS = ("spec", "layers", "authors", "identity", "folder", "folder_sha256"
 def submit(path: str | os.PathLike, submissions_file: str | os.PathLike, *, replace: bool = False, **kw) -> dict:
     """Validate and add the model to the submissions YAML the workflow reads. A name already
     held by another folder's submission is refused unless ``replace``."""
+    from .limits import positive_finite
+
     sub = Path(submissions_file)
+    for key, flag in (("memory_gb", "--memory-gb"), ("timeout", "--timeout")):
+        if key in kw:
+            positive_finite(kw[key], flag)  # before anything runs
     _check_writable(sub)
     meta = read_package(path)
     held = ((read_submissions(sub) if sub.exists() else {}).get("models") or {}).get(meta["name"])
