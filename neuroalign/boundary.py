@@ -97,11 +97,22 @@ def folder_sha256(folder: str | os.PathLike, copy_to: Path | None = None) -> str
     return h.hexdigest()
 
 
+def _files_pin(spec: str) -> str | None:
+    """For specs without a code folder (``checkpoint:<file>?arch=...``): a hash over the files the spec
+    names, so a replaced checkpoint is a new cache entry; None when it names no file."""
+    from .data.registry import sha256_file
+
+    files = sorted({str(Path(p).resolve()) for p in spec.split("?")[0].split(":") if p and os.path.isfile(p)})
+    if not files:
+        return None
+    return hashlib.sha256("\0".join(f"{f}={sha256_file(Path(f))}" for f in files).encode()).hexdigest()
+
+
 def check_pin(spec: str, pinned: str | None) -> str | None:
     """The code folder's hash now; a ModelError saying to resubmit when it differs from ``pinned``."""
     folder = code_folder(spec)
     if folder is None:
-        return None
+        return _files_pin(spec)
     if not folder.is_dir():
         raise ModelError(f"submission folder {folder} of {spec} is gone; restore it and run `neuroalign submit` again.")
     now = folder_sha256(folder)
@@ -148,7 +159,7 @@ def run_child(job: Job, work: Path, *, trusted: bool = False) -> tuple[Path, str
     from .data.registry import ENV_VAR, data_dir
 
     folder = code_folder(job.spec)
-    binds, pin = [], None
+    binds, pin = [], _files_pin(job.spec) if folder is None else None
     if folder is not None and trusted:
         pin = folder_sha256(folder)
     elif folder is not None:
@@ -276,7 +287,9 @@ def host_key_fields(spec: str, pin: str | None, layer: str, stimuli, reduction) 
 
 
 def model_identity(spec: str, pin: str | None) -> str:
-    return f"{spec}@folder-sha256:{pin}" if pin else f"{spec}@sandboxed"
+    if not pin:
+        return f"{spec}@sandboxed"
+    return f"{spec}@{'folder' if code_folder(spec) else 'files'}-sha256:{pin}"
 
 
 def _store_paths(root: Path, job: Job, pin: str | None, stimuli, layers: list[str]) -> dict[str, tuple[Path, dict]]:
