@@ -26,8 +26,6 @@ from neuroalign.cli import main
 from neuroalign.errors import ConfigError, ModelError
 from neuroalign.submit import submit, validate_submission
 
-pytestmark = pytest.mark.skipif(__import__("shutil").which("bwrap") is None, reason="needs bubblewrap (CI installs it)")
-
 ROOT = Path(__file__).resolve().parents[2]
 NA = str(Path(sys.executable).parent / "neuroalign")
 HEAD = "from neuroalign.models.reference import build_reference_net\n"
@@ -312,6 +310,12 @@ def test_6_helper_module_changed_or_deleted_after_submit_refused(tmp_path):
 
 def test_7_memory_limit_holds_for_the_whole_sandbox(tmp_path):
     """Four processes of 900 MiB each under --memory-gb 2.5: they may not all get their memory."""
+    from neuroalign.limits import Limits
+
+    with Limits(2**30, 64) as lim:
+        if lim.kind == "rlimit":
+            pytest.skip("no cgroup can be created on this host: the limit is per process, and says so "
+                        "(test_2_record_is_the_hosts_reading_not_the_models_claims)")
     attack = """
     import subprocess, sys
     code = ("b = bytearray(900 * 2**20)\\nb[::4096] = b'x' * len(range(0, len(b), 4096))\\n"
