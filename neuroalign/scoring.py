@@ -20,7 +20,7 @@ import xarray as xr
 from . import __version__
 from .atomic import read_netcdf, write_netcdf
 from .benchmarks import Benchmark, get_benchmark
-from .errors import DataError
+from .errors import DataError, NeuroalignError
 from .scorers import METRIC_KINDS, NORMALIZERS, protocols, result_columns, run_metric
 
 
@@ -139,6 +139,21 @@ def result_rows(ds: xr.Dataset) -> pd.DataFrame:
     summary.update({col: a[f"aggregate_{col}" if col in VALUE_COLUMNS[:3] else col] for col in values})
     rows.append(summary)
     return pd.DataFrame(rows, columns=columns)
+
+
+def refusal_rows(model: str, benchmark: str, reason: str) -> pd.DataFrame:
+    """The results row of a sandboxed job whose output the host refused: no number, the reason
+    in ``excluded_reason`` (``"refused: ..."``), which the leaderboard shows instead of a score."""
+    try:
+        b = get_benchmark(benchmark)
+        ident, kind, region = b.identifier, b.kind, b.region
+    except NeuroalignError:
+        ident, kind, region = benchmark, "", ""
+    columns = result_columns()
+    row = {c: np.nan for c in columns}
+    row.update(model=model, model_identity="", benchmark=ident, kind=kind, region=region, scope="reported", layer="",
+               selected=True, normalization="none (refused)", excluded_reason=" ".join(reason.split())[:500])
+    return pd.DataFrame([row], columns=columns)
 
 
 def check_identities(table: pd.DataFrame, *, atol: float = 1e-9) -> list[str]:

@@ -174,11 +174,13 @@ def _fitting(shape: tuple, n: int, budget: float, current: Reduction) -> str:
     return " or ".join(options) + " would fit."
 
 
-def extraction_manifest(model: LoadedModel, name: str, stimuli: StimulusSet, reduction, feats: dict) -> dict:
-    """What one extraction made: model, stimulus set (as named and its hash), reduction, and each
-    layer's shape and store (the workflow's extract rule writes it; ``neuroalign extract --manifest``)."""
-    return {"model": model.name, "identity": model.identity, "stimuli": name, "stimuli_hash": stimuli.content_hash,
-            "reduction": reduction,
+def extraction_manifest(who: dict, name: str, stimuli: StimulusSet, reduction, feats: dict, *,
+                        sandboxed: bool = False) -> dict:
+    """What one extraction made: the model (``who``: name and identity), the stimulus set (as named
+    and its hash), the reduction, whether it ran sandboxed, and each layer's shape and store (the
+    workflow's extract rule writes it; ``neuroalign extract --manifest``)."""
+    return {"model": who["name"], "identity": who["identity"], "stimuli": name,
+            "stimuli_hash": stimuli.content_hash, "reduction": reduction, "sandboxed": sandboxed,
             "layers": {k: {"shape": list(v.shape), "store": v.attrs.get("store", "")} for k, v in feats.items()}}
 
 
