@@ -28,14 +28,14 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
 
 
-def cli(*args, env=None, mem_gb=None, timeout=300):
+def cli(*args, env=None, mem_gb=None, timeout=300, cwd=None):
     """The CLI as a user runs it; ``mem_gb`` caps its address space (what the old code blew through)."""
     full = {**os.environ, "NEUROALIGN_OFFLINE": "1", **(env or {})}
     full.pop("NEUROALIGN_FAILPOINT", None)
     cap = int(mem_gb * 2**30) if mem_gb else None
     pre = (lambda: resource.setrlimit(resource.RLIMIT_AS, (cap, cap))) if cap else None
     return subprocess.run([NA, *map(str, args)], capture_output=True, text=True, env=full, timeout=timeout,
-                          preexec_fn=pre)
+                          preexec_fn=pre, cwd=cwd)
 
 
 def no_tmp_named(proc):
@@ -148,7 +148,7 @@ PLUGIN = textwrap.dedent('''
             y = x.mean(dim=(2, 3))
             if x.shape[0] > 1 and self.mode == "wide":
                 return torch.cat([y, y], dim=1)
-            if x.shape[0] > 1 and self.mode == "nan":
+            if x.shape[0] > 1 and self.mode == "nans":
                 return y * float("nan")
             return y
 
@@ -160,7 +160,7 @@ PLUGIN = textwrap.dedent('''
 
 
 @pytest.mark.parametrize("mode, needles", [("wide", ["layer '1'", "8 features", "4", "im0"]),
-                                           ("nan", ["layer '1'", "NaN", "im0"])])
+                                           ("nans", ["layer '1'", "NaN", "im0"])])
 def test_model_output_changes_with_batch(tmp_path, mode, needles):
     plugin = tmp_path / "odd.py"
     plugin.write_text(PLUGIN)
@@ -280,7 +280,7 @@ def test_disk_full_clean_error_nothing_partial(tmp_path, target):
     ("--n-boot", ["figures", "r.csv", "figs", "--n-boot", "-5"]),
     ("--lr", ["finetune", "reference", "--layer", "block2", "--lr", "nan", "--out-dir", "ft"]),
 ])
-def test_numeric_options_refused(flag, args):
-    proc = cli(*args)
+def test_numeric_options_refused(tmp_path, flag, args):
+    proc = cli(*args, cwd=tmp_path)  # relative outputs land in tmp_path, should the option pass
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert f"error: argument {flag}: must be" in proc.stderr, proc.stderr
