@@ -269,12 +269,12 @@ def import_data(array: str | os.PathLike, rows: str | os.PathLike, stimuli: str 
     for p, what in ((array, "response array"), (rows, "rows table"), (stimuli, "stimuli")):
         if not p.exists():
             raise DataError(f"import-data: {what} {p} does not exist.")
-    _check_images(stimuli)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         assembly = read_array_assembly(array, rows, key=key, where=f"import-data {rows}", region=region)
+        _check_images(stimuli)
         save_assembly(assembly, tmp / "responses.nc")
         if stimuli.is_dir():
             shutil.copytree(stimuli, tmp / "images")
