@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch  # imported where a reduction runs: parsing one (the workflow's config check) needs no torch
 
 KINDS = ("avgpool", "flatten", "srp")
 
@@ -75,6 +78,8 @@ class Reduction:
     # ---- compute --------------------------------------------------------------------
     def __call__(self, out: torch.Tensor) -> torch.Tensor:
         """(batch, ...) layer output -> (batch, features) float32 on the same device."""
+        import torch
+
         x = out.detach()
         if x.dtype != torch.float32:
             x = x.float()
@@ -93,6 +98,8 @@ class Reduction:
 
         Built on the CPU from a private generator, so it is the same on every device.
         """
+        import torch
+
         key = (n_in, str(device))
         if key not in self._proj:
             g = torch.Generator().manual_seed(self.seed)
