@@ -80,18 +80,19 @@ def conv_and_linear(model) -> list[str]:
 def plan(model, layers: list[str], n: int, t: int, budget: float, srp_max: int) -> dict[str, str]:
     """``flatten`` where activations and ridge fit both fit ``budget`` for ``n`` stimuli and ``t``
     targets, else the largest power-of-two ``srp:<dim>`` (<= srp_max) that does."""
-    from neuroalign.activations.extract import _probe
-    from neuroalign.data.stimuli import StimulusSet
+    import torch
+
+    from neuroalign.activations.hooks import capture
     from neuroalign.mapping import ridge_memory_bytes
 
     def fits(p: int) -> bool:
         return n * p * 4 <= budget and ridge_memory_bytes(n, p, t) <= budget
 
-    probe = StimulusSet.from_arrays(np.zeros((1, 224, 224, 3), np.uint8), ["probe"], identifier="probe")
-    shapes = _probe(model, probe, layers, __import__("torch").device("cpu"))
+    with capture(model.module, layers) as got, torch.inference_mode():
+        model.module(torch.zeros(1, 3, 224, 224))
     out = {}
     for layer in layers:
-        p = int(np.prod(shapes[layer]))
+        p = int(np.prod(got[layer].shape[1:]))
         if fits(p):
             out[layer] = "flatten"
             continue

@@ -9,6 +9,7 @@ while pairwise distances are kept on average. The seed is in ``to_dict`` and so 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -96,7 +97,10 @@ class Reduction:
     def projection(self, n_in: int, device: torch.device) -> torch.Tensor:
         """Sparse ``(dim, n_in)`` matrix: sqrt(n_in) random ±scale entries per row, from ``seed``.
 
-        Built on the CPU from a private generator, so it is the same on every device.
+        Built on the CPU from a private generator, so it is the same on every device. Kept in
+        CSR layout on CPU and CUDA: its product with a batch runs row by row, 10× and more faster
+        than COO's on a wide conv layer (bench/bench_scale.py), at 60 % of COO's memory; the
+        entries are the same, the products agree to float32 rounding.
         """
         import torch
 
@@ -109,8 +113,14 @@ class Reduction:
             signs = torch.randint(0, 2, (self.dim * s,), generator=g).float().mul_(2).sub_(1)
             scale = math.sqrt(n_in / (self.dim * s))  # keeps E||Px||^2 = ||x||^2
             coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), signs * scale, (self.dim, n_in),
-                                          check_invariants=True)
-            self._proj[key] = coo.coalesce().to(device)
+                                          check_invariants=False)  # in range by construction
+            del rows, cols, signs
+            proj = coo.coalesce()
+            if torch.device(device).type in ("cpu", "cuda"):
+                with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
+                    warnings.simplefilter("ignore", UserWarning)
+                    proj = proj.to_sparse_csr()
+            self._proj[key] = proj.to(device)
         return self._proj[key]
 
 
