@@ -45,8 +45,18 @@ SERIAL_MODULES = {"test_slurm", "test_workflow", "test_brainscore_benchmarks", "
                   "test_finetune_cowley"}
 
 
+#: Run last: the cluster is stopped when its module ends, and a Snakemake start while
+#: SLURM's tools are installed but no controller answers waits for ``scontrol`` (the SLURM
+#: executor plugin asks it on import), so no workflow test should come after it.
+LAST_MODULES = ("test_slurm",)
+
+
+def _module(item) -> str:
+    return item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: _module(item) in LAST_MODULES)  # stable: the order is kept otherwise
     for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        if module in SERIAL_MODULES or item.get_closest_marker("slow") or item.get_closest_marker("brainscore"):
+        if _module(item) in SERIAL_MODULES or item.get_closest_marker("slow") or item.get_closest_marker("brainscore"):
             item.add_marker(pytest.mark.xdist_group("serial"))
