@@ -20,7 +20,7 @@ import xarray as xr
 from . import __version__
 from .atomic import read_netcdf, write_netcdf
 from .benchmarks import Benchmark, get_benchmark
-from .errors import DataError
+from .errors import DataError, NeuroalignError
 from .scorers import MIN_CEILING, NORMALIZATION, NORMALIZERS, get_metric  # noqa: F401  (re-exported)
 from .scorers.cka import score_cka  # noqa: F401  (the per-kind functions, for direct use)
 from .scorers.encoding import score_encoding  # noqa: F401
@@ -164,6 +164,20 @@ def result_rows(ds: xr.Dataset) -> pd.DataFrame:
     summary.update({col: a[key] for col, key in _REPORTED.items()})
     rows.append(summary)
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def refusal_rows(model: str, benchmark: str, reason: str) -> pd.DataFrame:
+    """The results row of a sandboxed job whose output the host refused: no number, the reason
+    in ``excluded_reason`` (``"refused: ..."``), which the leaderboard shows instead of a score."""
+    try:
+        b = get_benchmark(benchmark)
+        ident, kind, region = b.identifier, b.kind, b.region
+    except NeuroalignError:
+        ident, kind, region = benchmark, "", ""
+    row = {c: np.nan for c in RESULT_COLUMNS}
+    row.update(model=model, model_identity="", benchmark=ident, kind=kind, region=region, scope="reported", layer="",
+               selected=True, normalization="none (refused)", excluded_reason=" ".join(reason.split())[:500])
+    return pd.DataFrame([row], columns=RESULT_COLUMNS)
 
 
 def check_identities(table: pd.DataFrame, *, atol: float = 1e-9) -> list[str]:
