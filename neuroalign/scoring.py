@@ -101,7 +101,10 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
     ds = get_metric(bench.kind)(features, data, bench, seed=seed, device=device, protocol=protocol,
                                 stimuli=stimuli, budget_bytes=budget_bytes, dask=dask, dask_workers=dask_workers)
     ds.attrs.update(benchmark_version=int(bench.version),
-                    benchmark_hash=content_hash(bench, data, stimuli.content_hash, protocol))
+                    benchmark_hash=content_hash(bench, data, stimuli.content_hash, protocol), kind=bench.kind)
+    from .resampling import attach, resample_key
+
+    ds = attach(ds, data, bench, resample_key(bench, ds.attrs["benchmark_hash"]))
     ds.attrs.update(
         model=getattr(model, "name", str(model)), model_identity=getattr(model, "identity", ""),
         benchmark=bench.identifier, kind=bench.kind, region=bench.region, seed=int(seed),
