@@ -137,6 +137,18 @@ def neural_draws(pred, target, parts, included, C, U) -> tuple[np.ndarray, np.nd
     return raw, weighted_median(weighted_reliability(parts, W), V)
 
 
+def neural_factor_draws(pred, target, parts, included, C, U, normalizer) -> dict:
+    """``{"raw": {factor: draws}, "normalized": {...}}`` of the neural statistic (see :func:`neural_draws`)."""
+    n_draws = len(C)
+    raw, normalized = {}, {}
+    for factor, (c, u) in factor_counts(C, U).items():
+        r, ceiling = neural_draws(pred, target, parts, included, c, u)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            normalized[factor] = np.broadcast_to(normalizer(r, ceiling), (n_draws,))
+        raw[factor] = np.broadcast_to(r, (n_draws,))
+    return {"raw": raw, "normalized": normalized}
+
+
 def _neural(ds: xr.Dataset, data, bench, key: str, n_draws: int) -> dict | None:
     from .ceiling import reliability_parts
     from .data.assembly import as_averaged, is_averaged, select_stimuli, trials_array
@@ -150,39 +162,41 @@ def _neural(ds: xr.Dataset, data, bench, key: str, n_draws: int) -> dict | None:
     parts = None if is_averaged(data) else reliability_parts(trials_array(data, ids)[0])
     C = draw_counts(key, ids, n_draws)
     U = draw_counts(key, ds["neuroid_id"].values, n_draws, what="neuroids")
-    normalizer = NORMALIZERS[ds.attrs["kind"]]
-    raw, normalized = {}, {}
-    for factor, (c, u) in factor_counts(C, U).items():
-        raw[factor], ceiling = neural_draws(pred.values.astype(np.float64), target, parts, ds["included"].values, c, u)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            normalized[factor] = np.broadcast_to(normalizer(raw[factor], ceiling), (n_draws,))
-        raw[factor] = np.broadcast_to(raw[factor], (n_draws,))
-    return {"raw": raw, "normalized": normalized, "units": "neuroids"}
+    out = neural_factor_draws(pred.values.astype(np.float64), target, parts, ds["included"].values, C, U,
+                              NORMALIZERS[ds.attrs["kind"]])
+    return {**out, "units": "neuroids"}
 
 
 # ---- RSA: the batched RSA bootstrap evaluated on the shared counts ---------------------------
 
+def rsa_factor_draws(model_rdm: xr.DataArray, data_rdms: xr.DataArray, method: str, C, U) -> dict:
+    """Per factor: mean over the drawn subjects of the model-vs-subject RDM similarity on the
+    drawn stimuli, and that over the upper noise-ceiling bound on the same draw; one column
+    per model RDM (``(n_draws, n_model)``: several models share one evaluation)."""
+    from .similarity import bootstrap
+
+    ceiling = data_rdms.sizes["rdm"] > 1
+    raw, normalized = {}, {}
+    for factor, counts in factor_counts(C, U).items():
+        b = bootstrap(model_rdm, data_rdms, method=method, ceiling=ceiling, device="cpu", counts=counts)
+        raw[factor] = b.samples
+        normalized[factor] = b.samples / b.ceiling_samples[:, 1:] if ceiling else np.full(b.samples.shape, np.nan)
+    return {"raw": raw, "normalized": normalized}
+
+
 def _rsa(ds: xr.Dataset, data, bench, key: str, n_draws: int) -> dict | None:
     from .scorers.rsa import neural_rdms
-    from .similarity import bootstrap
 
     if "model_rdm" not in ds:
         return None
     data_rdms = neural_rdms(data)
     model = ds["model_rdm"].rename(model_row="row", model_col="col").expand_dims("rdm")
-    ids = model["row"].values.astype(str)
     n_sub = data_rdms.sizes["rdm"]
-    C = draw_counts(key, ids, n_draws)
+    C = draw_counts(key, model["row"].values.astype(str), n_draws)
     U = draw_counts(key, np.arange(n_sub).astype(str), n_draws, what="subjects") if n_sub > 1 else None
-    method = bench.options.get("method", "spearman")
-    raw, normalized = {}, {}
-    for factor, (c, u) in factor_counts(C, U).items():
-        counts = (None if c is None else c, None if u is None else u)
-        b = bootstrap(model, data_rdms, method=method, ceiling=n_sub > 1, device="cpu", counts=counts)
-        raw[factor] = b.samples[:, 0]
-        normalized[factor] = b.samples[:, 0] / b.ceiling_samples[:, 1] if n_sub > 1 else np.full(n_draws, np.nan)
-    return {"raw": raw, "normalized": normalized, "units": "subjects" if n_sub > 1 else "(one subject RDM: "
-                                                                                     "stimuli only)"}
+    out = rsa_factor_draws(model, data_rdms, bench.options.get("method", "spearman"), C, U)
+    out = {scale: {f: d[:, 0] for f, d in draws.items()} for scale, draws in out.items()}
+    return {**out, "units": "subjects" if n_sub > 1 else "(one subject RDM: stimuli only)"}
 
 
 #: How each kind's draws are made from what its Score keeps; a kind not listed keeps its own interval.

@@ -1,0 +1,136 @@
+"""Paired model comparison (issue 26 §3): known answers on simulated encoding and RSA data,
+parity of the paired-difference variance with rsatoolbox's pattern bootstrap, versions, BH-FDR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuroalign import resampling as rs
+from neuroalign.comparison import COLUMNS, bh_fdr, compare_scores, table
+from neuroalign.errors import DataError
+
+N_PAIRS = 100
+
+
+def _score(model, raw, normalized, draws, key, n_stimuli, version=1):
+    factors = list(draws["raw"])
+    ds = xr.Dataset({f"resample_{s}": (("factor", "resample"), np.stack([draws[s][f] for f in factors]))
+                     for s in ("raw", "normalized")}, coords={"factor": factors})
+    ds.attrs.update(model=model, benchmark="sim", benchmark_version=version, benchmark_hash=f"h{version}",
+                    resample_key=key, aggregate_raw=float(raw), aggregate_normalized=float(normalized),
+                    n_stimuli=n_stimuli)
+    return ds
+
+
+NOISE = {"a": 1.0, "equal": 1.0, "deficit": 3.0}  # model A, a model as good, a worse one
+
+
+def _encoding_models(i, n_stim=120, n_neur=40, n_rep=4, n_draws=400):
+    """Three models of one simulated dataset, predicting the signal with the noise of ``NOISE``."""
+    from neuroalign.scorers import NORMALIZERS
+
+    rng = np.random.default_rng(i)
+    signal = rng.normal(size=(n_stim, n_neur))
+    trials = signal[:, None, :] + 1.5 * rng.normal(size=(n_stim, n_rep, n_neur))
+    means = trials.mean(1)
+    parts = (means, trials.var(1, ddof=1) / n_rep)
+    key = f"sim{i}"
+    C = rs.draw_counts(key, np.arange(n_stim).astype(str), n_draws)
+    U = rs.draw_counts(key, np.arange(n_neur).astype(str), n_draws, what="neuroids")
+    inc = np.ones(n_neur, bool)
+    out = {}
+    for name, noise in NOISE.items():
+        pred = signal + noise * rng.normal(size=signal.shape)
+        raw, ceil = rs.neural_draws(pred, means, parts, inc, None, None)
+        draws = rs.neural_factor_draws(pred, means, parts, inc, C, U, NORMALIZERS["encoding"])
+        out[name] = _score(name, raw[0], raw[0] / np.sqrt(ceil[0]), draws, key, n_stim)
+    return out
+
+
+def _rsa_models(i, n_stim=30, n_sub=5, n_draws=200):
+    """The same for RSA: subjects' RDMs of a latent geometry plus noise; the three models in one evaluation."""
+    from neuroalign.data.assembly import make_assembly
+    from neuroalign.similarity import bootstrap, compute_rdms
+
+    rng = np.random.default_rng(1000 + i)
+    ids = [f"s{k}" for k in range(n_stim)]
+    latent = rng.normal(size=(n_stim, 12))
+
+    def rdms(xs, names):
+        return xr.concat([compute_rdms(make_assembly(x, stimulus_id=ids), "correlation") for x in xs],
+                         "rdm").assign_coords(rdm=names)
+
+    data = rdms([latent + rng.normal(size=latent.shape) for _ in range(n_sub)], [f"sub{k}" for k in range(n_sub)])
+    models = rdms([latent + n * rng.normal(size=latent.shape) for n in NOISE.values()], list(NOISE))
+    key = f"rsa{i}"
+    C = rs.draw_counts(key, ids, n_draws)
+    U = rs.draw_counts(key, np.arange(n_sub).astype(str), n_draws, what="subjects")
+    full = bootstrap(models, data, method="pearson", n_samples=2, ceiling=True, device="cpu")
+    draws = rs.rsa_factor_draws(models, data, "pearson", C, U)
+    return {name: _score(name, full.point[m], full.point[m] / full.ceiling[1],
+                         {s: {f: d[:, m] for f, d in draws[s].items()} for s in draws}, key, n_stim)
+            for m, name in enumerate(NOISE)}
+
+
+@pytest.mark.parametrize("models", [_encoding_models, _rsa_models], ids=["encoding", "rsa"])
+def test_equal_models_cover_zero_and_a_deficit_is_detected(models):
+    covers = detected = 0
+    for i in range(N_PAIRS):
+        m = models(i)
+        row = compare_scores(m["a"], m["equal"])
+        covers += row["ci_low"] <= 0 <= row["ci_high"]
+        assert row["ci_low"] <= row["diff"] <= row["ci_high"]
+        row = compare_scores(m["a"], m["deficit"])
+        detected += row["ci_low"] > 0 and row["p_value"] < 0.05
+    assert covers >= 0.9 * N_PAIRS, covers
+    assert detected >= 0.9 * N_PAIRS, detected
+
+
+def test_rsa_paired_difference_variance_matches_rsatoolbox_pattern_bootstrap(k92):
+    """92 objects, human IT (4 subjects): two model RDMs (monkey IT, mean behaviour); the variance
+    of the paired difference over our stimulus draws against eval_bootstrap_pattern's."""
+    import rsatoolbox
+    from rsatoolbox.inference import eval_bootstrap_pattern
+
+    from neuroalign.scorers.rsa import neural_rdms
+
+    rdms = k92[0]
+    data = neural_rdms(rdms["human_it_subjects"])
+    ids = data["row"].values.astype(str)
+    models = {"monkey": rdms["monkey_it"], "behaviour": rdms["behaviour"].mean("rdm").expand_dims("rdm")}
+    n = 2000
+    C = rs.draw_counts("parity", ids, n)
+    both = xr.concat([m.sel(row=ids, col=ids) for m in models.values()], "rdm")
+    ours = rs.rsa_factor_draws(both, data, "spearman", C, None)["raw"]["stimuli"]
+    var_ours = np.nanvar(ours[:, 0] - ours[:, 1], ddof=1)
+    ref_data = rsatoolbox.rdm.RDMs(data.transpose("rdm", "row", "col").values, dissimilarity_measure="correlation",
+                                   pattern_descriptors={"index": np.arange(len(ids))})
+    ref_models = [rsatoolbox.model.ModelFixed(k, rsatoolbox.rdm.RDMs(m.sel(row=ids, col=ids).values[0][None]))
+                  for k, m in models.items()]
+    np.random.seed(0)
+    res = eval_bootstrap_pattern(ref_models, ref_data, method="spearman", N=n, boot_noise_ceil=False)
+    ev = res.evaluations.reshape(n, -1)
+    ok = np.isfinite(ev).all(1)
+    var_ref = np.var(ev[ok, 0] - ev[ok, 1], ddof=1)
+    assert var_ours == pytest.approx(var_ref, rel=0.10), (var_ours, var_ref)
+
+
+def test_different_versions_are_refused_naming_both():
+    m = _encoding_models(0)
+    a, b = m["a"], m["equal"]
+    b.attrs.update(benchmark_version=2, benchmark_hash="h2")
+    with pytest.raises(DataError, match=r"v1 \(h1\).*v2 \(h2\)"):
+        compare_scores(a, b, where=("a.nc", "b.nc"))
+
+
+def test_bh_fdr_and_table_columns():
+    p = np.array([0.01, 0.04, 0.03, np.nan, 0.2])
+    q = bh_fdr(p)
+    # sorted 0.01, 0.03, 0.04, 0.2 (m = 4): 0.04, min(0.06, 0.0533), 0.0533, 0.2
+    assert np.allclose(q, [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, np.nan, 0.2], equal_nan=True)
+    m = _encoding_models(0)
+    df = table([compare_scores(m["a"], m["deficit"])])
+    assert list(df.columns) == COLUMNS and df["q_value"].iloc[0] == df["p_value"].iloc[0]
+    assert df["scale"].iloc[0] == "normalized"
