@@ -134,3 +134,28 @@ def test_bh_fdr_and_table_columns():
     df = table([compare_scores(m["a"], m["deficit"])])
     assert list(df.columns) == COLUMNS and df["q_value"].iloc[0] == df["p_value"].iloc[0]
     assert df["scale"].iloc[0] == "normalized"
+
+
+def test_compact_letters_known_answer():
+    from neuroalign.tiers import letters
+
+    # a > c, a > d, b > d; everything else not different: runs a-b, b-c, c-d
+    sig = {frozenset(p) for p in (("a", "c"), ("a", "d"), ("b", "d"))}
+    got = letters(list("abcd"), lambda x, y: frozenset((x, y)) in sig)
+    assert got == {"a": "a", "b": "ab", "c": "bc", "d": "c"}
+    assert letters(list("abc"), lambda x, y: False) == {"a": "a", "b": "a", "c": "a"}
+    assert letters(list("abc"), lambda x, y: True) == {"a": "a", "b": "b", "c": "c"}
+
+
+def test_tiers_separate_a_deficit_and_ranking_reliability():
+    from neuroalign.tiers import benchmark_tiers, ranking_reliability
+
+    m = _encoding_models(3)
+    models, pairs, rel = benchmark_tiers([m["a"], m["equal"], m["deficit"]])
+    tier = dict(zip(models["model"], models["tier"]))
+    assert tier["deficit"] and not set(tier["deficit"]) & (set(tier["a"]) | set(tier["equal"]))
+    assert set(tier["a"]) & set(tier["equal"])
+    assert len(pairs) == 3 and (models["ci_low"] <= models["score"]).all() and (models["score"] <= models["ci_high"]).all()
+    assert 0 < rel <= 1
+    assert ranking_reliability([1.0, 2.0, 3.0], [0.0, 0.0, 0.0]) == 1.0
+    assert ranking_reliability([1.0, 2.0, 3.0], [1.0, 1.0, 1.0]) == 0.0
