@@ -25,6 +25,7 @@ def _score(model, raw, normalized, draws, key, n_stimuli, version=1):
 
 
 NOISE = {"a": 1.0, "equal": 1.0, "deficit": 3.0}  # model A, a model as good, a worse one
+RSA_NOISE = {"a": 1.0, "equal": 1.0, "deficit": 6.0}  # 30 stimuli, 5 subjects: a clear deficit
 
 
 def _encoding_models(i, n_stim=120, n_neur=40, n_rep=4, n_draws=400):
@@ -63,7 +64,7 @@ def _rsa_models(i, n_stim=30, n_sub=5, n_draws=200):
                          "rdm").assign_coords(rdm=names)
 
     data = rdms([latent + rng.normal(size=latent.shape) for _ in range(n_sub)], [f"sub{k}" for k in range(n_sub)])
-    models = rdms([latent + n * rng.normal(size=latent.shape) for n in NOISE.values()], list(NOISE))
+    models = rdms([latent + n * rng.normal(size=latent.shape) for n in RSA_NOISE.values()], list(RSA_NOISE))
     key = f"rsa{i}"
     C = rs.draw_counts(key, ids, n_draws)
     U = rs.draw_counts(key, np.arange(n_sub).astype(str), n_draws, what="subjects")
@@ -71,7 +72,7 @@ def _rsa_models(i, n_stim=30, n_sub=5, n_draws=200):
     draws = rs.rsa_factor_draws(models, data, "pearson", C, U)
     return {name: _score(name, full.point[m], full.point[m] / full.ceiling[1],
                          {s: {f: d[:, m] for f, d in draws[s].items()} for s in draws}, key, n_stim)
-            for m, name in enumerate(NOISE)}
+            for m, name in enumerate(RSA_NOISE)}
 
 
 @pytest.mark.parametrize("models", [_encoding_models, _rsa_models], ids=["encoding", "rsa"])
@@ -102,7 +103,8 @@ def test_rsa_paired_difference_variance_matches_rsatoolbox_pattern_bootstrap(k92
     models = {"monkey": rdms["monkey_it"], "behaviour": rdms["behaviour"].mean("rdm").expand_dims("rdm")}
     n = 2000
     C = rs.draw_counts("parity", ids, n)
-    both = xr.concat([m.sel(row=ids, col=ids) for m in models.values()], "rdm")
+    both = xr.concat([m.sel(row=ids, col=ids).reset_coords(drop=True).drop_vars("rdm", errors="ignore")
+                      for m in models.values()], "rdm")
     ours = rs.rsa_factor_draws(both, data, "spearman", C, None)["raw"]["stimuli"]
     var_ours = np.nanvar(ours[:, 0] - ours[:, 1], ddof=1)
     ref_data = rsatoolbox.rdm.RDMs(data.transpose("rdm", "row", "col").values, dissimilarity_measure="correlation",
@@ -159,3 +161,40 @@ def test_tiers_separate_a_deficit_and_ranking_reliability():
     assert 0 < rel <= 1
     assert ranking_reliability([1.0, 2.0, 3.0], [0.0, 0.0, 0.0]) == 1.0
     assert ranking_reliability([1.0, 2.0, 3.0], [1.0, 1.0, 1.0]) == 0.0
+
+
+def test_scores_keep_what_a_comparison_needs_and_the_cli_compares_them(tmp_path, capsys):
+    """End to end on the synthetic benchmark: a Score keeps the out-of-fold predictions, the shared
+    draws and both intervals (each containing its point); `neuroalign compare --scores` writes the table."""
+    import pandas as pd
+
+    from neuroalign.benchmarks import load_stimulus_set
+    from neuroalign.cli import main
+    from neuroalign.models import load_model
+    from neuroalign.scoring import model_features, result_rows, save_score, score
+
+    model = load_model("reference")
+    feats = model_features(model, load_stimulus_set("synthetic"), cache_dir=tmp_path / "cache")
+    good = score(model, "synthetic.encoding", features={"block2": feats["block2"]})
+    poor = score(model, "synthetic.encoding", features={"block1": feats["block1"]})
+    poor.attrs["model"] = "reference-block1"
+    for ds in (good, poor):
+        a = ds.attrs
+        assert ds["prediction"].dtype == np.float32 and ds["prediction"].sizes["stimulus"] == a["n_stimuli"]
+        assert a["ci_low"] <= a["aggregate_raw"] <= a["ci_high"]
+        assert a["normalized_ci_low"] <= a["aggregate_normalized"] <= a["normalized_ci_high"]
+        assert "two-factor" in a["ci_method"] and ds.sizes["resample"] == rs.N_RESAMPLES
+    assert good.attrs["resample_key"] == poor.attrs["resample_key"]
+    row = result_rows(good).iloc[-1]
+    assert row["benchmark_version"] == 1 and row["benchmark_hash"] == good.attrs["benchmark_hash"]
+    assert row["normalized_ci_low"] == good.attrs["normalized_ci_low"]
+    a, b = save_score(good, tmp_path / "a.nc"), save_score(poor, tmp_path / "b.nc")
+    assert main(["compare", "--scores", str(a), str(b), "--table", str(tmp_path / "cmp.csv")]) == 0
+    df = pd.read_csv(tmp_path / "cmp.csv")
+    assert list(df.columns) == COLUMNS and df["diff"].iloc[0] > 0 and df["ci_low"].iloc[0] > 0
+    assert "reference-block1" in capsys.readouterr().out
+    poor.attrs["benchmark_hash"] = "0" * 16
+    save_score(poor, tmp_path / "c.nc")
+    assert main(["compare", "--scores", str(a), str(tmp_path / "c.nc")]) == 2
+    err = capsys.readouterr().err
+    assert "a.nc" in err and "c.nc" in err and "Traceback" not in err
