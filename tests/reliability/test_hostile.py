@@ -80,9 +80,13 @@ def test_1_layer_name_with_shell_syntax_refused_at_submit(tmp_path):
 def test_1_workflow_quotes_every_value_and_refuses_unsafe_entries(tmp_path):
     """A hand-written submissions entry with a shell layer is refused when the Snakefile is read;
     a config model's layer holding shell syntax reaches `neuroalign` as one quoted word."""
-    from neuroalign.boundary import folder_sha256
     from neuroalign.data.registry import sha256_file
 
+    try:
+        from neuroalign.boundary import folder_sha256
+    except ImportError:  # the code before the boundary pinned one file only (this test then shows the injection)
+        def folder_sha256(_):
+            return ""
     marker = tmp_path / "pwned"
     pkg = _pkg(tmp_path / "pkg")
     entry = {"spec": f"plugin:{pkg / 'model.py'}:build", "layers": ["block2", f"b$(touch {marker})"],
@@ -289,7 +293,8 @@ def test_6_helper_module_changed_or_deleted_after_submit_refused(tmp_path):
     subs = tmp_path / "subs.yaml"
     submit(pkg, subs, n_images=2)
     config = {"models": {}, "submissions": str(subs)}
-    pinned = grid_models(config)["m1"]["pinned"]
+    grid_models(config)
+    pinned = str(yaml.safe_load(subs.read_text())["models"]["m1"].get("folder_sha256"))
     (pkg / "helper.py").write_text("SCALE = 2  # changed after submit\n")
     with pytest.raises(ConfigError, match=r"m1.*changed since it was submitted.*neuroalign submit"):
         grid_models(config)
@@ -310,12 +315,15 @@ def test_6_helper_module_changed_or_deleted_after_submit_refused(tmp_path):
 
 def test_7_memory_limit_holds_for_the_whole_sandbox(tmp_path):
     """Four processes of 1.2 GiB each under --memory-gb 4: they may not all get their memory."""
-    from neuroalign.limits import Limits
-
-    with Limits(2**30, 64) as lim:
-        if lim.kind == "rlimit":
-            pytest.skip("no cgroup can be created on this host: the limit is per process, and says so "
-                        "(test_2_record_is_the_hosts_reading_not_the_models_claims)")
+    try:
+        from neuroalign.limits import Limits
+    except ImportError:  # the code before the boundary had per-process limits only
+        Limits = None
+    if Limits is not None:
+        with Limits(2**30, 64) as lim:
+            if lim.kind == "rlimit":
+                pytest.skip("no cgroup can be created on this host: the limit is per process, and says so "
+                            "(test_2_record_is_the_hosts_reading_not_the_models_claims)")
     attack = """
     import subprocess, sys
     code = ("b = bytearray(1228 * 2**20)\\nb[::4096] = b'x' * len(range(0, len(b), 4096))\\n"
