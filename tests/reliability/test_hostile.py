@@ -131,11 +131,11 @@ def test_2_record_is_the_hosts_reading_not_the_models_claims(tmp_path, monkeypat
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rec = submit(_pkg(tmp_path / "pkg", attack), tmp_path / "subs.yaml", n_images=2, memory_gb=6)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 200, f"the host grew by {grown_mib:.0f} MiB reading the model's output"
     entry = yaml.safe_load((tmp_path / "subs.yaml").read_text())["models"]
     assert list(entry) == ["m1"] and entry["m1"]["authors"] == ["A"] and entry["m1"]["layers"] == ["block2"]
     assert rec["shapes"] == {"block2": [2, 32]} and rec["preprocessing"]["input_size"] == 64
     assert rec["identity"].endswith(rec["folder_sha256"])
-    assert grown_mib < 200, f"the host grew by {grown_mib:.0f} MiB reading the model's output"
     assert rec["limits"].startswith("rlimit: 6.0 GiB") and "per process" in rec["limits"]
 
 
