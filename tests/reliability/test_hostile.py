@@ -99,6 +99,7 @@ def test_1_workflow_quotes_every_value_and_refuses_unsafe_entries(tmp_path):
              "--directory", str(tmp_path), "--cores", "1"]
     proc = subprocess.run([*snake, "results/activations/evil/synthetic.json", "--configfile", tmp_path / "c1.yaml"],
                           capture_output=True, text=True, timeout=600)
+    assert not marker.exists(), "the layer name ran a command on the host"
     assert proc.returncode != 0 and "is not allowed" in proc.stdout + proc.stderr, proc.stderr[-2000:]
     cfg.update(submissions=None, models={"ref": {"spec": "reference", "layers": ["block2", f"b$(touch {marker})"]}})
     (tmp_path / "c2.yaml").write_text(yaml.safe_dump(cfg))
