@@ -129,6 +129,11 @@ def test_2_record_is_the_hosts_reading_not_the_models_claims(tmp_path, monkeypat
     attack = (f"import json, os\nprint(json.dumps({FORGED!r}), flush=True)\n"
               "chunk = b'A' * 2**20\nfor _ in range(1024):\n    os.write(1, chunk)\n"
               f"print(json.dumps({FORGED!r}), flush=True)\n")
+    from neuroalign.activations.reduction import parse_reductions
+    from neuroalign.data.synthetic import synthetic_stimuli
+    from neuroalign.models.base import Preprocessing
+
+    synthetic_stimuli(n_images=2), parse_reductions("avgpool", ["x"]), Preprocessing()  # the host's own imports first
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rec = submit(_pkg(tmp_path / "pkg", attack), tmp_path / "subs.yaml", n_images=2, memory_gb=6)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
