@@ -33,6 +33,7 @@ RESULT_COLUMNS = ["model", "model_identity", "benchmark", "kind", "region", "sco
                   "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
                   "gap_ci_low", "gap_ci_high", "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli",
                   "protocol"]
+RESULT_COLUMNS += ["n_undefined", "gap_control", "gap_control_ci_low", "gap_control_ci_high"]  # issue 27
 #: Regions whose benchmarks are checks of the method (known answers), never ranked beside brain data.
 CHECK_REGIONS = ("synthetic",)
 
@@ -118,7 +119,8 @@ def load_score(path: str | os.PathLike) -> xr.Dataset:
 _REPORTED = {"raw": "aggregate_raw", "ceiling": "aggregate_ceiling", "normalized": "aggregate_normalized",
              **{c: c for c in ("brainscore_normalized", "ci_low", "ci_high", "ceiling_low", "ceiling_high",
                                "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
-                               "gap_ci_low", "gap_ci_high")}}
+                               "gap_ci_low", "gap_ci_high", "n_undefined", "gap_control", "gap_control_ci_low",
+                               "gap_control_ci_high")}}
 _PER_LAYER = {c: f"layer_{c}" for c in ("raw", "ceiling", "normalized", "brainscore_normalized", "ci_low", "ci_high",
                                         "ceiling_low", "ceiling_high", "id_score", "ood_score", "gap", "ratio",
                                         "id_normalized", "ood_normalized")}
