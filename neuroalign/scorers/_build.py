@@ -62,8 +62,8 @@ def build_score(data_vars: dict, coords: dict, **fields) -> xr.Dataset:
 NORMALIZATION = {
     "encoding": "raw / sqrt(ceiling); raw = median over the included neuroids of held-out Pearson r, "
                 "ceiling = median over the same neuroids of the reliability of the averaged responses",
-    "pls": "raw / sqrt(ceiling); raw = mean over random halves of the median over the included neuroids of "
-           "held-out Pearson r (Brain-Score's PLS protocol), ceiling = median reliability over the same neuroids",
+    "pls": "raw / sqrt(ceiling); raw = median over the included neuroids of held-out Pearson r (PLS, nested "
+           "K-fold over all images, as encoding), ceiling = median reliability over the same neuroids",
     "pls:brainscore": "raw / ceiling (Brain-Score's convention); raw = Brain-Score's PLS score on all images, "
                       "ceiling = internal consistency (split-half, Spearman-Brown; median over neuroids per split, "
                       "mean over splits)",
