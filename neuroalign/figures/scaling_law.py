@@ -93,7 +93,7 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
             bc = np.stack([sigmoid_log10(t, *row) for row in fit.boot])
             band_lo, band_hi = np.quantile(bc, alpha, axis=0), np.quantile(bc, 1 - alpha, axis=0)
             ax.fill_between(t, band_lo, band_hi, color="C0", alpha=0.2, lw=0,
-                            label=f"{ci:.0%} band (neurons × test images)")
+                            label=f"{ci:.0%} band (neurons × test images × draws)")
         else:
             band_lo = band_hi = np.full_like(t, np.nan)
         curves.append(pd.DataFrame({"dataset": ds, "recording_time_s": t, "fitted": fit.predict(t),
@@ -108,7 +108,7 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
         ax.plot(t, fit.predict(t), color="C0", lw=2, label="sigmoid fit")
         ax.set_xscale("log")
         reps = sorted(pd.unique(sub["n_repeats"])) if "n_repeats" in sub.columns else []
-        ax.set_xlabel("recording time (s) = images × repeats × (stimulus + ISI)"
+        ax.set_xlabel("recording time (s) = images × repeats × (stim. + ISI)"
                       + (f"\nmore images at {reps[0]} repeats each" if len(reps) == 1 else ""))
         ax.set_ylabel("fraction of explainable variance explained")
         txt = (f"ymax = {fit.ymax:.2f} [{fit.ci_low['ymax']:.2f}, {fit.ci_high['ymax']:.2f}]\n"
