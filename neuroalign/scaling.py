@@ -567,7 +567,7 @@ def load_scaling_data(spec: str):
         assembly, stimuli = bench.load(), bench.stimuli()
     else:
         assembly, stimuli = load_neural(spec), load_stimulus_set(spec)
-    if not isinstance(assembly, xr.DataArray) or is_averaged(assembly):
+    if not isinstance(assembly, xr.DataArray) or "stimulus_id" not in assembly.coords or is_averaged(assembly):
         raise DataError(f"scaling: {spec} has no single trials (repeat-averaged responses or RDMs); the scaling "
                         "law needs each image's trials. Give a benchmark or stimulus set with repetitions.")
     return assembly, stimuli

@@ -207,8 +207,14 @@ def test_scaling_experiment_on_cowley_210325(data_root):
     mean = df.groupby(["n_images", "n_repeats"])["feve"].mean()
     assert mean[(500, 6)] > 0.05 and mean[(500, 6)] > mean[(40, 1)] + 0.1
     assert spearmanr(df["recording_time_s"], df["feve"]).statistic > 0.6
-    fit = run.fit(n_boot=100, seed=0)  # the curve alone: 3 points at 6 repeats
-    assert fit.n_points + fit.n_below == 3
+    # the curve alone (3 points at 6 repeats): pixel features from 40 images predict worse than the
+    # test mean, which the sigmoid (range (0, ymax]) does not describe, so it is not fitted and says so
+    curve = df[df["result"] == "curve"].groupby("n_images")["feve"].mean()
+    if (curve >= 0).sum() < 3:
+        with pytest.raises(DataError, match="FEVE ≥ 0.0, got 2; add larger budgets"):
+            run.fit(n_boot=100, seed=0)
+        return
+    fit = run.fit(n_boot=100, seed=0)
     assert len(fit.boot) >= 95 and 0 < fit.ymax <= 1 and (fit.boot[:, 0] <= 1).all()
     for p in PARAMS:
         assert fit.ci_low[p] <= getattr(fit, p) <= fit.ci_high[p]
