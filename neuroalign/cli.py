@@ -399,34 +399,22 @@ def cmd_finetune_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_scaling(args: argparse.Namespace) -> int:
-    from .atomic import atomic_path
-    from .benchmarks import load_neural, load_stimulus_set
     from .models import load_model
-    from .scaling import default_grid, run_scaling
+    from .scaling import default_grid, load_scaling_data, run_scaling, write_scaling
     from .scoring import model_features
 
-    model = load_model(args.model)
-    stimuli = load_stimulus_set(args.stimuli)
-    feats = model_features(model, stimuli, [args.layer], reduction=args.reduction, device=args.device,
+    assembly, stimuli = load_scaling_data(args.stimuli)
+    feats = model_features(load_model(args.model), stimuli, [args.layer], reduction=args.reduction, device=args.device,
                            cache_dir=args.cache_dir, progress=True)[args.layer]
-    assembly = load_neural(args.stimuli)
-    images, repeats = default_grid(assembly, args.n_points, min_images=args.min_images)
+    images, repeats, alloc = default_grid(assembly, args.n_points, min_images=args.min_images, repeats=args.repeats)
     name = args.name or args.stimuli
-    run = run_scaling(assembly, feats, images, repeats, seed=args.seed, n_draws=args.n_draws, device=args.device,
-                      stimulus_duration_s=args.stimulus_duration_s, interstimulus_s=args.interstimulus_s,
-                      dataset=name)
-    fit = run.fit(n_boot=args.n_boot, seed=args.seed)
-    out = Path(args.out)
-    tables = {out: run.points, out.with_name(out.stem + "_boot.csv"): run.boot_table(fit, name),
-              out.with_name(out.stem + "_fit.csv"): fit.table().assign(dataset=name)}
-    for path, table in tables.items():  # side files first: the main table marks the step done
-        if path != out:
-            with atomic_path(path) as tmp:
-                table.to_csv(tmp, index=False)
-    with atomic_path(out) as tmp:
-        run.points.to_csv(tmp, index=False)
-    print(run.points.groupby(["n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
-    print(fit.table().to_string(index=False))
+    run = run_scaling(assembly, feats, images, repeats, alloc, seed=args.seed, n_draws=args.n_draws,
+                      device=args.device, stimulus_duration_s=args.stimulus_duration_s,
+                      interstimulus_s=args.interstimulus_s, dataset=name)
+    written = write_scaling(run, args.out, name, n_boot=args.n_boot, seed=args.seed)
+    print(run.points.groupby(["result", "n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
+    print(written["fit"].table().to_string(index=False))
+    print(written["allocation"].to_string(index=False))
     return 0
 
 
@@ -638,7 +626,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sl = sub.add_parser("scaling", help="predictivity vs recording time: subsample images and repeats",
                         description="Example: neuroalign scaling synthetic --model reference --layer block2 --out scaling.csv")
-    sl.add_argument("stimuli", help="a benchmark stimulus set with single trials: synthetic, cowley2023_v4-210325")
+    sl.add_argument("stimuli", help="data with single trials: a stimulus set (synthetic, cowley2023_v4-210325), a "
+                                    "benchmark id or a benchmark file (.yaml)")
+    sl.add_argument("--repeats", type=int, default=None,
+                    help="the curve's repeats per image (default: the dataset's repeat count)")
     sl.add_argument("--model", default="reference")
     sl.add_argument("--layer", default="block2")
     sl.add_argument("--n-points", type=int, default=6, help="image counts on a log grid")

@@ -32,7 +32,8 @@ RESULT_COLUMNS = ["model", "model_identity", "benchmark", "kind", "region", "sco
                   "brainscore_normalized", "normalization", "ci_low", "ci_high", "ceiling_low", "ceiling_high",
                   "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
                   "gap_ci_low", "gap_ci_high", "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli",
-                  "protocol", "benchmark_version", "benchmark_hash", "normalized_ci_low", "normalized_ci_high"]
+                  "protocol", "benchmark_version", "benchmark_hash", "normalized_ci_low", "normalized_ci_high",
+                  "n_undefined", "gap_control", "gap_control_ci_low", "gap_control_ci_high"]
 #: Regions whose benchmarks are checks of the method (known answers), never ranked beside brain data.
 CHECK_REGIONS = ("synthetic",)
 
@@ -143,7 +144,8 @@ def load_score(path: str | os.PathLike) -> xr.Dataset:
 _REPORTED = {"raw": "aggregate_raw", "ceiling": "aggregate_ceiling", "normalized": "aggregate_normalized",
              **{c: c for c in ("brainscore_normalized", "ci_low", "ci_high", "ceiling_low", "ceiling_high",
                                "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
-                               "gap_ci_low", "gap_ci_high", "normalized_ci_low", "normalized_ci_high")}}
+                               "gap_ci_low", "gap_ci_high", "normalized_ci_low", "normalized_ci_high",
+                               "n_undefined", "gap_control", "gap_control_ci_low", "gap_control_ci_high")}}
 _PER_LAYER = {c: f"layer_{c}" for c in ("raw", "ceiling", "normalized", "brainscore_normalized", "ci_low", "ci_high",
                                         "ceiling_low", "ceiling_high", "id_score", "ood_score", "gap", "ratio",
                                         "id_normalized", "ood_normalized")}
