@@ -342,6 +342,30 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Paired comparison of two models (or two score files) per benchmark, BH-FDR across them."""
+    from .atomic import atomic_path
+    from .comparison import COLUMNS, compare
+
+    if args.scores:
+        if args.models or args.benchmark:
+            raise ConfigError("compare: give either MODEL_A MODEL_B --benchmark ..., or --scores A.nc B.nc, not both.")
+        df = compare(scores=[args.scores])
+    else:
+        if len(args.models) != 2 or not args.benchmark:
+            raise ConfigError("compare: give two models and at least one --benchmark (or --scores A.nc B.nc).")
+        df = compare(*args.models, args.benchmark, cache_dir=args.cache_dir, device=args.device, layers=args.layers,
+                     reduction=args.reduction, budget_bytes=_budget(args), progress=_progress())
+    shown = df.assign(**{c: df[c].map(lambda v: f"{v:.4g}") for c in ("score_a", "score_b", "diff", "ci_low",
+                                                                         "ci_high", "p_value", "q_value")})
+    _print_table(shown.to_dict("records"), [c for c in COLUMNS if c != "method"])
+    print(f"method: {df['method'].iloc[0]}")
+    if args.table:
+        with atomic_path(args.table) as tmp:
+            df.to_csv(tmp, index=False)
+    return 0
+
+
 def cmd_rdms(args: argparse.Namespace) -> int:
     import xarray as xr
 
@@ -413,34 +437,22 @@ def cmd_finetune_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_scaling(args: argparse.Namespace) -> int:
-    from .atomic import atomic_path
-    from .benchmarks import load_neural, load_stimulus_set
     from .models import load_model
-    from .scaling import default_grid, run_scaling
+    from .scaling import default_grid, load_scaling_data, run_scaling, write_scaling
     from .scoring import model_features
 
-    model = load_model(args.model)
-    stimuli = load_stimulus_set(args.stimuli)
-    feats = model_features(model, stimuli, [args.layer], reduction=args.reduction, device=args.device,
+    assembly, stimuli = load_scaling_data(args.stimuli)
+    feats = model_features(load_model(args.model), stimuli, [args.layer], reduction=args.reduction, device=args.device,
                            cache_dir=args.cache_dir, progress=True)[args.layer]
-    assembly = load_neural(args.stimuli)
-    images, repeats = default_grid(assembly, args.n_points, min_images=args.min_images)
+    images, repeats, alloc = default_grid(assembly, args.n_points, min_images=args.min_images, repeats=args.repeats)
     name = args.name or args.stimuli
-    run = run_scaling(assembly, feats, images, repeats, seed=args.seed, n_draws=args.n_draws, device=args.device,
-                      stimulus_duration_s=args.stimulus_duration_s, interstimulus_s=args.interstimulus_s,
-                      dataset=name)
-    fit = run.fit(n_boot=args.n_boot, seed=args.seed)
-    out = Path(args.out)
-    tables = {out: run.points, out.with_name(out.stem + "_boot.csv"): run.boot_table(fit, name),
-              out.with_name(out.stem + "_fit.csv"): fit.table().assign(dataset=name)}
-    for path, table in tables.items():  # side files first: the main table marks the step done
-        if path != out:
-            with atomic_path(path) as tmp:
-                table.to_csv(tmp, index=False)
-    with atomic_path(out) as tmp:
-        run.points.to_csv(tmp, index=False)
-    print(run.points.groupby(["n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
-    print(fit.table().to_string(index=False))
+    run = run_scaling(assembly, feats, images, repeats, alloc, seed=args.seed, n_draws=args.n_draws,
+                      device=args.device, stimulus_duration_s=args.stimulus_duration_s,
+                      interstimulus_s=args.interstimulus_s, dataset=name)
+    written = write_scaling(run, args.out, name, n_boot=args.n_boot, seed=args.seed)
+    print(run.points.groupby(["result", "n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
+    print(written["fit"].table().to_string(index=False))
+    print(written["allocation"].to_string(index=False))
     return 0
 
 
@@ -570,6 +582,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extraction_args(sc)
     sc.set_defaults(func=cmd_score)
 
+    cp = sub.add_parser("compare", help="paired comparison of two models per benchmark (interval, p, FDR q)",
+                        description="Example: neuroalign compare efficientnet-lite0 torchvision:squeezenet1_1 "
+                                    "--benchmark cowley2023.210325.encoding --benchmark kriegeskorte2008.human_it.rsa")
+    cp.add_argument("models", nargs="*", help="MODEL_A MODEL_B (specs)")
+    cp.add_argument("--benchmark", action="append", default=[], help="benchmark id or file; repeatable")
+    cp.add_argument("--scores", nargs=2, type=Path, default=None, metavar=("A.nc", "B.nc"),
+                    help="compare two score files instead (same benchmark version)")
+    cp.add_argument("--table", type=Path, default=None, help="write the comparison table as CSV")
+    _add_extraction_args(cp)
+    cp.set_defaults(func=cmd_compare)
+
     rd = sub.add_parser("rdms", help="write a model's per-layer RDMs on a stimulus set (NetCDF)",
                         description="Example: neuroalign rdms efficientnet-lite0 --stimuli kriegeskorte2008_92 --out rdms.nc")
     rd.add_argument("model")
@@ -641,7 +664,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sl = sub.add_parser("scaling", help="predictivity vs recording time: subsample images and repeats",
                         description="Example: neuroalign scaling synthetic --model reference --layer block2 --out scaling.csv")
-    sl.add_argument("stimuli", help="a benchmark stimulus set with single trials: synthetic, cowley2023_v4-210325")
+    sl.add_argument("stimuli", help="data with single trials: a stimulus set (synthetic, cowley2023_v4-210325), a "
+                                    "benchmark id or a benchmark file (.yaml)")
+    sl.add_argument("--repeats", type=int, default=None,
+                    help="the curve's repeats per image (default: the dataset's repeat count)")
     sl.add_argument("--model", default="reference")
     sl.add_argument("--layer", default="block2")
     sl.add_argument("--n-points", type=_positive_int, default=6, help="image counts on a log grid")

@@ -29,6 +29,7 @@ rule scaling:
         points=f"{RESULTS}/scaling/{{run}}.csv",
         boot=f"{RESULTS}/scaling/{{run}}_boot.csv",
         fit=f"{RESULTS}/scaling/{{run}}_fit.csv",
+        allocation=f"{RESULTS}/scaling/{{run}}_allocation.csv",
     params:
         stimuli=lambda w: SC_RUNS[w.run]["stimuli"],
         flags=lambda w: scaling_flags(w.run),
