@@ -59,6 +59,44 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _number(text: str, *, zero_ok: bool) -> float:
+    """argparse type body: a finite number > 0 (>= 0 with ``zero_ok``); nan and inf are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number {'>=' if zero_ok else '>'} 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: memory budgets, learning rates, durations."""
+    return _number(text, zero_ok=False)
+
+
+def _nonnegative_float(text: str) -> float:
+    """argparse type: weights and pauses, where 0 means none."""
+    return _number(text, zero_ok=True)
+
+
+#: Outputs checked writable before any work (attribute, is a folder): a read-only or missing
+#: place is said in one line at the start, not in a traceback after the whole computation.
+OUTPUTS = {"datasets": (("output", False),), "extract": (("manifest", False),),
+           "score": (("out", False), ("table", False)), "rdms": (("out", False),), "results": (("out", False),),
+           "finetune-summary": (("out", False),), "scaling": (("out", False),), "figures": (("out_dir", True),),
+           "leaderboard": (("out_dir", True),)}
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    from .atomic import check_writable
+
+    for attr, folder in OUTPUTS.get(args.command, ()):
+        value = getattr(args, attr, None)
+        for path in value if isinstance(value, list) else [value] if value else []:
+            check_writable(path, folder=folder)
+
+
 def _progress() -> bool:
     """Progress bars on a terminal only: a log file or pipe (the workflow's logs) stays quiet."""
     return sys.stderr.isatty()
@@ -472,7 +510,7 @@ def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool 
     p.add_argument("--cache-dir", default=None, help="activation cache folder (default: the user cache)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU) | cpu | cuda | mps")
     if layers_and_budget:
-        p.add_argument("--budget-gb", type=float, default=None, help="refuse work whose memory estimate exceeds this")
+        p.add_argument("--budget-gb", type=_positive_float, default=None, help="refuse work whose memory estimate exceeds this")
     p.add_argument("--sandbox", action="store_true",
                    help="untrusted model code: only its activations are computed, inside the bubblewrap sandbox "
                         "(no network, minimal read-only view); the host checks them and scores (docs/security.md)")
@@ -532,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--name", default=None, help="name to record for the model (default: its spec)")
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--dask", default=None, help="fit ridge targets on a dask cluster: local | slurm | <address>")
-    sc.add_argument("--dask-workers", type=int, default=2,
+    sc.add_argument("--dask-workers", type=_positive_int, default=2,
                     help="workers (local) or jobs (slurm; queue/account from dask-jobqueue's config) to start")
     sc.add_argument("--protocol", choices=("neuroalign", "brainscore"), default=None,
                     help="PLS benchmarks: 'brainscore' reproduces Brain-Score's number (all images, its splits and "
@@ -603,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--layer", required=True, help="layer whose activations the neural loss shapes")
     ft.add_argument("--neural", default="synthetic", help="synthetic | cowley:<session>[:<family>]")
     ft.add_argument("--loss", default="cka", choices=["cka", "cka_debiased", "rsa", "readout_mse", "readout_poisson"])
-    ft.add_argument("--lam", type=float, default=1.0, help="weight of the neural term")
+    ft.add_argument("--lam", type=_nonnegative_float, default=1.0, help="weight of the neural term")
     ft.add_argument("--steps", type=int, default=200)
     ft.add_argument("--warmup", type=int, default=0, help="task-only steps before the neural term starts")
     ft.add_argument("--probability", type=float, default=1.0, help="chance of the neural term on a step")
@@ -613,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--eval-neural", action="append", help="other neurons/sessions to evaluate on (repeatable)")
     ft.add_argument("--pool", default="flatten", choices=["flatten", "mean"])
     ft.add_argument("--batch-size", type=_positive_int, default=32)
-    ft.add_argument("--lr", type=float, default=1e-4)
+    ft.add_argument("--lr", type=_positive_float, default=1e-4)
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--device", default="auto")
     ft.add_argument("--out-dir", type=Path, required=True, help="checkpoints, final weights and score.nc")
@@ -632,13 +670,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the curve's repeats per image (default: the dataset's repeat count)")
     sl.add_argument("--model", default="reference")
     sl.add_argument("--layer", default="block2")
-    sl.add_argument("--n-points", type=int, default=6, help="image counts on a log grid")
-    sl.add_argument("--min-images", type=int, default=10, help="smallest training-image count of the grid")
-    sl.add_argument("--n-draws", type=int, default=3, help="independent subsamples per (images, repeats) point")
-    sl.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of neurons and test images")
-    sl.add_argument("--stimulus-duration-s", type=float, default=None,
+    sl.add_argument("--n-points", type=_positive_int, default=6, help="image counts on a log grid")
+    sl.add_argument("--min-images", type=_positive_int, default=10, help="smallest training-image count of the grid")
+    sl.add_argument("--n-draws", type=_positive_int, default=3, help="independent subsamples per (images, repeats) point")
+    sl.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap resamples of neurons and test images")
+    sl.add_argument("--stimulus-duration-s", type=_positive_float, default=None,
                     help="seconds each image is shown (default: the dataset's metadata)")
-    sl.add_argument("--interstimulus-s", type=float, default=None,
+    sl.add_argument("--interstimulus-s", type=_nonnegative_float, default=None,
                     help="seconds between images (default: the dataset's metadata)")
     sl.add_argument("--name", default=None, help="dataset label in the tables (default: the stimulus set)")
     sl.add_argument("--seed", type=int, default=0)
@@ -654,7 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--scaling", type=Path, nargs="+", default=None,
                    help="scaling-law points CSVs (their _boot.csv beside them give the bands)")
     f.add_argument("--finetune", type=Path, default=None, help="fine-tuning summary CSV")
-    f.add_argument("--n-boot", type=int, default=1000)
+    f.add_argument("--n-boot", type=_positive_int, default=1000)
     f.add_argument("--seed", type=int, default=0)
     f.set_defaults(func=cmd_figures)
 
@@ -713,6 +751,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "sandbox", False) and args.command not in SANDBOXED_COMMANDS:
             raise ConfigError(f"{args.command} --sandbox is not supported: run `neuroalign extract --sandbox` for the "
                               "model first, or drop --sandbox for code you trust.")
+        _check_outputs(args)
         return int(args.func(args) or 0)
     except NeuroalignError as exc:
         from .sandbox import clean

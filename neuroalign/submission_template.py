@@ -17,6 +17,7 @@ import yaml
 
 from .atomic import atomic_path
 from .errors import ConfigError, unknown
+from .yamlsafe import safe_load
 
 REQUIRED = {
     "name": "the model's name on the leaderboard (letters, digits, '-', '_', '.')",
@@ -181,7 +182,7 @@ def read_metadata(meta_path: str | os.PathLike, base: str | os.PathLike | None =
     """Parse and check ``metadata.yaml``; one ConfigError lists every problem with the fix."""
     meta_path = Path(meta_path)
     try:
-        meta = yaml.safe_load(meta_path.read_text())
+        meta = safe_load(meta_path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -30,6 +30,7 @@ import pandas as pd
 import yaml
 
 from ..errors import DataError
+from ..yamlsafe import describe, safe_load
 from . import KINDS, Benchmark
 
 SCHEMA = {
@@ -89,9 +90,9 @@ def read_benchmark_spec(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise DataError(f"benchmark file {path} does not exist.")
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise DataError(f"benchmark file {path} is not valid YAML: {exc}") from None
+        raise DataError(f"benchmark file {path} is not valid YAML{describe(exc)}.") from None
     if not isinstance(spec, dict):
         raise DataError(f"benchmark file {path}: expected a mapping of keys (identifier, kind, region, ...).")
     data = [k for k in DATA_KEYS if k in spec]
@@ -126,33 +127,63 @@ def _npy_assembly(folder: Path, r: dict, source: Path, region: str):
 def read_array_assembly(arr_path: Path, rows_path: Path, *, key: str | None, where: str, region: str):
     """An ``.npy``/``.npz`` response array and its rows CSV as an assembly (``key``: the array in an .npz)."""
     rows = pd.read_csv(rows_path, dtype={"stimulus_id": str})
-    if arr_path.suffix == ".npz":
-        with np.load(arr_path) as z:
-            key = key or (z.files[0] if len(z.files) == 1 else None)
-            if key is None or key not in z.files:
-                raise DataError(f"{where}: responses/key must name one of {z.files} in {arr_path.name}.")
-            values = z[key]
-    else:
-        values = np.load(arr_path, allow_pickle=False)
-    return array_to_assembly(values, rows, where=f"{where} (responses)", region=region)
+    try:
+        if arr_path.suffix == ".npz":
+            with np.load(arr_path, allow_pickle=False) as z:
+                key = key or (z.files[0] if len(z.files) == 1 else None)
+                if key is None or key not in z.files:
+                    raise DataError(f"{where}: responses/key must name one of {z.files} in {arr_path.name}.")
+                values = z[key]
+        else:
+            values = np.load(arr_path, allow_pickle=False)
+    except DataError:
+        raise
+    except ValueError as exc:  # object arrays need pickle, which could run code: never loaded
+        if "allow_pickle" in str(exc):
+            raise DataError(f"{where}: {arr_path} holds an object (pickled) array; save the responses as numbers, "
+                            "e.g. np.save(path, values.astype('float64')).") from None
+        raise DataError(f"{where}: {arr_path} is not a readable .npy/.npz array ({exc}).") from None
+    return array_to_assembly(values, rows, where=f"{where} (responses)", region=region, rows_path=rows_path)
 
 
 def array_to_assembly(values: np.ndarray, rows: pd.DataFrame, *, where: str, region: str | None = None,
-                      neuroid_ids=None):
-    """``(presentation, neuroid)`` values and a row table (``stimulus_id`` [, ``repetition``]) as an assembly."""
+                      neuroid_ids=None, rows_path: Path | None = None):
+    """``(presentation, neuroid)`` values and a row table (``stimulus_id`` [, ``repetition``]) as an
+    assembly; numbers only, all finite (a NaN/Inf neuroid is refused by name, not scored as 0)."""
     from ..data.assembly import make_assembly
 
     values = np.asarray(values)
     if values.ndim != 2:
         raise DataError(f"{where}: the response array must be 2-D (presentation, neuroid); got shape {values.shape}.")
+    if values.dtype.kind not in "biuf":
+        raise DataError(f"{where}: the response array has dtype {values.dtype}; responses must be real numbers.")
     if "stimulus_id" not in rows.columns:
         raise DataError(f"{where}: the rows table needs a 'stimulus_id' column (has {list(rows.columns)}).")
     if len(rows) != values.shape[0]:
         raise DataError(f"{where}: {values.shape[0]} response rows but {len(rows)} rows in the table.")
     extra = {c: rows[c].to_numpy() for c in rows.columns if c not in ("stimulus_id", "repetition")}
-    return make_assembly(values.astype(np.float64), stimulus_id=rows["stimulus_id"].astype(str).to_numpy(),
-                         repetition=rows["repetition"].to_numpy() if "repetition" in rows.columns else None,
-                         neuroid_id=neuroid_ids, region=region or "unknown", presentation_coords=extra or None)
+    da = make_assembly(values.astype(np.float64), stimulus_id=rows["stimulus_id"].astype(str).to_numpy(),
+                       repetition=_repetitions(rows, rows_path or where), neuroid_id=neuroid_ids,
+                       region=region or "unknown", presentation_coords=extra or None)
+    bad = ~np.isfinite(da.values).all(axis=0)
+    if bad.any():
+        names = da["neuroid_id"].values[bad].tolist()
+        raise DataError(f"{where}: {int((~np.isfinite(da.values)).sum())} NaN/Inf value(s) in {len(names)} neuroid(s) "
+                        f"{names[:10]}; drop those neuroids or fill the values before importing.")
+    return da
+
+
+def _repetitions(rows: pd.DataFrame, source) -> np.ndarray | None:
+    """The rows table's ``repetition`` column as whole numbers (None without one)."""
+    if "repetition" not in rows.columns:
+        return None
+    rep = pd.to_numeric(rows["repetition"], errors="coerce")
+    bad = rep.isna() | (rep != rep.round())
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{source}: repetition must be a whole number on every row; row {i + 1} has "
+                        f"{rows['repetition'].iloc[i]!r}.")
+    return rep.to_numpy().astype(np.int64)
 
 
 @lru_cache(maxsize=16)
@@ -244,6 +275,7 @@ def import_data(array: str | os.PathLike, rows: str | os.PathLike, stimuli: str 
     tmp.mkdir(parents=True)
     try:
         assembly = read_array_assembly(array, rows, key=key, where=f"import-data {rows}", region=region)
+        _check_images(stimuli)
         save_assembly(assembly, tmp / "responses.nc")
         if stimuli.is_dir():
             shutil.copytree(stimuli, tmp / "images")
@@ -259,7 +291,29 @@ def import_data(array: str | os.PathLike, rows: str | os.PathLike, stimuli: str 
         load_benchmark_file(tmp / "benchmark.yaml").load()  # every check a score would make
         _load_data.cache_clear()
         tmp.rename(out_dir)
+    except DataError as exc:  # the checks ran on the temporary copy: name the user's folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(str(exc).replace(str(tmp.resolve()), str(out_dir.resolve())).replace(str(tmp), str(out_dir))
+                        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir / "benchmark.yaml"
+
+
+def _check_images(stimuli: Path) -> None:
+    """Every image import-data will copy: no link leading out of the folder (it would be copied
+    in), and each one decodes, so a broken image is named now rather than at score time."""
+    from ..data.stimuli import StimulusSet
+
+    if stimuli.is_dir():
+        root = stimuli.resolve()
+        for p in sorted(stimuli.rglob("*")):
+            if p.is_symlink() and not p.resolve().is_relative_to(root):
+                raise DataError(f"import-data: {p} is a link to {p.resolve()}, outside the image folder {stimuli}; "
+                                "copy the image into the folder instead (nothing was written).")
+        images = StimulusSet.from_folder(stimuli, color="convert")
+    else:
+        images = StimulusSet.from_zip(stimuli, color="convert")
+    for sid in images.stimulus_ids:
+        images.load_image(sid)

@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from ..errors import ConfigError
+from ..yamlsafe import describe, safe_load
 from ..figures._common import load_results
 from ..scoring import CHECK_REGIONS
 
@@ -123,7 +124,10 @@ def load_model_info(paths) -> dict[str, dict]:
         p = Path(p)
         if not p.is_file():
             raise ConfigError(f"model details file {p} does not exist (give a submissions YAML or drop the option).")
-        data = yaml.safe_load(p.read_text()) or {}
+        try:
+            data = safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"model details file {p} is not valid YAML{describe(exc)}.") from None
         models = data.get("models", data) if isinstance(data, dict) else None
         if not isinstance(models, dict):
             raise ConfigError(f"{p}: expected a mapping `models: {{name: {{spec, authors, ...}}}}`.")

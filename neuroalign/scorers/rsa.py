@@ -8,6 +8,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.assembly import as_averaged, select_stimuli
+from ..errors import DataError
 from ._build import (NORMALIZATION, build_score)
 
 N_HALVES = 50  # random halves (cheap: one batched evaluation each)
@@ -19,6 +20,18 @@ def _per_subject(rdms: xr.DataArray) -> xr.DataArray:
         return rdms.groupby("subject").mean("rdm").rename(subject="rdm").assign_coords(
             subject=("rdm", np.unique(rdms["subject"].values)))
     return rdms
+
+
+def _finite(features: xr.DataArray, layer: str) -> xr.DataArray:
+    """``features``, refused with the layer and stimuli named when any value is NaN or Inf (the
+    bootstrap would otherwise score them as zeros); a lazy store is checked chunk by chunk."""
+    bad = np.asarray((~np.isfinite(features)).any([d for d in features.dims if d != features.dims[0]]).values)
+    if bad.any():
+        ids = features["stimulus_id"].values[bad].tolist()
+        raise DataError(f"RSA: layer {layer!r} has non-finite (NaN/Inf) features for {len(ids)} stimul"
+                        f"{'us' if len(ids) == 1 else 'i'}, e.g. {ids[:5]}; re-extract them (delete the cached "
+                        "store) or fix the model.")
+    return features
 
 
 def _half_counts(ids: np.ndarray, halves) -> tuple[np.ndarray, np.ndarray]:
@@ -46,8 +59,8 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     layers = list(features)
     data_rdms = _per_subject(data_rdms)
     ids = data_rdms["row"].values.astype(str)
-    model_rdms = xr.concat([compute_rdms(select_stimuli(features[layer], ids), "correlation") for layer in layers],
-                           dim="rdm").assign_coords(layer=("rdm", layers))
+    model_rdms = xr.concat([compute_rdms(_finite(select_stimuli(features[layer], ids), layer), "correlation")
+                            for layer in layers], dim="rdm").assign_coords(layer=("rdm", layers))
     n_sub = data_rdms.sizes["rdm"]
     ceil = n_sub > 1
     boot = bootstrap(model_rdms, data_rdms, method=method, kind="stimulus", n_samples=n_bootstrap, seed=seed,
@@ -69,6 +82,10 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     lower = float(np.nanmean(rep_ceiling[:, 0])) if ceil else float("nan")
     low, high = boot.ceiling if ceil else (np.nan, np.nan)
     ci = half_sample_interval(half_raw)
+    if ceil and not upper > 0:
+        raise DataError(f"RSA: the upper noise-ceiling bound of the {n_sub} data RDMs is {upper:.3g} (they do not "
+                        "agree with each other), so no normalised score exists; check the data RDMs (rows, "
+                        "subjects), or give a single RDM to report the raw score only.")
     norm = raw / upper if ceil else float("nan")
     modal = layers.index(pd.Series(np.array(layers)[choice]).mode().iloc[0])
     return build_score(
