@@ -36,7 +36,9 @@ def load_runs(paths) -> list[dict]:
         a = ds.attrs
         run = {"condition": a["condition"], "lam": 0.0 if a["condition"] == "lambda0" else float(a["lam"]),
                "seed": int(a["seed"]), "ids": tuple(ds["heldout_stimulus_id"].values.astype(str)),
-               "y": ds["heldout_response"].values}
+               "y": ds["heldout_response"].values,
+               "gen": float(a.get("generalization_predictivity", np.nan)),
+               "gen_initial": float(a.get("generalization_predictivity_initial", np.nan))}
         for suffix in ("", "_initial"):
             run["pred" + suffix] = ds["heldout_prediction" + suffix].values
             run["correct" + suffix] = ds["task_correct" + suffix].values.astype(bool)
@@ -149,11 +151,12 @@ def sweep_summary(runs: list[dict]) -> pd.DataFrame:
     names = ["heldout_predictivity", "task_fidelity", "noise_accuracy", "pgd_robust_accuracy"]
     origin = _metrics(runs[0], i, j, "_initial")
     rows = [dict(condition="original", lam=0.0, n_seeds=1, **dict(zip(names, origin)),
-                 **{n + "_sd": np.nan for n in names})]
+                 **{n + "_sd": np.nan for n in names}, generalization_predictivity=runs[0]["gen_initial"])]
     for (cond, lam), group in pd.DataFrame(runs).groupby(["condition", "lam"], sort=False):
         m = np.array([_metrics(r, i, j) for r in runs if r["condition"] == cond and r["lam"] == lam])
         rows.append(dict(condition=cond, lam=lam, n_seeds=len(m), **dict(zip(names, m.mean(0))),
-                         **{n + "_sd": (m[:, k].std(ddof=1) if len(m) > 1 else np.nan) for k, n in enumerate(names)}))
+                         **{n + "_sd": (m[:, k].std(ddof=1) if len(m) > 1 else np.nan) for k, n in enumerate(names)},
+                         generalization_predictivity=float(np.mean([r["gen"] for _, r in group.iterrows()]))))
     out = pd.DataFrame(rows)
     out["noise_sigma"], out["pgd_eps"] = runs[0]["sigma"], runs[0]["eps"]
     return out
