@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full Cowley fine-tuning experiment on one GPU, unattended: efficientnet-lite0 at 224 px,
-# 600 steps (batch 32; no warm-up: λ is balanced from the start), λ ∈ {0.1, 0.25,
-# 0.5, 0.75, 0.9} (share of the update) × {neural, shuffled, pixel} × seeds {0, 1, 2} = 45 runs
+# 600 steps (batch 32; no warm-up: λ is balanced from the start), λ ∈ {0.02, 0.05,
+# 0.1, 0.2, 0.5} (share of the update) × {neural, shuffled, pixel} × seeds {0, 1, 2} = 45 runs
 # on one split, robustness levels calibrated on the original model (printed), paired bootstrap
 # of neural − each control at matched λ and matched task fidelity. Resumable: rerun the same
 # command after an interruption; finished runs are kept, an interrupted one resumes from its

@@ -517,12 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--neural", default="synthetic",
                     help="a benchmark id or file with responses per image [:family]; synthetic | cowley:<session>[:<family>]")
     ft.add_argument("--loss", default="cka", choices=["cka", "cka_debiased", "rsa", "readout_mse", "readout_poisson"])
-    ft.add_argument("--lam", type=float, default=0.5,
+    ft.add_argument("--lam", type=float, default=0.1,
                     help="the neural term's share of the update, in [0, 1) (--balance gradnorm), or a raw weight (none)")
     ft.add_argument("--balance", default="gradnorm", choices=["gradnorm", "none"],
                     help="gradnorm: λ calibrated on both terms' gradient norms at the start (docs/methods.md)")
-    ft.add_argument("--lam-sweep", nargs="?", const="0.1,0.25,0.5,0.75,0.9", default=None, metavar="L1,L2,...",
-                    help="run these λ (default 0.1,0.25,0.5,0.75,0.9) × --sweep-conditions × --seeds into --out-dir, "
+    ft.add_argument("--lam-sweep", nargs="?", const="0.02,0.05,0.1,0.2,0.5", default=None, metavar="L1,L2,...",
+                    help="run these λ (default 0.02,0.05,0.1,0.2,0.5) × --sweep-conditions × --seeds into --out-dir, "
                          "robustness levels calibrated; writes sweep.csv, comparison.csv and the Pareto figure")
     ft.add_argument("--sweep-conditions", default="neural,shuffled,pixel")
     ft.add_argument("--seeds", default="0,1,2", help="training seeds of a sweep (one split, split seed 0)")

@@ -1,5 +1,5 @@
 """The Cowley V4 fine-tuning experiment, reduced to CPU size: efficientnet-lite0 trained on
-210322's natural images with the CKA loss (λ = 0.5 of the update) against shuffled responses,
+210322's natural images with the CKA loss (λ = 0.1 of the update) against shuffled responses,
 evaluated on the 120 held-out 210322 images and on session 190923 (other animal, other neurons),
 with robustness levels calibrated on the original model."""
 
@@ -20,7 +20,7 @@ def test_reduced_cowley_finetuning_runs_end_to_end(tmp_path, data_root):
     df = res["summary"].set_index("condition")
     assert list(df.index) == ["original", "neural", "shuffled"]
     for cond in ("neural", "shuffled"):
-        assert (tmp_path / cond / "lam0.5" / "seed0" / "score.nc").is_file()
+        assert (tmp_path / cond / "lam0.1" / "seed0" / "score.nc").is_file()
     for col in ("heldout_predictivity", "generalization_predictivity", "task_fidelity", "noise_accuracy",
                 "pgd_robust_accuracy"):
         assert np.isfinite(df[col].to_numpy(float)).all(), col

@@ -17,7 +17,7 @@ from ..atomic import atomic_path
 from .compare import compare, load_runs, sweep_summary
 from .train import SCORE, FinetuneConfig, _config_hash, prepare, run_finetune
 
-LAM_SWEEP = (0.1, 0.25, 0.5, 0.75, 0.9)  # shares of the update (balance "gradnorm")
+LAM_SWEEP = (0.02, 0.05, 0.1, 0.2, 0.5)  # shares of the update (balance "gradnorm"); small: see docs/methods.md
 SWEEP_CONDITIONS = ("neural", "shuffled", "pixel")
 
 

@@ -82,7 +82,7 @@ class FinetuneConfig:
     layer: str
     neural: Any = "synthetic"
     loss: str = "cka"
-    lam: float = 0.5
+    lam: float = 0.1
     balance: str = "gradnorm"
     steps: int = 200
     warmup: int = 0
