@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -130,10 +130,10 @@ class FinetuneConfig:
 
     def describe(self, loaded) -> dict:
         """The settings as hashed into checkpoints and scores (data specs described by content)."""
-        d = asdict(self) | dict(model=loaded.name, model_identity=loaded.identity,
-                                preprocessing=loaded.preprocessing.to_dict(), neural=_describe(self.neural),
-                                eval_neural=_describe(self.eval_neural), task_data=str(self.task_data),
-                                split_seed=self.eval_seed)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict: it deep-copies the data
+        d |= dict(model=loaded.name, model_identity=loaded.identity, preprocessing=loaded.preprocessing.to_dict(),
+                  neural=_describe(self.neural), eval_neural=_describe(self.eval_neural), task_data=str(self.task_data),
+                  split_seed=self.eval_seed)
         for k in ("noise_levels", "pgd_eps"):
             d[k] = AUTO if d[k] == AUTO else [float(v) for v in np.atleast_1d(d[k])]
         return d
