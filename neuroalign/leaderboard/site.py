@@ -21,7 +21,7 @@ from .table import NOT_SCORED, leaderboard_data, leaderboard_table, load_model_i
 STOPS = ((0.0, (255, 255, 217)), (0.25, (199, 233, 180)), (0.5, (127, 205, 187)), (0.75, (44, 127, 184)),
          (1.0, (37, 52, 148)))
 GRADIENT = ",".join("#%02x%02x%02x" % c for _, c in STOPS)
-INFO_ORDER = ("spec", "identity", "authors", "description", "code_sha256", "layers", "preprocessing", "bibtex")
+INFO_ORDER = ("spec", "identity", "authors", "description", "code_sha256", "folder_sha256", "layers", "preprocessing", "bibtex")
 FIGURE_CAPTIONS = {"encoding_layers": "layer-by-layer predictivity", "id_vs_ood": "in- vs out-of-distribution",
                    "rsa_bars": "RSA per benchmark"}
 e = html.escape
