@@ -40,12 +40,12 @@ rule finetune_sweep:
         comparison=f"{RESULTS}/finetune/sweep/comparison.csv",
         figure=report(f"{RESULTS}/finetune/sweep/finetune_pareto.png", category="Fine-tuning"),
     params:
-        model=FT.get("model"),
-        flags=" ".join(f"--{k.replace('_', '-')} '{FT[k]}'" for k in FT_SWEEP_FLAGS if FT.get(k) is not None),
-        lams=",".join(str(v) for v in FT.get("lam_sweep", [])),
-        conditions=",".join(["neural"] + [c for c in FT.get("controls", ["shuffled", "pixel"]) if c != "lambda0"]),
-        seeds=",".join(str(s) for s in FT.get("seeds", [0, 1, 2])),
-        evaln=" ".join(f"--eval-neural {e}" for e in FT.get("eval_neural", [])),
+        model=Q(str(FT.get("model"))),
+        flags=" ".join(f"--{k.replace('_', '-')} {Q(str(FT[k]))}" for k in FT_SWEEP_FLAGS if FT.get(k) is not None),
+        lams=Q(",".join(str(v) for v in FT.get("lam_sweep", []))),
+        conditions=Q(",".join(["neural"] + [c for c in FT.get("controls", ["shuffled", "pixel"]) if c != "lambda0"])),
+        seeds=Q(",".join(str(s) for s in FT.get("seeds", [0, 1, 2]))),
+        evaln=" ".join(f"--eval-neural {Q(str(e))}" for e in FT.get("eval_neural", [])),
     threads: 2
     resources:
         mem_mb=12000,
@@ -53,5 +53,5 @@ rule finetune_sweep:
         gpu=1,
     log: f"{RESULTS}/logs/finetune/sweep.log"
     shell:
-        "{NA} finetune '{params.model}' {params.flags} --lam-sweep {params.lams} --sweep-conditions {params.conditions} "
-        "--seeds {params.seeds} {params.evaln} --device {config[device]} --out-dir {RESULTS}/finetune/sweep > {log} 2>&1"
+        "{NA} finetune {params.model} {params.flags} --lam-sweep {params.lams} --sweep-conditions {params.conditions} "
+        "--seeds {params.seeds} {params.evaln} --device {CFG[device]} --out-dir {RESULTS_Q}/finetune/sweep > {log:q} 2>&1"
