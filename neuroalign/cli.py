@@ -304,6 +304,30 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Paired comparison of two models (or two score files) per benchmark, BH-FDR across them."""
+    from .atomic import atomic_path
+    from .comparison import COLUMNS, compare
+
+    if args.scores:
+        if args.models or args.benchmark:
+            raise ConfigError("compare: give either MODEL_A MODEL_B --benchmark ..., or --scores A.nc B.nc, not both.")
+        df = compare(scores=[args.scores])
+    else:
+        if len(args.models) != 2 or not args.benchmark:
+            raise ConfigError("compare: give two models and at least one --benchmark (or --scores A.nc B.nc).")
+        df = compare(*args.models, args.benchmark, cache_dir=args.cache_dir, device=args.device, layers=args.layers,
+                     reduction=args.reduction, budget_bytes=_budget(args), progress=_progress())
+    shown = df.assign(**{c: df[c].map(lambda v: f"{v:.4g}") for c in ("score_a", "score_b", "diff", "ci_low",
+                                                                         "ci_high", "p_value", "q_value")})
+    _print_table(shown.to_dict("records"), [c for c in COLUMNS if c != "method"])
+    print(f"method: {df['method'].iloc[0]}")
+    if args.table:
+        with atomic_path(args.table) as tmp:
+            df.to_csv(tmp, index=False)
+    return 0
+
+
 def cmd_rdms(args: argparse.Namespace) -> int:
     import xarray as xr
 
@@ -550,6 +574,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write the results-table rows as CSV (one per --benchmark, in order)")
     _add_extraction_args(sc)
     sc.set_defaults(func=cmd_score)
+
+    cp = sub.add_parser("compare", help="paired comparison of two models per benchmark (interval, p, FDR q)",
+                        description="Example: neuroalign compare efficientnet-lite0 torchvision:squeezenet1_1 "
+                                    "--benchmark cowley2023.210325.encoding --benchmark kriegeskorte2008.human_it.rsa")
+    cp.add_argument("models", nargs="*", help="MODEL_A MODEL_B (specs)")
+    cp.add_argument("--benchmark", action="append", default=[], help="benchmark id or file; repeatable")
+    cp.add_argument("--scores", nargs=2, type=Path, default=None, metavar=("A.nc", "B.nc"),
+                    help="compare two score files instead (same benchmark version)")
+    cp.add_argument("--table", type=Path, default=None, help="write the comparison table as CSV")
+    _add_extraction_args(cp)
+    cp.set_defaults(func=cmd_compare)
 
     rd = sub.add_parser("rdms", help="write a model's per-layer RDMs on a stimulus set (NetCDF)",
                         description="Example: neuroalign rdms efficientnet-lite0 --stimuli kriegeskorte2008_92 --out rdms.nc")

@@ -32,7 +32,7 @@ RESULT_COLUMNS = ["model", "model_identity", "benchmark", "kind", "region", "sco
                   "brainscore_normalized", "normalization", "ci_low", "ci_high", "ceiling_low", "ceiling_high",
                   "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
                   "gap_ci_low", "gap_ci_high", "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli",
-                  "protocol"]
+                  "protocol", "benchmark_version", "benchmark_hash", "normalized_ci_low", "normalized_ci_high"]
 #: Regions whose benchmarks are checks of the method (known answers), never ranked beside brain data.
 CHECK_REGIONS = ("synthetic",)
 
@@ -112,8 +112,16 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
     if features is None:
         features = model_features(model, stimuli, layers, reduction=reduction, device=device, cache_dir=cache_dir,
                                   budget_bytes=budget_bytes, progress=progress)
-    ds = get_metric(bench.kind)(features, bench.load(), bench, seed=seed, device=device, protocol=protocol,
+    from .versions import content_hash
+
+    data = bench.load()
+    ds = get_metric(bench.kind)(features, data, bench, seed=seed, device=device, protocol=protocol,
                                 stimuli=stimuli, budget_bytes=budget_bytes, dask=dask, dask_workers=dask_workers)
+    ds.attrs.update(benchmark_version=int(bench.version),
+                    benchmark_hash=content_hash(bench, data, stimuli.content_hash, protocol), kind=bench.kind)
+    from .resampling import attach, resample_key
+
+    ds = attach(ds, data, bench, resample_key(bench, ds.attrs["benchmark_hash"]))
     ds.attrs.update(
         model=getattr(model, "name", str(model)), model_identity=getattr(model, "identity", ""),
         benchmark=bench.identifier, kind=bench.kind, region=bench.region, seed=int(seed),
@@ -135,7 +143,7 @@ def load_score(path: str | os.PathLike) -> xr.Dataset:
 _REPORTED = {"raw": "aggregate_raw", "ceiling": "aggregate_ceiling", "normalized": "aggregate_normalized",
              **{c: c for c in ("brainscore_normalized", "ci_low", "ci_high", "ceiling_low", "ceiling_high",
                                "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
-                               "gap_ci_low", "gap_ci_high")}}
+                               "gap_ci_low", "gap_ci_high", "normalized_ci_low", "normalized_ci_high")}}
 _PER_LAYER = {c: f"layer_{c}" for c in ("raw", "ceiling", "normalized", "brainscore_normalized", "ci_low", "ci_high",
                                         "ceiling_low", "ceiling_high", "id_score", "ood_score", "gap", "ratio",
                                         "id_normalized", "ood_normalized")}
@@ -154,7 +162,8 @@ def result_rows(ds: xr.Dataset) -> pd.DataFrame:
     base.update(model=a["model"], model_identity=a.get("model_identity", ""), benchmark=a["benchmark"], kind=a["kind"], region=a["region"],
                 n_neuroids=ds.sizes.get("neuroid", np.nan), n_stimuli=a["n_stimuli"],
                 normalization=a["normalization"], protocol=a["protocol"], n_excluded=a["n_excluded"],
-                excluded_reason=a["excluded_reason"])
+                excluded_reason=a["excluded_reason"], benchmark_version=a.get("benchmark_version", np.nan),
+                benchmark_hash=a.get("benchmark_hash", ""))
     rows = []
     for i, layer in enumerate(ds["layer"].values.astype(str)):
         row = dict(base, scope="layer", layer=layer, selected=bool(layer == a["layer"]))

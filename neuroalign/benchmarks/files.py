@@ -38,6 +38,7 @@ SCHEMA = {
     "required": ["identifier", "kind", "region", "stimuli"],
     "properties": {
         "identifier": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.]*$"},
+        "version": {"type": "integer", "minimum": 1},
         "kind": {"enum": list(KINDS)},
         "region": {"type": "string", "minLength": 1},
         "description": {"type": "string"},
@@ -215,7 +216,7 @@ def load_benchmark_file(path: str | os.PathLike) -> Benchmark:
     return Benchmark(
         spec["identifier"], spec["kind"], spec["region"], stim,
         spec.get("description", f"from {source}"), options, source=f"file:{source}",
-        loader=lambda: _load_data(str(source), source.stat().st_mtime)[1],
+        loader=lambda: _load_data(str(source), source.stat().st_mtime)[1], version=int(spec.get("version", 1)),
     )
 
 

@@ -25,7 +25,7 @@ SCORE_FIELDS = {
     "ci_low": NAN, "ci_high": NAN, "ci_method": "", "protocol": "neuroalign", "n_stimuli": -1,
     "ceiling_low": NAN, "ceiling_high": NAN, "id_score": NAN, "ood_score": NAN, "id_normalized": NAN,
     "ood_normalized": NAN, "gap": NAN, "ratio": NAN, "gap_ci_low": NAN, "gap_ci_high": NAN,
-    "id_ceiling": NAN,
+    "id_ceiling": NAN, "normalized_ci_low": NAN, "normalized_ci_high": NAN,
 }
 #: Every per-layer variable (dim ``layer``) of a Score; the results table's layer rows read these.
 LAYER_VARS = ("layer_raw", "layer_ceiling", "layer_normalized", "layer_brainscore_normalized", "layer_ci_low",

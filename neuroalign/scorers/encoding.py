@@ -51,6 +51,7 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
     from ..selection import corrected_fold_interval
 
     ci = corrected_fold_interval(split_scores, int(avg.sizes["presentation"] - n_test.mean()), int(n_test.mean()))
+    sids, oof = out_of_fold(per_layer, [layers[c] for c in choice], splits)
     return build_score(
         {
             "raw": ("neuroid", raw),
@@ -62,8 +63,10 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
             "layer_raw_per_neuroid": (("layer", "neuroid"), layer_neuroid),
             "layer_inner_score": (("layer", "split"), inner),
             "chosen_layer_per_split": ("split", np.array([layers[c] for c in choice])),
+            "prediction": (("stimulus", "neuroid"), oof),
         },
-        {"neuroid_id": ("neuroid", avg["neuroid_id"].values), "layer": layers, "split": np.arange(len(splits))},
+        {"neuroid_id": ("neuroid", avg["neuroid_id"].values), "layer": layers, "split": np.arange(len(splits)),
+         "stimulus_id": ("stimulus", sids)},
         **{
             "metric": "Pearson r on held-out stimuli (outer K-fold), ridge with per-neuroid alpha by GCV",
             **summary["attrs"],
@@ -77,6 +80,19 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
             "n_stimuli": int(avg.sizes["presentation"]),
         },
     )
+
+
+def out_of_fold(per_layer: dict, chosen: list, splits) -> tuple[np.ndarray, np.ndarray]:
+    """Each stimulus's held-out prediction from the layer its fold chose (float32, stimulus ×
+    neuroid): what a comparison resamples without refitting (:mod:`neuroalign.resampling`)."""
+    first = per_layer[chosen[0]]
+    sids = first["stimulus_id"].values.astype(str)
+    index = pd.Index(sids)
+    oof = np.full(first["prediction"].shape, np.nan, dtype=np.float32)
+    for (_, test), layer in zip(splits, chosen):
+        rows = index.get_indexer(np.asarray(test, dtype=str))
+        oof[rows] = per_layer[layer]["prediction"].values[rows]
+    return sids, oof
 
 
 def metric(features, data, bench, *, seed=0, device="auto", budget_bytes=None, dask=None, dask_workers=2, **_):

@@ -70,6 +70,7 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     low, high = boot.ceiling if ceil else (np.nan, np.nan)
     ci = half_sample_interval(half_raw)
     norm = raw / upper if ceil else float("nan")
+    modal = layers.index(pd.Series(np.array(layers)[choice]).mode().iloc[0])
     return build_score(
         {"layer_raw": ("layer", per_layer), "layer_ci_low": ("layer", ci_layer[0]),
          "layer_ci_high": ("layer", ci_layer[1]),
@@ -78,13 +79,14 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
          "layer_ceiling_low": ("layer", np.full(len(layers), low)),
          "layer_ceiling_high": ("layer", np.full(len(layers), high)),
          "layer_selection_score": ("layer", np.nanmean(on_sel, axis=0)),
-         "raw_per_half": ("half", half_raw), "chosen_layer_per_half": ("half", np.array(layers)[choice])},
-        {"layer": layers},
+         "raw_per_half": ("half", half_raw), "chosen_layer_per_half": ("half", np.array(layers)[choice]),
+         "model_rdm": (("model_row", "model_col"), model_rdms.values[modal].astype(np.float32))},
+        {"layer": layers, "model_row": ids, "model_col": ids},
         **{
             "metric": f"RSA: correlation-distance model RDM vs data RDM(s), {method}, mean over subjects; "
                       f"layer rows: all stimuli with 95% stimulus-bootstrap intervals ({n_bootstrap} samples)",
             "normalization": NORMALIZATION["rsa"] if ceil else "none: a single data RDM has no ceiling",
-            "layer": pd.Series(np.array(layers)[choice]).mode().iloc[0],
+            "layer": layers[modal],
             "layer_selection": f"repeated random halves ({len(halves)}): the layer is chosen on one half of the "
                                "stimuli and scored on the other; the modal choice is named",
             "aggregate_raw": raw, "aggregate_ceiling": upper, "aggregate_normalized": norm,
@@ -98,11 +100,16 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     )
 
 
-def metric(features, data, bench, *, seed=0, device="auto", **_):
-    o = bench.options
-    if not {"rdm", "row", "col"} <= set(data.dims):  # neural RDM from averaged responses
+def neural_rdms(data) -> xr.DataArray:
+    """The benchmark's data RDMs, one per subject (RDMs from averaged responses when given responses)."""
+    if not {"rdm", "row", "col"} <= set(data.dims):
         from ..similarity import compute_rdms
 
         data = compute_rdms(as_averaged(data), "correlation")
-    return score_rsa(features, data, method=o.get("method", "spearman"), seed=seed, n_halves=o.get("n_halves"),
+    return _per_subject(data)
+
+
+def metric(features, data, bench, *, seed=0, device="auto", **_):
+    o = bench.options
+    return score_rsa(features, neural_rdms(data), method=o.get("method", "spearman"), seed=seed, n_halves=o.get("n_halves"),
                      device=device)
