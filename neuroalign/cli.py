@@ -409,17 +409,36 @@ def cmd_export_brainscore(args: argparse.Namespace) -> int:
 def cmd_finetune(args: argparse.Namespace) -> int:
     from .finetune import run_finetune
 
-    ds = run_finetune(args.model, layer=args.layer, neural=args.neural, loss=args.loss, lam=args.lam,
-                      steps=args.steps, warmup=args.warmup, probability=args.probability, condition=args.condition,
-                      task_data=args.task_data, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      device=args.device, out_dir=args.out_dir, eval_neural=args.eval_neural or None,
-                      pool=args.pool, progress=_progress())
+    kw = dict(layer=args.layer, neural=args.neural, loss=args.loss, lam=args.lam, balance=args.balance,
+              steps=args.steps, warmup=args.warmup, probability=args.probability, task_data=args.task_data,
+              batch_size=args.batch_size, lr=args.lr, eval_neural=args.eval_neural or None, pool=args.pool)
+    if args.lam_sweep is not None:
+        return _finetune_sweep(args, kw)
+    ds = run_finetune(args.model, condition=args.condition, seed=args.seed, device=args.device, out_dir=args.out_dir,
+                      progress=_progress(), **kw)
     a = ds.attrs
     keys = [k for k in ("heldout_predictivity", "generalization_predictivity", "task_fidelity") if k in a]
     print(f"{args.condition}: " + ", ".join(f"{k} {float(a[k]):.4f}" for k in keys))
     pgd = ", ".join(f"{e * 255:g}/255 {float(v):.4f}" for e, v in zip(ds["pgd_eps"].values, ds["robustness_pgd"].values))
     print(f"PGD robust accuracy ({a['pgd_steps']} steps, on {a['pgd_n_clean_correct']} clean-correct images): {pgd}")
     print(f"score: {Path(args.out_dir) / 'score.nc'}")
+    return 0
+
+
+def _finetune_sweep(args: argparse.Namespace, kw: dict) -> int:
+    from .figures import finetune_pareto
+    from .finetune.sweep import run_sweep
+
+    lams = [float(v) for v in args.lam_sweep.split(",")]
+    seeds = [int(v) for v in args.seeds.split(",")]
+    kw = {k: v for k, v in kw.items() if k != "lam"} | dict(noise_levels="auto", pgd_eps="auto")
+    out = run_sweep(args.model, out_dir=args.out_dir, lams=lams, conditions=args.sweep_conditions.split(","),
+                    seeds=seeds, device=args.device, progress=_progress(), **kw)
+    made = finetune_pareto(out["summary"], args.out_dir)
+    print(out["summary"].to_string(index=False, float_format="%.4f"))
+    print(out["comparison"].to_string(index=False, float_format="%.4f"))
+    print(f"sweep: {Path(args.out_dir) / 'sweep.csv'}, comparison: {Path(args.out_dir) / 'comparison.csv'}, "
+          f"figure: {made['png']}")
     return 0
 
 
@@ -639,9 +658,18 @@ def build_parser() -> argparse.ArgumentParser:
                                     "--neural cowley:210322:natural --loss cka --condition shuffled --out-dir ft/shuffled")
     ft.add_argument("model")
     ft.add_argument("--layer", required=True, help="layer whose activations the neural loss shapes")
-    ft.add_argument("--neural", default="synthetic", help="synthetic | cowley:<session>[:<family>]")
+    ft.add_argument("--neural", default="synthetic",
+                    help="a benchmark id or file with responses per image [:family]; synthetic | cowley:<session>[:<family>]")
     ft.add_argument("--loss", default="cka", choices=["cka", "cka_debiased", "rsa", "readout_mse", "readout_poisson"])
-    ft.add_argument("--lam", type=_nonnegative_float, default=1.0, help="weight of the neural term")
+    ft.add_argument("--lam", type=_nonnegative_float, default=0.1,
+                    help="the neural term's share of the update, in [0, 1) (--balance gradnorm), or a raw weight (none)")
+    ft.add_argument("--balance", default="gradnorm", choices=["gradnorm", "none"],
+                    help="gradnorm: λ calibrated on both terms' gradient norms at the start (docs/methods.md)")
+    ft.add_argument("--lam-sweep", nargs="?", const="0.02,0.05,0.1,0.2,0.5", default=None, metavar="L1,L2,...",
+                    help="run these λ (default 0.02,0.05,0.1,0.2,0.5) × --sweep-conditions × --seeds into --out-dir, "
+                         "robustness levels calibrated; writes sweep.csv, comparison.csv and the Pareto figure")
+    ft.add_argument("--sweep-conditions", default="neural,shuffled,pixel")
+    ft.add_argument("--seeds", default="0,1,2", help="training seeds of a sweep (one split, split seed 0)")
     ft.add_argument("--steps", type=int, default=200)
     ft.add_argument("--warmup", type=int, default=0, help="task-only steps before the neural term starts")
     ft.add_argument("--probability", type=float, default=1.0, help="chance of the neural term on a step")

@@ -85,3 +85,34 @@ def finetune_tradeoff(table, out_dir, *, name: str = "finetune"):
 
 def _sd(v):
     return None if not np.isfinite(v) else v
+
+
+PARETO_COLUMNS = ("condition", "lam", "heldout_predictivity", "task_fidelity")
+
+
+def finetune_pareto(table, out_dir, *, name: str = "finetune_pareto"):
+    """The λ sweep: held-out predictivity against task fidelity, one curve per condition
+    (each starting at the original model, λ = 0; error bars: sd over seeds), and PGD robust
+    accuracy against fidelity when the table has it. Input: ``sweep.csv`` of
+    :func:`neuroalign.finetune.sweep.run_sweep` (``condition, lam, heldout_predictivity,
+    task_fidelity`` [+ ``*_sd``, ``pgd_robust_accuracy``]); the CSV beside the figure is that table."""
+    df = read_table(table, PARETO_COLUMNS, "fine-tuning sweep table", "(see neuroalign.finetune.sweep)")
+    origin = df[df["condition"] == "original"]
+    conds = [c for c in pd.unique(df["condition"]) if c != "original"]
+    panels = [("heldout_predictivity", "held-out neural predictivity (median r)")]
+    if "pgd_robust_accuracy" in df.columns:
+        panels.append(("pgd_robust_accuracy", "PGD robust accuracy (calibrated ε)"))
+    fig, axes = new_figure(len(panels), width=4.4, height=3.8)
+    for ax, (col, label) in zip(axes, panels):
+        for i, c in enumerate(conds):
+            d = pd.concat([origin, df[df["condition"] == c]]).sort_values("lam")
+            sd = d[col + "_sd"].fillna(0) if col + "_sd" in d else None
+            ax.errorbar(d["task_fidelity"], d[col], yerr=sd, color=f"C{i % 10}", marker="o", ms=4, capsize=2, label=c)
+            for _, r in d.iloc[1:].iterrows():
+                ax.annotate(f"{r['lam']:g}", (r["task_fidelity"], r[col]), fontsize=6, xytext=(3, 3),
+                            textcoords="offset points", color=f"C{i % 10}")
+        if len(origin):
+            ax.plot(origin["task_fidelity"], origin[col], "k*", ms=10, label="original")
+        ax.set(xlabel="task fidelity (agreement with the original)", ylabel=label)
+        ax.legend(fontsize=7, frameon=False)
+    return save_figure(fig, df, out_dir, name)
