@@ -95,8 +95,11 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
     if features is None:
         features = model_features(model, stimuli, layers, reduction=reduction, device=device, cache_dir=cache_dir,
                                   budget_bytes=budget_bytes, progress=progress)
-    ds = get_metric(bench.kind)(features, bench.load(), bench, seed=seed, device=device, protocol=protocol,
-                                stimuli=stimuli, budget_bytes=budget_bytes, dask=dask, dask_workers=dask_workers)
+    from .progress import showing
+
+    with showing(progress):  # bars over layers and folds on a terminal
+        ds = get_metric(bench.kind)(features, bench.load(), bench, seed=seed, device=device, protocol=protocol,
+                                    stimuli=stimuli, budget_bytes=budget_bytes, dask=dask, dask_workers=dask_workers)
     ds.attrs.update(
         model=getattr(model, "name", str(model)), model_identity=getattr(model, "identity", ""),
         benchmark=bench.identifier, kind=bench.kind, region=bench.region, seed=int(seed),

@@ -10,6 +10,7 @@ import xarray as xr
 
 from ..data.assembly import as_averaged
 from ..failpoints import failpoint
+from ..progress import steps
 from ._build import (build_score, ceiling_of, ceiling_vars, internal_consistency_of,
                      masked_median, neural_summary)
 
@@ -33,7 +34,7 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
     estimator = estimator if estimator is not None else default_ridge(device=device)
     layers = list(features)
     per_layer = {}
-    for layer in layers:
+    for layer in steps(layers, "ridge: layers"):
         per_layer[layer] = cross_validated_encoding(features[layer], avg, (splits, record), estimator)
         failpoint("encoding.layer")
     r = np.stack([per_layer[layer]["r"].values for layer in layers])  # (layer, split, neuroid)

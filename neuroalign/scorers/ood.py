@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..progress import steps
 from ..data.assembly import stimulus_ids
 from ..errors import DataError
 from ._build import (NORMALIZATION, build_score, ceiling_of, included_neuroids, masked_median)
@@ -42,7 +43,7 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
         return ceilings[key]
 
     res = {layer: evaluate_ood(features[layer], assembly, split, seed=seed, ceiling=ceiling, device=device,
-                               estimator=estimator) for layer in layers}
+                               estimator=estimator) for layer in steps(layers, "OOD: layers")}
     first = res[layers[0]]
     inner = np.stack([res[layer]["inner_r2"].values for layer in layers])  # (layer, fold)
     choice = nested_choice(inner)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..progress import steps
 from ..data.assembly import as_averaged, select_stimuli, stimulus_ids
 from ..errors import DataError
 from ._build import (NO_CEILING, NORMALIZATION, build_score, ceiling_of, ceiling_vars, internal_consistency_of,
@@ -49,7 +50,7 @@ def score_pls(features, assembly, *, seed: int = 0, protocol: str = "neuroalign"
         return brainscore_pls_protocol(features[layer], data, seed=1, stratify_coord=strat, n_splits=n_splits,
                                        solver=solver)
 
-    full = [run(layer) for layer in layers]
+    full = [run(layer) for layer in steps(layers, "PLS: layers")]
     layer_neuroid = np.stack([f["r"].mean("split").values for f in full])
     ic = internal_consistency_of(assembly, seed)
     coords = {"neuroid_id": ("neuroid", avg["neuroid_id"].values), "layer": layers}
