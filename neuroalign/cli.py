@@ -351,8 +351,8 @@ def cmd_scaling(args: argparse.Namespace) -> int:
         if path != out:
             with atomic_path(path) as tmp:
                 table.to_csv(tmp, index=False)
-    with atomic_path(out) as tmp:
-        run.points.to_csv(tmp, index=False)
+    with atomic_path(out) as tmp:  # model and layer: the figure's title names them
+        run.points.assign(model=model.name, layer=args.layer).to_csv(tmp, index=False)
     print(run.points.groupby(["n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
     print(fit.table().to_string(index=False))
     return 0

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 from ..scaling import PARAMS, fit_sigmoid, fit_with_boot, sigmoid_log10
-from ._common import new_figure, read_table, save_figure
+from ._common import journal_figure, read_table, save_figure, styled
 
 log = logging.getLogger(__name__)
 SCALING_COLUMNS = ("dataset", "recording_time_s", "feve")
@@ -43,6 +44,13 @@ def _boot_beside(points) -> list:
     return found
 
 
+def _title(dataset, sub: pd.DataFrame) -> str:
+    """The benchmark (dataset) id and the model (and layer) the points were computed with, when recorded."""
+    who = [str(sub[c].iloc[0]) for c in ("model", "layer") if c in sub.columns and sub[c].notna().any()]
+    return f"{dataset} · {' '.join(who)}" if who else str(dataset)
+
+
+@styled
 def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95, name: str = "scaling_law",
                 n_boot: int | None = None, seed: int = 0):
     """One panel per ``dataset``: points (mean over draws), fitted sigmoid and its band.
@@ -64,7 +72,7 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
     boots = (pd.concat([read_table(b, BOOT_COLUMNS, "scaling bootstrap table", "(neuroalign scaling writes it)")
                         for b in boot], ignore_index=True) if boot else pd.DataFrame(columns=list(BOOT_COLUMNS)))
     datasets = list(pd.unique(df["dataset"]))
-    fig, axes = new_figure(len(datasets), width=4.4, height=3.8)
+    fig, axes = journal_figure(len(datasets), height_mm=70)
     tables, fits, curves = [], [], []
     alpha = (1 - ci) / 2
     keys = [c for c in ("n_images", "n_repeats") if c in df.columns] or ["recording_time_s"]
@@ -91,10 +99,13 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
             band_lo = band_hi = np.full_like(t, np.nan)
         curves.append(pd.DataFrame({"dataset": ds, "recording_time_s": t, "fitted": fit.predict(t),
                                     "band_low": band_lo, "band_high": band_hi}))
-        if "n_repeats" in pts.columns:
-            sc = ax.scatter(pts["recording_time_s"], pts["y"], c=np.log2(pts["n_repeats"]), cmap="viridis", s=18, zorder=3)
-            cb = fig.colorbar(sc, ax=ax, pad=0.01)
-            cb.set_label("log2 repeats per image", fontsize=8)
+        if "n_repeats" in pts.columns:  # a discrete legend: one colour per repeat count
+            reps = sorted(pts["n_repeats"].unique())
+            cmap = mpl.colormaps["viridis"].resampled(max(len(reps), 2))
+            for i, r in enumerate(reps):
+                at = pts["n_repeats"] == r
+                ax.scatter(pts.loc[at, "recording_time_s"], pts.loc[at, "y"], color=cmap(i), s=12, zorder=3,
+                           label=f"{r:g} repeat{'s' if r != 1 else ''} per image")
         else:
             ax.scatter(pts["recording_time_s"], pts["y"], color="k", s=18, zorder=3)
         ax.axhline(0, color="0.6", lw=0.6)
@@ -105,9 +116,9 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
         txt = (f"ymax = {fit.ymax:.2f} [{fit.ci_low['ymax']:.2f}, {fit.ci_high['ymax']:.2f}]\n"
                f"k = {fit.k:.2f} [{fit.ci_low['k']:.2f}, {fit.ci_high['k']:.2f}]\n"
                f"t50 = {fit.t50:.3g} s [{fit.ci_low['t50']:.3g}, {fit.ci_high['t50']:.3g}]")
-        ax.text(0.98, 0.04, txt, transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
-        ax.set_title(str(ds), fontsize=10)
-        ax.legend(fontsize=7, frameon=False, loc="upper left")
+        ax.text(0.98, 0.04, txt, transform=ax.transAxes, ha="right", va="bottom", fontsize=6)
+        ax.set_title(_title(ds, sub))
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2)
     fit_table = pd.concat(fits, ignore_index=True)[["dataset", "parameter", "estimate", "ci_low", "ci_high",
                                                     "ci_level", "n_points", "n_boot_ok", "bootstrap"]]
     return save_figure(fig, pd.concat(tables, ignore_index=True), out_dir, name,

@@ -51,7 +51,10 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
     n_test = np.array([len(te) for _, te in splits])
     from ..selection import corrected_fold_interval
 
-    ci = corrected_fold_interval(split_scores, int(avg.sizes["presentation"] - n_test.mean()), int(n_test.mean()))
+    n_train = int(avg.sizes["presentation"] - n_test.mean())
+    ci = corrected_fold_interval(split_scores, n_train, int(n_test.mean()))
+    layer_ci = np.array([corrected_fold_interval(np.array([masked_median(row, summary["included"]) for row in r[i]]),
+                                                 n_train, int(n_test.mean())) for i in range(len(layers))])
     return build_score(
         {
             "raw": ("neuroid", raw),
@@ -60,6 +63,7 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
             "layer_raw": ("layer", summary["layer_raw"]),
             "layer_normalized": ("layer", summary["layer_normalized"]),
             "layer_brainscore_normalized": ("layer", summary["layer_brainscore_normalized"]),
+            "layer_ci_low": ("layer", layer_ci[:, 0]), "layer_ci_high": ("layer", layer_ci[:, 1]),
             "layer_raw_per_neuroid": (("layer", "neuroid"), layer_neuroid),
             "layer_inner_score": (("layer", "split"), inner),
             "chosen_layer_per_split": ("split", np.array([layers[c] for c in choice])),
