@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # figures are files; never open a window
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..atomic import atomic_path  # noqa: E402
@@ -162,6 +163,7 @@ def journal_figure(n_panels: int, *, height_mm: float = 62, max_cols: int = 2) -
     width = (SINGLE_MM if cols == 1 else FULL_MM) * MM
     with mpl.rc_context(STYLE):
         fig = Figure(figsize=(width, height_mm * MM * rows + 0.5 * (rows > 1)), layout="constrained")
+        FigureCanvasAgg(fig)  # a renderer, so the legend can be measured before saving
         axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
     for ax in axes[n_panels:]:
         ax.set_visible(False)
@@ -183,8 +185,14 @@ def styled(fn):
 
 def legend_below(fig: Figure, handles: dict, ncols: int = 3) -> None:
     """One figure legend under the panels (never over a band or a point); ``handles``: label → artist."""
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(ncols, len(handles)),
-               frameon=False)
+    ncols = min(ncols, len(handles))
+    while True:  # fewer columns until the legend fits the figure's width
+        leg = fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=ncols,
+                         frameon=False, columnspacing=1.0, handletextpad=0.4)
+        if ncols == 1 or leg.get_window_extent(fig.canvas.get_renderer()).width <= 0.98 * fig.bbox.width:
+            return
+        leg.remove()
+        ncols -= 1
 
 
 def new_figure(n_panels: int, *, width: float = 4.2, height: float = 3.6) -> tuple[Figure, list]:

@@ -51,10 +51,10 @@ def encoding_layers(results, out_dir, *, models=None, benchmarks=None, name: str
         c = sub["ceiling_r"].iloc[0]
         lo, hi = sub["ceiling_r_low"].iloc[0], sub["ceiling_r_high"].iloc[0]
         if np.isfinite(lo) and np.isfinite(hi):
-            handles["noise ceiling (r = √reliability, range)"] = ax.axhspan(lo, hi, color="0.85", zorder=0)
+            handles["noise ceiling range (√reliability)"] = ax.axhspan(lo, hi, color="0.85", zorder=0)
         if np.isfinite(c):
             line = ax.axhline(c, color="0.4", ls="--", lw=0.8, zorder=1)
-            handles.setdefault("noise ceiling (r = √reliability)", line)
+            handles.setdefault("noise ceiling (√reliability)", line)
         for model, m in sub.groupby("model", sort=True):
             m = m.sort_values("layer_index")
             col = colours[model]
@@ -63,20 +63,20 @@ def encoding_layers(results, out_dir, *, models=None, benchmarks=None, name: str
             sel = m[m["selected"]]
             ax.scatter(sel["depth"], sel["raw"], s=70, facecolors="none", edgecolors=col, lw=1.2, zorder=5)
             if len(sel):
-                handles.setdefault("chosen layer (ring): the layer the score reports",
+                handles.setdefault("chosen layer (ring)",
                                    Line2D([], [], ls="none", marker="o", ms=8, mfc="none", mec="0.2", mew=1.2))
         if sub["model"].nunique() == 1:  # a model's own panel: its layer names at their depths
             ax.set_xticks(sub["depth"], sub["layer"], rotation=45, ha="right", fontsize=6)
             ax.set_xlabel("layer (at its relative depth)")
         else:
-            ax.set_xlabel("relative depth in the model (0 = first scored layer, 1 = last)")
+            ax.set_xlabel("relative depth (0 first, 1 last scored layer)")
         ax.set_xlim(-0.05, 1.05)
-        ax.set_ylabel("held-out Pearson r (median over neuroids)")
+        ax.set_ylabel("held-out r (median, neuroids)")
         ax.set_title(bench)
         ax.set_ylim(bottom=min(0.0, float(np.nanmin(sub["raw"])) - 0.05))
     models = sorted(table["model"].unique())
     handles = {**{m: handles[m] for m in models}, **{k: v for k, v in handles.items() if k not in models}}
     if table["ci_low"].notna().any():
-        handles["error bars: 95% interval over outer folds"] = Line2D([], [], ls="none", marker="|", ms=9, color="0.2")
+        handles["95% interval (outer folds)"] = Line2D([], [], ls="none", marker="|", ms=9, color="0.2")
     legend_below(fig, handles)
     return save_figure(fig, table, out_dir, name)

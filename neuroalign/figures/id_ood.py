@@ -43,14 +43,14 @@ def id_vs_ood(results, out_dir, *, models=None, benchmarks=None, name: str = "id
     benches = list(pd.unique(table["benchmark"]))
     colours = model_colours(table["model"])
     fig, axes = journal_figure(len(benches), height_mm=80)
-    scale = "ceiling-normalised r" if (table["scale"] == "normalised").all() else "Pearson r, not normalised"
+    scale = "ceiling-normalised r" if (table["scale"] == "normalised").all() else "raw Pearson r"
     handles: dict = {}
     for ax, bench in zip(axes, benches):
         sub = table[table["benchmark"] == bench]
         vals = np.concatenate([sub["id_score"], sub["ood_score"]])
         lo, hi = min(0.0, vals.min()), vals.max()
         pad = 0.05 * (hi - lo or 1.0)
-        handles["identity (no loss out of distribution)"] = ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad],
+        handles["identity (no OOD loss)"] = ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad],
                                                                     color="0.5", ls="--", lw=0.8)[0]
         for model, m in sub.groupby("model", sort=True):
             handles[f"{model} (a dot per layer)"] = ax.scatter(m["id_score"], m["ood_score"], color=colours[model],
@@ -58,8 +58,8 @@ def id_vs_ood(results, out_dir, *, models=None, benchmarks=None, name: str = "id
         ax.set_xlim(lo - pad, hi + pad)
         ax.set_ylim(lo - pad, hi + pad)
         ax.set_aspect("equal")
-        ax.set_xlabel(f"in-distribution predictivity ({scale})")
-        ax.set_ylabel(f"out-of-distribution predictivity ({scale})")
+        ax.set_xlabel(f"in-distribution ({scale})")
+        ax.set_ylabel(f"out-of-distribution ({scale})")
         ax.set_title(bench)
     legend_below(fig, handles, ncols=2)
     return save_figure(fig, table, out_dir, name)

@@ -55,12 +55,12 @@ def rsa_bars(results, out_dir, *, models=None, benchmarks=None, name: str = "rsa
                 handles["noise ceiling"] = ax.axhline(clo, color="0.5", ls="--", zorder=0)
         ax.bar(x, sub["raw"], width=0.8, color=[colours[m] for m in sub["model"]], yerr=ci_yerr(sub), capsize=1.5,
                error_kw={"lw": 0.7}, zorder=2)
-        ax.set_xticks(x, sub["label"], rotation=90, fontsize=5.5 if len(sub) > 20 else 6.5)
-        ax.set_ylabel(f"RDM correlation with the brain ({correlation})")
+        ax.set_xticks(x, sub["label"], rotation=90, fontsize=6 if len(sub) > 20 else 6.5)
+        ax.set_ylabel(f"RDM correlation ({correlation})")
         ax.set_title(bench)
         ax.axhline(0, color="k", lw=0.5)
     if table["ci_low"].notna().any():
-        handles["error bars: 95% bootstrap interval over stimuli"] = Line2D([], [], ls="none", marker="|", ms=9,
+        handles["95% interval (bootstrap over stimuli)"] = Line2D([], [], ls="none", marker="|", ms=9,
                                                                             color="0.2")
     legend_below(fig, handles, ncols=4)
     return save_figure(fig, table, out_dir, name)

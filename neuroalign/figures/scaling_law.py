@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..scaling import PARAMS, fit_sigmoid, fit_with_boot, sigmoid_log10
-from ._common import journal_figure, read_table, save_figure, styled
+from ._common import journal_figure, legend_below, read_table, save_figure, styled
 
 log = logging.getLogger(__name__)
 SCALING_COLUMNS = ("dataset", "recording_time_s", "feve")
@@ -73,7 +73,7 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
                         for b in boot], ignore_index=True) if boot else pd.DataFrame(columns=list(BOOT_COLUMNS)))
     datasets = list(pd.unique(df["dataset"]))
     fig, axes = journal_figure(len(datasets), height_mm=70)
-    tables, fits, curves = [], [], []
+    tables, fits, curves, handles = [], [], [], {}
     alpha = (1 - ci) / 2
     keys = [c for c in ("n_images", "n_repeats") if c in df.columns] or ["recording_time_s"]
     for ax, ds in zip(axes, datasets):
@@ -94,7 +94,7 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
             bc = np.stack([sigmoid_log10(t, *row) for row in fit.boot])
             band_lo, band_hi = np.quantile(bc, alpha, axis=0), np.quantile(bc, 1 - alpha, axis=0)
             ax.fill_between(t, band_lo, band_hi, color="C0", alpha=0.2, lw=0,
-                            label=f"{ci:.0%} band (neurons × test images)")
+                            label=f"{ci:.0%} band (bootstrap)")
         else:
             band_lo = band_hi = np.full_like(t, np.nan)
         curves.append(pd.DataFrame({"dataset": ds, "recording_time_s": t, "fitted": fit.predict(t),
@@ -111,14 +111,15 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
         ax.axhline(0, color="0.6", lw=0.6)
         ax.plot(t, fit.predict(t), color="C0", lw=2, label="sigmoid fit")
         ax.set_xscale("log")
-        ax.set_xlabel("recording time (s) = images × repeats × (stimulus + ISI)")
-        ax.set_ylabel("fraction of explainable variance explained")
+        ax.set_xlabel("recording time (s)")
+        ax.set_ylabel("FEVE (fraction of explainable var.)")
         txt = (f"ymax = {fit.ymax:.2f} [{fit.ci_low['ymax']:.2f}, {fit.ci_high['ymax']:.2f}]\n"
                f"k = {fit.k:.2f} [{fit.ci_low['k']:.2f}, {fit.ci_high['k']:.2f}]\n"
                f"t50 = {fit.t50:.3g} s [{fit.ci_low['t50']:.3g}, {fit.ci_high['t50']:.3g}]")
         ax.text(0.98, 0.04, txt, transform=ax.transAxes, ha="right", va="bottom", fontsize=6)
         ax.set_title(_title(ds, sub))
-        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2)
+        handles.update({lab: h for h, lab in zip(*ax.get_legend_handles_labels())})
+    legend_below(fig, handles, ncols=4)
     fit_table = pd.concat(fits, ignore_index=True)[["dataset", "parameter", "estimate", "ci_low", "ci_high",
                                                     "ci_level", "n_points", "n_boot_ok", "bootstrap"]]
     return save_figure(fig, pd.concat(tables, ignore_index=True), out_dir, name,
