@@ -32,7 +32,7 @@ RESULT_COLUMNS = ["model", "model_identity", "benchmark", "kind", "region", "sco
                   "brainscore_normalized", "normalization", "ci_low", "ci_high", "ceiling_low", "ceiling_high",
                   "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
                   "gap_ci_low", "gap_ci_high", "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli",
-                  "protocol"]
+                  "protocol", "model_parameters"]
 #: Regions whose benchmarks are checks of the method (known answers), never ranked beside brain data.
 CHECK_REGIONS = ("synthetic",)
 
@@ -104,8 +104,15 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
         model=getattr(model, "name", str(model)), model_identity=getattr(model, "identity", ""),
         benchmark=bench.identifier, kind=bench.kind, region=bench.region, seed=int(seed),
         reduction=str(reduction), data_hash=stimuli.content_hash, versions=json.dumps(versions()),
+        model_parameters=_n_parameters(model),
     )
     return ds
+
+
+def _n_parameters(model) -> int:
+    """Parameters of the model's network (-1 when it has none to count); shown on the model pages."""
+    module = getattr(model, "module", None)
+    return int(sum(p.numel() for p in module.parameters())) if hasattr(module, "parameters") else -1
 
 
 def save_score(ds: xr.Dataset, path: str | os.PathLike) -> Path:
@@ -140,7 +147,8 @@ def result_rows(ds: xr.Dataset) -> pd.DataFrame:
     base.update(model=a["model"], model_identity=a.get("model_identity", ""), benchmark=a["benchmark"], kind=a["kind"], region=a["region"],
                 n_neuroids=ds.sizes.get("neuroid", np.nan), n_stimuli=a["n_stimuli"],
                 normalization=a["normalization"], protocol=a["protocol"], n_excluded=a["n_excluded"],
-                excluded_reason=a["excluded_reason"])
+                excluded_reason=a["excluded_reason"],
+                model_parameters=a["model_parameters"] if a.get("model_parameters", -1) >= 0 else np.nan)
     rows = []
     for i, layer in enumerate(ds["layer"].values.astype(str)):
         row = dict(base, scope="layer", layer=layer, selected=bool(layer == a["layer"]))
