@@ -16,6 +16,7 @@ from ..atomic import atomic_path
 from ..figures._common import slug
 from ..figures.make_all import MODELS_DIR
 from .assets import CSS, MAIN_JS, SORT_JS
+from .report_front import front_page_rst
 from .table import NOT_SCORED, leaderboard_data, leaderboard_table, load_model_info, read_results, relpath
 
 #: One colour scale for every normalised cell: 0 (light) to 1 (dark), colour-blind safe (YlGnBu).
@@ -385,6 +386,7 @@ def write_leaderboard(results, out_dir, *, figures_dir=None, info=None, title: s
         out / f"{name}.json": json.dumps(data, indent=1, allow_nan=False, default=str),
         out / "results.html": render_results(df),
         out / "methods.html": render_methods(title),
+        out / "report.rst": front_page_rst(data),  # the Snakemake report's front page
     }
     for m in data["models"]:
         files[out / MODELS_DIR / pages[m["model"]]] = render_model(m, data, page_dir=out / MODELS_DIR,
