@@ -442,6 +442,8 @@ def test_pages_read_well(server, browser):
     assert all(c.text.startswith("raw [") or c.text == "–" for c in _css(drv, 'td[data-field="interval"]'))
     head = [th.text for th in _css(drv, "#benchmarks thead th")]
     assert head[head.index("raw") + 1].startswith("interval") and "of raw" in head[head.index("raw") + 1]
+    page_right = drv.execute_script("return document.getElementById('benchmarks').getBoundingClientRect().right")
+    assert page_right <= drv.execute_script("return window.innerWidth"), page_right  # no column cut off
     assert drv.save_screenshot(str(ARTIFACTS / "leaderboard_model_facts.png"))
 
     drv.set_window_size(WIDTH, 900)

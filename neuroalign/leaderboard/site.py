@@ -245,7 +245,7 @@ def _bench_rows(m: dict, benches: list[dict]) -> str:
     for b in benches:
         rec = m["benchmarks"].get(b["id"])
         if rec is None:
-            rows.append(f'<tr data-bench="{e(b["id"])}"><td class="text">{e(b["id"])}</td><td class="text">'
+            rows.append(f'<tr data-bench="{e(b["id"])}"><td class="text">{_bench_label(b["id"])}</td><td class="text">'
                         f'{e(b["region"])}</td><td class="text">{e(b["kind"])}</td>'
                         f'<td class="missing" colspan="9">{NOT_SCORED}</td></tr>')
             continue
@@ -262,7 +262,7 @@ def _bench_rows(m: dict, benches: list[dict]) -> str:
         if rec.get("excluded_reason"):
             excl += f" ({e(rec['excluded_reason'])})"
         rows.append(
-            f'<tr data-bench="{e(b["id"])}" data-row="{rec["results_row"]}"><td class="text">{e(b["id"])}</td>'
+            f'<tr data-bench="{e(b["id"])}" data-row="{rec["results_row"]}"><td class="text">{_bench_label(b["id"])}</td>'
             f'<td class="text">{e(b["region"])}</td><td class="text">{e(b["kind"])}</td>'
             f'{n(rec["raw"])}<td class="num nowrap" data-field="interval">{interval}</td>{n(rec["ceiling"])}{norm}'
             f'{n(rec["brainscore_normalized"])}<td class="text">{e(str(rec["layer"]))}</td>'
