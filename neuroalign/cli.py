@@ -148,41 +148,73 @@ def _load_stimuli(name: str, color: str = "error"):
     return stimuli
 
 
+def _sandboxed(args: argparse.Namespace, stimuli, source: str):
+    """Activations of untrusted code (``--sandbox``): computed in the sandbox, checked and cached by the host."""
+    from .boundary import Job, require_sandbox, sandboxed_features
+
+    from .limits import positive_finite
+
+    require_sandbox(args.model)
+    job = Job(args.model, source, args.layers, reduction=args.reduction, batch_size=getattr(args, "batch_size", 32),
+              device=args.device, timeout=positive_finite(args.timeout, "--timeout"),
+              memory_gb=positive_finite(args.memory_gb, "--memory-gb"), color=getattr(args, "color", "error"))
+    feats, info = sandboxed_features(job, stimuli, cache_dir=args.cache_dir, pinned=args.pinned, budget=_budget(args))
+    print(f"sandboxed extraction ({info['limits']}): arrays checked by the host", file=sys.stderr)
+    return feats, info
+
+
+def _features(args: argparse.Namespace, model, stimuli, source: str):
+    """``({layer: activations}, {"name", "identity"})`` of MODEL, sandboxed or not."""
+    if args.sandbox:
+        feats, info = _sandboxed(args, stimuli, source)
+        return feats, {"name": getattr(args, "name", None) or args.model, "identity": info["identity"]}
+    from .activations import extract
+
+    feats = extract(model, stimuli, args.layers or model.layers, reduction=args.reduction,
+                    batch_size=getattr(args, "batch_size", 32), device=args.device, cache_dir=args.cache_dir,
+                    budget_bytes=_budget(args), progress=_progress())
+    return feats, {"name": model.name, "identity": model.identity}
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     """One or more stimulus sets in one process (the workflow extracts all of a model's sets
     this way: one interpreter, torch start-up and model load); each set's manifest is written
     as soon as its stores are complete."""
     import json
 
-    from .activations import extract
     from .atomic import atomic_path
+    from .boundary import Refused
     from .models import load_model
 
     for flag, paths in (("--manifest", args.manifest), ("--out", args.out)):
         if paths and len(paths) != len(args.stimuli):
             raise ConfigError(f"{flag} was given {len(paths)} time(s) for {len(args.stimuli)} --stimuli; "
                               f"give one {flag} per --stimuli, in the same order (or none).")
-    model = load_model(args.model)
-    layers = args.layers or model.layers
+    model = None if args.sandbox else load_model(args.model)  # untrusted code is never loaded here
     for i, name in enumerate(args.stimuli):
         stimuli = _load_stimuli(name, args.color)
-        feats = extract(model, stimuli, layers, reduction=args.reduction, batch_size=args.batch_size,
-                        device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args),
-                        progress=_progress())
-        info = {"model": model.name, "identity": model.identity, "stimuli": name,
-                "stimuli_hash": stimuli.content_hash, "reduction": args.reduction,
-                "layers": {k: {"shape": list(v.shape), "store": v.attrs.get("store", "")}
-                           for k, v in feats.items()}}
-        for k, v in info["layers"].items():
-            print(f"{k}: {v['shape'][0]} stimuli x {v['shape'][1]} features -> {v['store'] or '(in memory)'}")
-        stores = {str(Path(v["store"]).parent) for v in info["layers"].values() if v["store"]}
-        if stores:
-            print(f"activations (Zarr stores, reused by `score` and `rdms`): {', '.join(sorted(stores))}")
-        if args.out:
-            from .activations.export import write_features
+        try:
+            feats, who = _features(args, model, stimuli, name)
+        except Refused as exc:
+            if not (args.record_refusal and args.manifest):
+                raise
+            info = {"model": args.model, "stimuli": name, "refused": str(exc)}
+            print(f"{args.model} on {name}: {exc}", file=sys.stderr)
+        else:
+            info = {"model": who["name"], "identity": who["identity"], "stimuli": name,
+                    "stimuli_hash": stimuli.content_hash, "reduction": args.reduction, "sandboxed": bool(args.sandbox),
+                    "layers": {k: {"shape": list(v.shape), "store": v.attrs.get("store", "")}
+                               for k, v in feats.items()}}
+            for k, v in info["layers"].items():
+                print(f"{k}: {v['shape'][0]} stimuli x {v['shape'][1]} features -> {v['store'] or '(in memory)'}")
+            stores = {str(Path(v["store"]).parent) for v in info["layers"].values() if v["store"]}
+            if stores:
+                print(f"activations (Zarr stores, reused by `score` and `rdms`): {', '.join(sorted(stores))}")
+            if args.out:
+                from .activations.export import write_features
 
-            write_features(feats, args.out[i], {k: v for k, v in info.items() if k != "layers"})
-            print(f"activations for xarray (xr.open_dataset / xr.open_zarr): {args.out[i]}")
+                write_features(feats, args.out[i], {k: v for k, v in info.items() if k != "layers"})
+                print(f"activations for xarray (xr.open_dataset / xr.open_zarr): {args.out[i]}")
         if args.manifest:
             with atomic_path(args.manifest[i]) as tmp:
                 tmp.write_text(json.dumps(info, indent=2))
@@ -195,21 +227,26 @@ def cmd_score(args: argparse.Namespace) -> int:
     the workflow scores every benchmark of a stimulus set this way. Each benchmark's outputs
     are written (atomically) as soon as it is scored, so a later failure keeps the earlier ones."""
     from .atomic import atomic_path
+    from .boundary import Refused
     from .models import load_model
-    from .scoring import result_rows, save_score, score
+    from .scoring import result_rows, save_score
 
     benches = args.benchmark
     for flag, paths in (("--out", args.out), ("--table", args.table)):
         if paths and len(paths) != len(benches):
             raise ConfigError(f"{flag} was given {len(paths)} time(s) for {len(benches)} --benchmark(s); "
                               f"give one {flag} per --benchmark, in the same order (or none).")
-    model = load_model(args.model)
-    if args.name:
+    model = None if args.sandbox else load_model(args.model)  # untrusted code is never loaded here
+    if model is not None and args.name:
         model.name = args.name
     for i, bench in enumerate(benches):
-        ds = score(model, bench, layers=args.layers, reduction=args.reduction, seed=args.seed,
-                   device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=_progress(),
-                   dask=args.dask, dask_workers=args.dask_workers, protocol=args.protocol)
+        try:
+            ds = _score_one(args, model, bench)
+        except Refused as exc:
+            if not (args.record_refusal and (args.out or args.table)):
+                raise
+            _write_refusal(args, i, bench, str(exc))
+            continue
         a = ds.attrs
         print(f"{a['model']} on {a['benchmark']} ({a['kind']}): layer {a['layer']}")
         print(f"  raw {a['aggregate_raw']:.4f}  ceiling {a['aggregate_ceiling']:.4f}  "
@@ -221,6 +258,40 @@ def cmd_score(args: argparse.Namespace) -> int:
             with atomic_path(args.table[i]) as tmp:
                 result_rows(ds).to_csv(tmp, index=False)
     return 0
+
+
+def _score_one(args: argparse.Namespace, model, bench: str):
+    """One benchmark's Score; with ``--sandbox`` the host scores the checked arrays (no model here)."""
+    from types import SimpleNamespace
+
+    from .benchmarks import get_benchmark
+    from .scoring import score
+
+    features = None
+    if model is None:
+        b = get_benchmark(bench)
+        feats, who = _features(args, None, b.stimuli(), b.stimulus_set)
+        features = {k: v.load() for k, v in feats.items()}
+        model = SimpleNamespace(**who, is_twin=False)
+    return score(model, bench, layers=args.layers, reduction=args.reduction, seed=args.seed, features=features,
+                 device=args.device, cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=_progress(),
+                 dask=args.dask, dask_workers=args.dask_workers, protocol=args.protocol)
+
+
+def _write_refusal(args: argparse.Namespace, i: int, bench: str, reason: str) -> None:
+    """``--record-refusal``: the outputs say "refused: reason" (the leaderboard shows it), never a score."""
+    from .atomic import atomic_path, write_netcdf
+    from .scoring import refusal_rows
+
+    rows = refusal_rows(args.name or args.model, bench, reason)
+    print(f"{args.name or args.model} on {bench}: {reason}", file=sys.stderr)
+    if args.out:
+        import xarray as xr
+
+        write_netcdf(xr.Dataset(attrs={k: str(v) for k, v in rows.iloc[0].items() if isinstance(v, str)}), args.out[i])
+    if args.table:
+        with atomic_path(args.table[i]) as tmp:
+            rows.to_csv(tmp, index=False)
 
 
 def cmd_import_data(args: argparse.Namespace) -> int:
@@ -269,10 +340,15 @@ def cmd_rdms(args: argparse.Namespace) -> int:
     from .scoring import model_features
     from .similarity import compute_rdms
 
-    model = load_model(args.model)
     stimuli = _load_stimuli(args.stimuli, args.color)
-    feats = model_features(model, stimuli, args.layers, reduction=args.reduction, device=args.device,
-                           cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=_progress())
+    if args.sandbox:  # untrusted code: checked arrays only, the model is never loaded here
+        got, model = _features(args, None, stimuli, args.stimuli)
+        model = type("Sandboxed", (), model)
+        feats = {k: v.load() for k, v in got.items()}
+    else:
+        model = load_model(args.model)
+        feats = model_features(model, stimuli, args.layers, reduction=args.reduction, device=args.device,
+                               cache_dir=args.cache_dir, budget_bytes=_budget(args), progress=_progress())
     rdms = xr.concat([compute_rdms(f, args.method) for f in feats.values()], dim="rdm")
     rdms = rdms.assign_coords(layer=("rdm", list(feats))).rename("rdms")
     rdms.attrs = {"model": model.name, "model_identity": model.identity, "stimuli": args.stimuli,
@@ -399,12 +475,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from .submit import submit
 
     rec = submit(args.path, args.submissions, timeout=args.timeout, memory_gb=args.memory_gb,
-                 trust_code=args.trust_code)
+                 trust_code=args.trust_code, replace=args.replace)
     from .submission_template import placeholder_warnings
 
     for warning in placeholder_warnings(rec):
         print(f"neuroalign submit: warning: {warning}", file=sys.stderr)
-    print(f"submitted {rec['name']} ({rec['identity']}); layers {', '.join(rec['layers'])}")
+    print(f"submitted {rec['name']} ({rec['identity']}); layers {', '.join(rec['layers'])}; limits: {rec['limits']}")
     print(f"added to {args.submissions}: the next workflow run scores it on every benchmark of the grid")
     return 0
 
@@ -418,8 +494,15 @@ def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool 
     if layers_and_budget:
         p.add_argument("--budget-gb", type=float, default=None, help="refuse work whose memory estimate exceeds this")
     p.add_argument("--sandbox", action="store_true",
-                   help="run inside the bubblewrap sandbox (no network, read-only system, writes only to the "
-                        "cache and outputs): the workflow uses it for submitted models")
+                   help="untrusted model code: only its activations are computed, inside the bubblewrap sandbox "
+                        "(no network, minimal read-only view); the host checks them and scores (docs/security.md)")
+    p.add_argument("--memory-gb", type=float, default=8, help="--sandbox: memory limit of the sandbox")
+    p.add_argument("--timeout", type=float, default=3600, help="--sandbox: seconds the model may run")
+    p.add_argument("--pinned", default=None, metavar="SHA256",
+                   help="--sandbox: refuse unless the plugin's folder still hashes to this (`neuroalign submit`'s pin)")
+    p.add_argument("--record-refusal", action="store_true",
+                   help="--sandbox: output that fails the host's checks is written as a 'refused: reason' result "
+                        "(exit 0) instead of an error (the workflow uses it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -611,7 +694,10 @@ def build_parser() -> argparse.ArgumentParser:
     su.add_argument("--submissions", type=Path, default=Path("results/submissions.yaml"),
                     help="the submissions file the workflow reads (config key `submissions`)")
     su.add_argument("--timeout", type=float, default=300, help="seconds the validation may take")
-    su.add_argument("--memory-gb", type=float, default=8, help="address-space limit of the validation process")
+    su.add_argument("--memory-gb", type=float, default=8,
+                    help="memory limit of the sandbox (whole sandbox with a cgroup; per process otherwise)")
+    su.add_argument("--replace", action="store_true",
+                    help="replace an entry of the same name submitted from another folder")
     su.add_argument("--trust-code", action="store_true",
                     help="run the code without the bubblewrap sandbox (only for code you trust; the workflow then "
                          "runs it unsandboxed too)")
@@ -628,33 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMPUTE_COMMANDS = ("extract", "score", "rdms", "scaling", "finetune", "submit")
-
-
-def _rerun_sandboxed(args: argparse.Namespace, argv: list[str]) -> int:
-    """Run this same command inside the bubblewrap sandbox; writable: the cache and the outputs' folders."""
-    import os
-    import subprocess
-
-    from . import sandbox
-    from .activations.cache import CACHE_ENV, default_cache_dir
-    from .data.registry import ENV_VAR, data_dir
-
-    cache = Path(args.cache_dir) if getattr(args, "cache_dir", None) else default_cache_dir()
-    writable = [cache]
-    for k in ("manifest", "out", "table"):  # `score` takes --out / --table once per --benchmark
-        value = getattr(args, k, None)
-        writable += [Path(v).absolute().parent for v in (value if isinstance(value, list) else [value]) if v]
-    torch_home = Path(os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "torch")
-    torch_home = torch_home.expanduser().absolute()
-    env = {ENV_VAR: str(data_dir()), CACHE_ENV: str(cache.absolute()), "TORCH_HOME": str(torch_home)}
-    readable = [data_dir(), torch_home]  # paths named on the command line (stimuli, plugin files, checkpoints) may lie in /tmp or $HOME
-    for arg in argv:
-        for piece in [arg, *arg.split("?")[0].split(":")]:
-            if piece and os.path.exists(piece):
-                readable.append(Path(piece).absolute())
-    cmd = sandbox.wrap([sys.executable, "-m", "neuroalign.cli", *(a for a in argv if a != "--sandbox")],
-                       writable=writable, readable=readable, env=env)
-    return subprocess.run(cmd).returncode
+SANDBOXED_COMMANDS = ("extract", "score", "rdms")  # untrusted code computes activations only
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -669,17 +729,17 @@ def main(argv: list[str] | None = None) -> int:
 
         keep_large_allocations()  # activations are reused, not page-faulted in per batch
     try:
-        if getattr(args, "sandbox", False):
-            from . import sandbox
-
-            if not sandbox.inside():
-                return _rerun_sandboxed(args, sys.argv[1:] if argv is None else list(argv))
+        if getattr(args, "sandbox", False) and args.command not in SANDBOXED_COMMANDS:
+            raise ConfigError(f"{args.command} --sandbox is not supported: run `neuroalign extract --sandbox` for the "
+                              "model first, or drop --sandbox for code you trust.")
         from .guard import check_outputs
 
         check_outputs(args)  # never write over a file this run reads or import-data was given
         return int(args.func(args) or 0)
     except NeuroalignError as exc:
-        print(f"neuroalign {args.command}: error: {exc}", file=sys.stderr)
+        from .sandbox import clean
+
+        print(f"neuroalign {args.command}: error: {clean(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"neuroalign {args.command}: interrupted; nothing was written (outputs are renamed into place only "

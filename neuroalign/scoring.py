@@ -20,7 +20,7 @@ import xarray as xr
 from . import __version__
 from .atomic import read_netcdf, write_netcdf
 from .benchmarks import Benchmark, get_benchmark
-from .errors import DataError
+from .errors import DataError, NeuroalignError
 from .scorers import MIN_CEILING, NORMALIZATION, NORMALIZERS, get_metric  # noqa: F401  (re-exported)
 from .scorers.cka import score_cka  # noqa: F401  (the per-kind functions, for direct use)
 from .scorers.encoding import score_encoding  # noqa: F401
@@ -51,7 +51,13 @@ def versions() -> dict[str, str]:
 
 def model_features(model, stimuli, layers=None, *, reduction="avgpool", device="auto", cache_dir=None,
                    budget_bytes=None, progress=False) -> dict[str, xr.DataArray]:
-    """Per-layer ``presentation × feature`` activations (or a twin's outputs under ``"output"``)."""
+    """Per-layer ``presentation × feature`` activations (or a twin's outputs under ``"output"``).
+
+    Layers are loaded into memory in order while their total stays within ``budget_bytes``;
+    the rest stay lazily opened on their Zarr stores and are read each time a metric uses
+    them (one layer at a time), so the resident features of a many-layer model are bounded
+    by the budget, not by the layer count. Without a budget every layer is loaded. The values
+    are the same either way."""
     from .activations import extract
 
     if getattr(model, "is_twin", False):
@@ -61,7 +67,18 @@ def model_features(model, stimuli, layers=None, *, reduction="avgpool", device="
     layers = list(layers or model.layers)
     feats = extract(model, stimuli, layers, reduction=reduction, device=device, cache_dir=cache_dir,
                     budget_bytes=budget_bytes, progress=progress)
-    return {layer: feats[layer].load() for layer in layers}
+    return dict(zip(layers, _resident((feats[layer] for layer in layers), budget_bytes), strict=True))
+
+
+def _resident(arrays, budget_bytes: float | None = None):
+    """Each lazily opened array loaded while the running total of loaded bytes is within
+    ``budget_bytes`` (all of them without a budget), else as it is (read on use)."""
+    used = 0
+    for a in arrays:
+        if budget_bytes is None or used + a.nbytes <= budget_bytes:
+            used += a.nbytes
+            a = a.load()
+        yield a
 
 
 # ---- the entry point ---------------------------------------------------------------------
@@ -158,6 +175,20 @@ def result_rows(ds: xr.Dataset) -> pd.DataFrame:
     summary.update({col: a[key] for col, key in _REPORTED.items()})
     rows.append(summary)
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def refusal_rows(model: str, benchmark: str, reason: str) -> pd.DataFrame:
+    """The results row of a sandboxed job whose output the host refused: no number, the reason
+    in ``excluded_reason`` (``"refused: ..."``), which the leaderboard shows instead of a score."""
+    try:
+        b = get_benchmark(benchmark)
+        ident, kind, region = b.identifier, b.kind, b.region
+    except NeuroalignError:
+        ident, kind, region = benchmark, "", ""
+    row = {c: np.nan for c in RESULT_COLUMNS}
+    row.update(model=model, model_identity="", benchmark=ident, kind=kind, region=region, scope="reported", layer="",
+               selected=True, normalization="none (refused)", excluded_reason=" ".join(reason.split())[:500])
+    return pd.DataFrame([row], columns=RESULT_COLUMNS)
 
 
 def check_identities(table: pd.DataFrame, *, atol: float = 1e-9) -> list[str]:

@@ -28,7 +28,16 @@ OPTIONAL = {
     "description": "one line on what the model is",
     "bibtex": "how to cite it",
 }
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # model names: file names, shell words, URLs
+LAYER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # layer names: module paths such as layer4.1.conv2
+
+
+def check_layer_name(layer, error=ConfigError) -> str:
+    """``layer`` if it matches :data:`LAYER_RE` (safe in a path and a shell word), else ``error`` naming it."""
+    if not isinstance(layer, str) or not LAYER_RE.match(layer):
+        raise error(f"layer name {str(layer)[:80]!r} is not allowed: layer names hold letters, digits, '_', '.', '-' "
+                    "(up to 128 characters, not starting with '.' or '-').")
+    return layer
 
 PREPROCESSING_FIELDS = {  # neuroalign.models.Preprocessing, in words
     "input_size": "side of the square image the network sees, in pixels (e.g. 224)",
@@ -154,7 +163,8 @@ def metadata_problems(meta, where: str | os.PathLike = "metadata.yaml", base: st
         out.append(f"`{key}` is not a field: {hint}")
     name = meta.get("name")
     if name not in (None, "") and not NAME_RE.match(str(name)):
-        out.append(f"`name` {name!r} may hold only letters, digits, '-', '_' and '.' (and starts with a letter or digit)")
+        out.append(f"`name` {str(name)[:80]!r} may hold only letters, digits, '-', '_' and '.' (starts with a letter or "
+                   "digit, at most 64 characters)")
     authors = meta.get("authors")
     if authors not in (None, "", []) and not (isinstance(authors, str) or (
             isinstance(authors, list) and all(isinstance(a, str) and a.strip() for a in authors))):
@@ -173,6 +183,9 @@ def metadata_problems(meta, where: str | os.PathLike = "metadata.yaml", base: st
     layers = meta.get("layers")
     if layers is not None and not (isinstance(layers, list) and layers and all(isinstance(x, str) for x in layers)):
         out.append(f"`layers` must be a non-empty list of layer names (e.g. [block1, block2]), got {layers!r}")
+    elif layers is not None and any(not LAYER_RE.match(x) for x in layers):
+        bad = [x for x in layers if not LAYER_RE.match(x)]
+        out.append(f"`layers` {str(bad)[:120]} are not allowed: letters, digits, '_', '.', '-' (up to 128 characters)")
     for key in ("description", "bibtex"):
         if meta.get(key) is not None and not isinstance(meta[key], str):
             out.append(f"`{key}` must be text, got {type(meta[key]).__name__}")

@@ -113,17 +113,32 @@ def grid_models(config: dict) -> dict[str, dict]:
         for name, entry in (entries.get("models") or {}).items():
             if name in models:
                 raise ConfigError(f"submitted model {name!r} (in {sub}) clashes with a config model of that name.")
-            if entry.get("code_sha256"):
-                from .submit import check_pinned
-
-                check_pinned(entry["spec"], entry["code_sha256"])
+            _check_entry(name, entry, sub)
             models[name] = {"spec": entry["spec"], **({"layers": entry["layers"]} if entry.get("layers") else {}),
-                            "sandbox": not entry.get("trusted", False)}  # submitted code runs in bubblewrap
+                            "sandbox": not entry.get("trusted", False),  # submitted code runs in bubblewrap
+                            "pinned": entry.get("folder_sha256")}
     if not models:
         raise ConfigError(f"no models to score: the config has `models: {{}}` and the submissions file "
                           f"{sub or '(none configured)'} {'holds no models' if sub and Path(sub).is_file() else 'does not exist'}; "
                           "add models to the config or run `neuroalign submit DIR --submissions <that file>`.")
     return models
+
+
+def _check_entry(name, entry, sub) -> None:
+    """A submissions-file entry the workflow may run: safe name and layers, folder unchanged since submit."""
+    from .errors import ModelError
+    from .submission_template import NAME_RE, check_layer_name
+    from .submit import check_pinned
+
+    if not isinstance(name, str) or not NAME_RE.match(name) or not isinstance(entry, dict):
+        raise ConfigError(f"submissions file {sub}: entry {str(name)[:80]!r} is not a valid model name or entry "
+                          "(letters, digits, '-', '_', '.', up to 64 characters); remove it and resubmit.")
+    for layer in entry.get("layers") or []:
+        check_layer_name(layer, ConfigError)
+    try:
+        check_pinned(name, entry)
+    except ModelError as exc:
+        raise ConfigError(f"submitted model {name!r} (in {sub}): {exc}") from None
 
 
 def score_groups(bench_specs: dict[str, str]) -> dict[str, list[str]]:

@@ -234,6 +234,6 @@ def test_benchmark_files_sit_beside_identifiers_in_the_config(tmp_path):
     cfg.write_text(yaml.safe_dump(dict(TINY, benchmarks=["synthetic.encoding", str(lab / "bench.yaml")])))
     out = _snakemake(tmp_path, "-n", "-p", config=cfg)
     score = [x for x in out.stdout.splitlines() if "neuroalign score" in x and "mylab.v1.encoding.nc" in x]
-    assert score and all(f"--benchmark '{lab / 'bench.yaml'}'" in x for x in score)
+    assert score and all(f"--benchmark {__import__('shlex').quote(str(lab / 'bench.yaml'))}" in x for x in score)
     extract = [x for x in out.stdout.splitlines() if "neuroalign extract" in x and str(lab / "images") in x]
     assert extract and all("/file-" in x for x in extract)  # the extraction key of a stimulus folder

@@ -24,7 +24,7 @@ STOPS = ((0.0, (255, 255, 217)), (0.25, (199, 233, 180)), (0.5, (127, 205, 187))
          (1.0, (37, 52, 148)))
 GRADIENT = ",".join("#%02x%02x%02x" % c for _, c in STOPS)
 INFO_ORDER = ("spec", "training", "weights", "parameters", "identity", "authors", "description", "code_sha256",
-              "layers", "preprocessing", "bibtex")
+              "folder_sha256", "layers", "preprocessing", "bibtex")
 FIGURE_CAPTIONS = {
     "encoding_layers": "Encoding, layer by layer: held-out Pearson r (median over neuroids) at each layer's "
                        "relative depth, with its 95% interval over outer folds; the dashed line is the noise "

@@ -81,6 +81,8 @@ def _text(v) -> str:
 def missing_reason(row) -> str:
     """Why a scored benchmark has no normalised value, in words a reader can act on."""
     norm, excluded = _text(row.get("normalization")), _text(row.get("excluded_reason"))
+    if excluded.startswith("refused:"):  # a sandboxed model's output failed the host's checks
+        return excluded
     no_ceiling = not _finite(row.get("ceiling"))
     if not _finite(row.get("raw")) and not _finite(row.get("normalized")):
         return "no score: the row has neither raw nor normalised value"

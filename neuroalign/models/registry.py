@@ -12,12 +12,15 @@ import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from typing import TYPE_CHECKING
+
 from ..errors import ModelError, unknown
-from .base import LoadedModel
-from .checkpoint import load_checkpoint
-from .plugin import load_plugin
-from .reference import load_reference
-from .zoo import load_efficientnet_lite, load_timm, load_torchvision, torchvision_archs
+from .archs import torchvision_archs
+
+if TYPE_CHECKING:
+    from .base import LoadedModel
+# The loaders (torch, torchvision, timm) are imported when a model is loaded, not here: checking
+# a spec (the workflow's dry run) stays free of torch.
 
 SPEC_FORMS = (
     "torchvision:<arch>[?weights=DEFAULT]",
@@ -39,10 +42,25 @@ SPEC_HELP = {
     "plugin:<module or file.py>:<callable>": "your code: a function returning (module, layers, preprocessing)",
 }
 
+
+def _lite(name: str) -> Callable[..., LoadedModel]:
+    def load(**kw) -> LoadedModel:
+        from .zoo import load_efficientnet_lite
+
+        return load_efficientnet_lite(name, **kw)
+    return load
+
+
+def _reference(**kw) -> LoadedModel:
+    from .reference import load_reference
+
+    return load_reference(**kw)
+
+
 _NAMED: dict[str, Callable[..., LoadedModel]] = {
-    "efficientnet-lite0": lambda **kw: load_efficientnet_lite("efficientnet-lite0", **kw),
-    "efficientnet-lite1": lambda **kw: load_efficientnet_lite("efficientnet-lite1", **kw),
-    "reference": load_reference,  # the synthetic benchmark's seeded generator network
+    "efficientnet-lite0": _lite("efficientnet-lite0"),
+    "efficientnet-lite1": _lite("efficientnet-lite1"),
+    "reference": _reference,  # the synthetic benchmark's seeded generator network
 }
 
 
@@ -80,6 +98,8 @@ def parse_spec(spec: str) -> tuple[str, str, dict]:
 
 def load_model(spec: str, **params) -> LoadedModel:
     """Load a model from its spec; ``params`` override the spec's query parameters."""
+    from .base import LoadedModel
+
     if isinstance(spec, LoadedModel):
         return spec
     kind, rest, query = parse_spec(spec)
@@ -111,8 +131,6 @@ def check_spec(spec: str) -> None:
     torchvision architecture, a checkpoint's arch, a plugin file's existence."""
     from pathlib import Path
 
-    from .plugin import parse_plugin_target
-
     kind, rest, params = parse_spec(spec)
     if kind == "torchvision":
         if rest not in torchvision_archs():
@@ -125,6 +143,8 @@ def check_spec(spec: str) -> None:
             raise ModelError(f"{spec}: a checkpoint needs its architecture, e.g. checkpoint:{rest}?arch=resnet18.")
         check_spec(_arch_spec(str(params["arch"])))
     elif kind == "plugin":
+        from .plugin import parse_plugin_target
+
         where, _ = parse_plugin_target(rest)
         if where.endswith(".py") and not Path(where).expanduser().is_file():
             raise ModelError(f"{spec}: plugin file {where} does not exist.")
@@ -133,6 +153,10 @@ def check_spec(spec: str) -> None:
 
 
 def _dispatch(spec: str, kind: str, rest: str, params: dict) -> LoadedModel:
+    from .checkpoint import load_checkpoint
+    from .plugin import load_plugin
+    from .zoo import load_timm, load_torchvision
+
     if kind == "torchvision":
         model = load_torchvision(rest, **params)
     elif kind == "timm":

@@ -1,4 +1,8 @@
-# Grid and helpers shared by every rule file (no science here).
+# Grid and helpers shared by every rule file (no science here). Every value that reaches a shell
+# line is quoted (Q = shlex.quote; Snakemake's own paths with `{output:q}`): a model, layer,
+# benchmark or path name is one word, never shell syntax (docs/security.md).
+import shlex
+
 import yaml
 
 from neuroalign.benchmarks import get_benchmark, stimulus_key
@@ -15,9 +19,13 @@ JOBS_PER = config.get("jobs_per", "model")
 # what the extract rule writes per model: the benchmarks' stimulus sets, and those of scaling runs on grid models
 EXTRACT_SETS = list(dict.fromkeys([*STIMSETS, *(r["stimuli"] for r in (config.get("scaling") or {}).get("runs", {}).values()
                                                 if r.get("model") in MODELS)]))
-DATA_ENV = f"NEUROALIGN_DATA={config['data_dir']} " if config.get("data_dir") else ""
-LIMITS_ENV = "".join(f"NEUROALIGN_{k.upper()}={v} " for k, v in (config.get("image_limits") or {}).items())
+Q = shlex.quote
+DATA_ENV = f"NEUROALIGN_DATA={Q(str(config['data_dir']))} " if config.get("data_dir") else ""
+LIMITS_ENV = "".join(f"NEUROALIGN_{k.upper()}={Q(str(v))} " for k, v in (config.get("image_limits") or {}).items()
+                     if k.replace("_", "").isalnum())
 NA = f"{DATA_ENV}{LIMITS_ENV}neuroalign"
+CACHE_Q, RESULTS_Q = Q(str(CACHE)), Q(str(RESULTS))
+CFG = {k: Q(str(v)) for k, v in config.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
 
 
 def stimulus_set(benchmark):
@@ -40,11 +48,19 @@ def model_spec(model):
 
 def model_layers(model):
     layers = MODELS[model].get("layers")
-    return ("--layers " + " ".join(layers)) if layers else ""
+    return ("--layers " + " ".join(map(Q, layers))) if layers else ""
 
 
 def model_reduction(model):
-    return MODELS[model].get("reduction", config.get("reduction", "avgpool"))
+    return Q(str(MODELS[model].get("reduction", config.get("reduction", "avgpool"))))
+
+
+def model_sandbox(model):
+    """Flags for untrusted (submitted) code: sandboxed extraction, its pinned folder hash, refusals as results."""
+    m = MODELS[model]
+    if not m.get("sandbox"):
+        return ""
+    return "--sandbox --record-refusal" + (f" --pinned {Q(m['pinned'])}" if m.get("pinned") else "")
 
 
 wildcard_constraints:
@@ -56,4 +72,4 @@ wildcard_constraints:
 rule datasets:
     output: f"{RESULTS}/datasets.csv"
     log: f"{RESULTS}/logs/datasets.log"
-    shell: "{NA} datasets --check --output {output} > {log} 2>&1"
+    shell: "{NA} datasets --check --output {output:q} > {log:q} 2>&1"

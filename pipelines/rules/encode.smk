@@ -9,14 +9,14 @@ SCORE_GROUPS = {"": BENCHMARKS} if JOBS_PER == "model" else score_groups(BENCH_S
 
 
 def _score_params(w):
-    return dict(spec=model_spec(w.model), layers=model_layers(w.model), reduction=model_reduction(w.model),
-                sandbox="--sandbox" if MODELS[w.model].get("sandbox") else "",  # submitted code: bubblewrap
-                dask=(f"--dask {config['dask']['address']} --dask-workers {config['dask']['n_workers']}"
+    return dict(spec=Q(model_spec(w.model)), layers=model_layers(w.model), reduction=model_reduction(w.model),
+                sandbox=model_sandbox(w.model),  # submitted code: sandboxed activations, host scoring
+                dask=(f"--dask {Q(str(config['dask']['address']))} --dask-workers {Q(str(config['dask']['n_workers']))}"
                       if config.get("dask", {}).get("address") else ""))
 
 
 def _score_outputs(w, output):
-    return " ".join(f"--out {nc} --table {csv}" for nc, csv in zip(output.scores, output.tables))
+    return " ".join(f"--out {Q(nc)} --table {Q(csv)}" for nc, csv in zip(output.scores, output.tables))
 
 
 for _stimset, _benches in SCORE_GROUPS.items():
@@ -30,7 +30,7 @@ for _stimset, _benches in SCORE_GROUPS.items():
             tables=[f"{RESULTS}/scores/{{model}}/{b}.csv" for b in _benches],
         params:
             p=_score_params,
-            benches=" ".join(f"--benchmark '{bench_spec(b)}'" for b in _benches),
+            benches=" ".join(f"--benchmark {Q(bench_spec(b))}" for b in _benches),
             outputs=_score_outputs,
         threads: 2
         resources:  # a retry (cluster profile: retries) gets more memory and time
@@ -38,13 +38,13 @@ for _stimset, _benches in SCORE_GROUPS.items():
             runtime=lambda w, attempt: attempt * 120,
         log: _log
         shell:
-            "{NA} score '{params.p[spec]}' {params.benches} --name {wildcards.model} {params.p[layers]} "
-            "--reduction {params.p[reduction]} --cache-dir {CACHE} --device {config[device]} --seed {config[seed]} "
-            "--budget-gb {config[budget_gb]} {params.p[dask]} {params.p[sandbox]} {params.outputs} > {log} 2>&1"
+            "{NA} score {params.p[spec]} {params.benches} --name {wildcards.model:q} {params.p[layers]} "
+            "--reduction {params.p[reduction]} --cache-dir {CACHE_Q} --device {CFG[device]} --seed {CFG[seed]} "
+            "--budget-gb {CFG[budget_gb]} {params.p[dask]} {params.p[sandbox]} {params.outputs} > {log:q} 2>&1"
 
 
 rule results_table:
     input: expand(f"{RESULTS}/scores/{{model}}/{{benchmark}}.csv", model=list(MODELS), benchmark=BENCHMARKS)
     output: report(f"{RESULTS}/results.csv", category="Scores", caption="../report/results.rst")
     log: f"{RESULTS}/logs/results.log"
-    shell: "{NA} results {input} --out {output} > {log} 2>&1"
+    shell: "{NA} results {input:q} --out {output:q} > {log:q} 2>&1"

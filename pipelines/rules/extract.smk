@@ -5,19 +5,19 @@
 # one job per model × set (more, shorter jobs for a cluster). A set already in the cache is
 # read, not recomputed, so a rerun after a failure redoes only what is missing.
 def _extract_params(w):
-    return dict(spec=model_spec(w.model), layers=model_layers(w.model), reduction=model_reduction(w.model),
-                # submitted models (neuroalign submit) run inside bubblewrap: no network, writes to the cache and output only
-                sandbox="--sandbox" if MODELS[w.model].get("sandbox") else "")
+    return dict(spec=Q(model_spec(w.model)), layers=model_layers(w.model), reduction=model_reduction(w.model),
+                # submitted models (neuroalign submit): only their activations are computed, in bubblewrap
+                sandbox=model_sandbox(w.model))
 
 
 def _extract_pairs(w, output):
     """`--stimuli S --manifest M` for each output manifest, S read back from its file name."""
-    return " ".join(f"--stimuli '{stimuli_source(Path(m).stem)}' --manifest {m}" for m in output)
+    return " ".join(f"--stimuli {Q(stimuli_source(Path(m).stem))} --manifest {Q(m)}" for m in output)
 
 
-EXTRACT_SHELL = ("{NA} extract '{params.p[spec]}' {params.pairs} {params.p[layers]} --reduction {params.p[reduction]} "
-                 "--cache-dir {CACHE} --device {config[device]} --batch-size {config[batch_size]} "
-                 "--budget-gb {config[budget_gb]} {params.p[sandbox]} > {log} 2>&1")
+EXTRACT_SHELL = ("{NA} extract {params.p[spec]} {params.pairs} {params.p[layers]} --reduction {params.p[reduction]} "
+                 "--cache-dir {CACHE_Q} --device {CFG[device]} --batch-size {CFG[batch_size]} "
+                 "--budget-gb {CFG[budget_gb]} {params.p[sandbox]} > {log:q} 2>&1")
 
 if JOBS_PER == "model":
     EXTRACT_OUT = [f"{RESULTS}/activations/{{model}}/{s}.json" for s in EXTRACT_SETS]

@@ -10,9 +10,9 @@ FT_FLAGS = ("layer", "neural", "loss", "lam", "steps", "warmup", "probability", 
 rule finetune:
     output: f"{RESULTS}/finetune/{{condition}}/score.nc"
     params:
-        model=FT.get("model"),
-        flags=" ".join(f"--{k.replace('_', '-')} '{FT[k]}'" for k in FT_FLAGS if FT.get(k) is not None),
-        evaln=" ".join(f"--eval-neural {e}" for e in FT.get("eval_neural", [])),
+        model=Q(str(FT.get("model"))),
+        flags=" ".join(f"--{k.replace('_', '-')} {Q(str(FT[k]))}" for k in FT_FLAGS if FT.get(k) is not None),
+        evaln=" ".join(f"--eval-neural {Q(str(e))}" for e in FT.get("eval_neural", [])),
     threads: 2
     resources:
         mem_mb=12000,
@@ -20,8 +20,8 @@ rule finetune:
         gpu=1,
     log: f"{RESULTS}/logs/finetune/{{condition}}.log"
     shell:
-        "{NA} finetune '{params.model}' {params.flags} --condition {wildcards.condition} {params.evaln} "
-        "--seed {config[seed]} --device {config[device]} --out-dir {RESULTS}/finetune/{wildcards.condition} > {log} 2>&1"
+        "{NA} finetune {params.model} {params.flags} --condition {wildcards.condition:q} {params.evaln} "
+        "--seed {CFG[seed]} --device {CFG[device]} --out-dir {RESULTS_Q}/finetune/{wildcards.condition:q} > {log:q} 2>&1"
 
 
 rule finetune_summary:

@@ -9,7 +9,7 @@ rule model_grid:
     output: f"{RESULTS}/leaderboard/models.yaml"
     params: grid=shlex.quote(json.dumps({"models": MODELS}, sort_keys=True))  # a changed grid rewrites the file
     localrule: True
-    shell: "printf '%s\\n' {params.grid} > {output}"
+    shell: "printf '%s\\n' {params.grid} > {output:q}"
 
 
 rule leaderboard:
@@ -24,8 +24,8 @@ rule leaderboard:
         json=f"{RESULTS}/leaderboard/leaderboard.json",
     params:
         # authors, identity and code hash of submitted models, when `neuroalign submit` wrote the file
-        submissions=(f"--info {config['submissions']}"
+        submissions=(f"--info {Q(str(config['submissions']))}"
                      if config.get("submissions") and Path(config["submissions"]).is_file() else ""),
     log: f"{RESULTS}/logs/leaderboard.log"
-    shell: "{NA} leaderboard {input.results} --out-dir {RESULTS}/leaderboard --figures-dir {RESULTS}/figures "
-           "--info {input.grid} {params.submissions} > {log} 2>&1"
+    shell: "{NA} leaderboard {input.results:q} --out-dir {RESULTS_Q}/leaderboard --figures-dir {RESULTS_Q}/figures "
+           "--info {input.grid:q} {params.submissions} > {log:q} 2>&1"
