@@ -153,7 +153,8 @@ def test_submit_warns_on_template_placeholders(tmp_path, capsys, monkeypatch):
     meta = yaml.safe_load((tmp_path / "net/metadata.yaml").read_text())
     assert len(placeholder_warnings(meta)) == 2
     assert placeholder_warnings({**meta, "authors": ["Ada Lovelace"], "description": "mine"}) == []
-    monkeypatch.setattr(submit_mod, "submit", lambda *a, **k: {**meta, "identity": "x", "layers": ["block1"]})
+    monkeypatch.setattr(submit_mod, "submit", lambda *a, **k: {**meta, "identity": "x", "layers": ["block1"],
+                                                              "limits": "t"})
     rc, _, err = _run(capsys, "submit", tmp_path / "net", "--submissions", tmp_path / "subs.yaml")
     assert rc == 0 and "warning: authors still holds the template's placeholder 'Your Name'" in err
 
