@@ -117,11 +117,17 @@ def cmd_models(args: argparse.Namespace) -> int:
         for name in list_layers(model):
             print(" ", name)
         return 0
-    from .models.registry import SPEC_FORMS
+    from .models.registry import SPEC_HELP
 
-    print("spec forms: " + ", ".join(SPEC_FORMS))
-    for spec in available_models():
-        print(spec)
+    if args.all:
+        for spec in available_models():
+            print(spec)
+        return 0
+    print("Model specs (the MODEL of extract, score, rdms, finetune):")
+    for spec, what in SPEC_HELP.items():
+        print(f"  {spec}\n      {what}")
+    print("`neuroalign models --all`: every named model and torchvision architecture;\n"
+          "`neuroalign models --layers SPEC`: a model's layers.")
     return 0
 
 
@@ -139,9 +145,16 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
                 print(f"brainscore:{ident}: {exc}", file=sys.stderr)
     rows = [{"benchmark": b.identifier, "kind": b.kind, "region": b.region, "stimuli": b.stimulus_set,
              "data": availability(b), "source": b.source, "description": b.description} for b in chosen]
-    _print_table(rows, ["benchmark", "kind", "region", "data", "stimuli", "description"])
+    n_all = len(rows)
+    keep = {"kind": lambda r: r["kind"] == args.kind, "region": lambda r: r["region"].lower() == args.region.lower(),
+            "local": lambda r: r["data"] == "local"}
+    for key, test in keep.items():
+        if getattr(args, key):
+            rows = [r for r in rows if test(r)]
+    _print_table(rows, ["benchmark", "kind", "region", "data"] + (["stimuli", "description"] if args.long else []))
     n_local = sum(r["data"] == "local" for r in rows)
-    print(f"{len(rows)} benchmarks, {n_local} with their data here (data directory: NEUROALIGN_DATA).")
+    print(f"{len(rows)} of {n_all} benchmarks shown, {n_local} with their data here (data directory: NEUROALIGN_DATA).\n"
+          "Filter with --kind, --region, --local; --long adds stimulus sets and descriptions.")
     return 0
 
 
@@ -211,9 +224,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from .boundary import Refused
     from .models import load_model
 
-    if args.manifest and len(args.manifest) != len(args.stimuli):
-        raise ConfigError(f"--manifest was given {len(args.manifest)} time(s) for {len(args.stimuli)} --stimuli; "
-                          "give one --manifest per --stimuli, in the same order (or none).")
+    for flag, paths in (("--manifest", args.manifest), ("--out", args.out)):
+        if paths and len(paths) != len(args.stimuli):
+            raise ConfigError(f"{flag} was given {len(paths)} time(s) for {len(args.stimuli)} --stimuli; "
+                              f"give one {flag} per --stimuli, in the same order (or none).")
     model = None if args.sandbox else load_model(args.model)  # untrusted code is never loaded here
     for i, name in enumerate(args.stimuli):
         stimuli = _load_stimuli(name, args.color)
@@ -234,6 +248,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
             stores = {str(Path(v["store"]).parent) for v in info["layers"].values() if v["store"]}
             if stores:
                 print(f"activations (Zarr stores, reused by `score` and `rdms`): {', '.join(sorted(stores))}")
+            if args.out:
+                from .activations.export import write_features
+
+                write_features(feats, args.out[i], {k: v for k, v in info.items() if k != "layers"})
+                print(f"activations for xarray (xr.open_dataset / xr.open_zarr): {args.out[i]}")
         if args.manifest:
             with atomic_path(args.manifest[i]) as tmp:
                 tmp.write_text(json.dumps(info, indent=2))
@@ -316,10 +335,16 @@ def _write_refusal(args: argparse.Namespace, i: int, bench: str, reason: str) ->
 def cmd_import_data(args: argparse.Namespace) -> int:
     from .benchmarks.files import import_data
 
+    from .benchmarks import get_benchmark
+    from .benchmarks.imported import summary
+
     path = import_data(args.array, args.rows, args.stimuli, args.out_dir, identifier=args.identifier,
                        kind=args.kind, region=args.region, key=args.key)
-    print(f"benchmark file {path} (assembly {path.parent / 'responses.nc'}); score it with:\n"
-          f"  neuroalign score MODEL --benchmark {path}")
+    bench = get_benchmark(str(path))
+    print(f"imported {bench.identifier} ({bench.kind}, region {bench.region}):")
+    print(summary(bench.load(), bench.kind, bench.options, bench.options.get("ceiling", "reliability")))
+    print(f"benchmark file {path} (assembly {path.parent / 'responses.nc'}; options: docs/benchmark-files.md); "
+          f"score it with:\n  neuroalign score MODEL --benchmark {path} --table {path.parent / 'scores.csv'}")
     return 0
 
 
@@ -329,6 +354,9 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     from .scoring import check_identities
 
+    if not args.tables:
+        raise ConfigError(f"no results tables given: name the per-benchmark CSVs (`score --table`), e.g. "
+                          f"neuroalign results results/scores/*/*.csv --out {args.out}")
     df = combine_tables(args.tables)
     if args.kind:
         df = df[df["kind"] == args.kind]
@@ -517,6 +545,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     rec = submit(args.path, args.submissions, timeout=args.timeout, memory_gb=args.memory_gb,
                  trust_code=args.trust_code, replace=args.replace)
+    from .submission_template import placeholder_warnings
+
+    for warning in placeholder_warnings(rec):
+        print(f"neuroalign submit: warning: {warning}", file=sys.stderr)
     print(f"submitted {rec['name']} ({rec['identity']}); layers {', '.join(rec['layers'])}; limits: {rec['limits']}")
     print(f"added to {args.submissions}: the next workflow run scores it on every benchmark of the grid")
     return 0
@@ -556,13 +588,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_datasets)
 
     m = sub.add_parser("models", help="list model specs, or the layers of one model",
-                       description="List model specs (torchvision:<arch>, efficientnet-lite0/1, checkpoint:, plugin:).")
+                       description="List the model spec forms (named models, torchvision:, timm:, checkpoint:, plugin:). "
+                                   "Example: neuroalign models --layers timm:resnet18")
     m.add_argument("--layers", metavar="MODEL", default=None, help="print the identity and layer names of MODEL")
+    m.add_argument("--all", action="store_true", help="list every named model and torchvision:<arch> spec")
     m.set_defaults(func=cmd_models)
 
     b = sub.add_parser("benchmarks", help="list registered benchmarks (built-in, plugins) and whether their data is here",
                        description="Example: neuroalign benchmarks   |   neuroalign benchmarks mylab/bench.yaml")
     b.add_argument("files", nargs="*", type=Path, help="benchmark files (.yaml) to check and describe instead")
+    b.add_argument("--kind", default=None, help="only this kind: encoding | pls | rsa | cka | ood")
+    b.add_argument("--region", default=None, help="only this region, e.g. V4, IT (case-insensitive)")
+    b.add_argument("--local", action="store_true", help="only benchmarks whose data is here")
+    b.add_argument("--long", action="store_true", help="also the stimulus set and the description of each")
     b.set_defaults(func=cmd_benchmarks)
 
     e = sub.add_parser("extract", help="extract activations of MODEL to stimulus sets into the cache",
@@ -576,6 +614,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=_positive_int, default=32)
     e.add_argument("--manifest", type=Path, action="append", default=None,
                    help="write a JSON summary of the stores here (one per --stimuli, in order)")
+    e.add_argument("--out", type=Path, action="append", default=None,
+                   help="also write the activations to FILE.nc (NetCDF) or FILE.zarr (consolidated Zarr), one "
+                        "variable per layer, readable with plain xarray (one per --stimuli, in order)")
     _add_extraction_args(e)
     e.set_defaults(func=cmd_extract)
 
@@ -638,10 +679,14 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--out-dir", type=Path, required=True, help="new folder for the assembly, images and benchmark.yaml")
     im.set_defaults(func=cmd_import_data)
 
-    r = sub.add_parser("results", help="concatenate results-table CSVs")
-    r.add_argument("tables", nargs="*", type=Path)
+    r = sub.add_parser("results", help="concatenate results-table CSVs", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Concatenate the per-benchmark tables written by `score --table` into one\n"
+                                   "results table (checked against the normalisation identities of docs/methods.md),\n"
+                                   "the input of `figures` and `leaderboard`.\n\n"
+                                   "Example: neuroalign results results/scores/*/*.csv --out results.csv")
+    r.add_argument("tables", nargs="*", type=Path, help="results-table CSVs (`score --table` outputs)")
     r.add_argument("--kind", default=None, help="keep only rows of this benchmark kind")
-    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--out", type=Path, required=True, help="the combined CSV (never one of the input tables)")
     r.set_defaults(func=cmd_results)
 
     eb = sub.add_parser("export-brainscore", help="write a Brain-Score model plugin folder for MODEL",
@@ -779,7 +824,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "sandbox", False) and args.command not in SANDBOXED_COMMANDS:
             raise ConfigError(f"{args.command} --sandbox is not supported: run `neuroalign extract --sandbox` for the "
                               "model first, or drop --sandbox for code you trust.")
-        _check_outputs(args)
+        _check_outputs(args)  # writable before any work
+        from .guard import check_outputs
+
+        check_outputs(args)  # never write over a file this run reads or import-data was given
         return int(args.func(args) or 0)
     except NeuroalignError as exc:
         from .sandbox import clean

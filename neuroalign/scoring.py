@@ -33,7 +33,7 @@ RESULT_COLUMNS = ["model", "model_identity", "benchmark", "kind", "region", "sco
                   "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
                   "gap_ci_low", "gap_ci_high", "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli",
                   "protocol", "benchmark_version", "benchmark_hash", "normalized_ci_low", "normalized_ci_high",
-                  "n_undefined", "gap_control", "gap_control_ci_low", "gap_control_ci_high"]
+                  "n_undefined", "gap_control", "gap_control_ci_low", "gap_control_ci_high", "model_parameters"]
 #: Regions whose benchmarks are checks of the method (known answers), never ranked beside brain data.
 CHECK_REGIONS = ("synthetic",)
 
@@ -113,11 +113,13 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
     if features is None:
         features = model_features(model, stimuli, layers, reduction=reduction, device=device, cache_dir=cache_dir,
                                   budget_bytes=budget_bytes, progress=progress)
+    from .progress import showing
     from .versions import content_hash
 
     data = bench.load()
-    ds = get_metric(bench.kind)(features, data, bench, seed=seed, device=device, protocol=protocol,
-                                stimuli=stimuli, budget_bytes=budget_bytes, dask=dask, dask_workers=dask_workers)
+    with showing(progress):  # bars over layers and folds on a terminal
+        ds = get_metric(bench.kind)(features, data, bench, seed=seed, device=device, protocol=protocol,
+                                    stimuli=stimuli, budget_bytes=budget_bytes, dask=dask, dask_workers=dask_workers)
     ds.attrs.update(benchmark_version=int(bench.version),
                     benchmark_hash=content_hash(bench, data, stimuli.content_hash, protocol), kind=bench.kind)
     from .resampling import attach, resample_key
@@ -127,8 +129,15 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
         model=getattr(model, "name", str(model)), model_identity=getattr(model, "identity", ""),
         benchmark=bench.identifier, kind=bench.kind, region=bench.region, seed=int(seed),
         reduction=str(reduction), data_hash=stimuli.content_hash, versions=json.dumps(versions()),
+        model_parameters=_n_parameters(model),
     )
     return ds
+
+
+def _n_parameters(model) -> int:
+    """Parameters of the model's network (-1 when it has none to count); shown on the model pages."""
+    module = getattr(model, "module", None)
+    return int(sum(p.numel() for p in module.parameters())) if hasattr(module, "parameters") else -1
 
 
 def save_score(ds: xr.Dataset, path: str | os.PathLike) -> Path:
@@ -165,7 +174,8 @@ def result_rows(ds: xr.Dataset) -> pd.DataFrame:
                 n_neuroids=ds.sizes.get("neuroid", np.nan), n_stimuli=a["n_stimuli"],
                 normalization=a["normalization"], protocol=a["protocol"], n_excluded=a["n_excluded"],
                 excluded_reason=a["excluded_reason"], benchmark_version=a.get("benchmark_version", np.nan),
-                benchmark_hash=a.get("benchmark_hash", ""))
+                benchmark_hash=a.get("benchmark_hash", ""),
+                model_parameters=a["model_parameters"] if a.get("model_parameters", -1) >= 0 else np.nan)
     rows = []
     for i, layer in enumerate(ds["layer"].values.astype(str)):
         row = dict(base, scope="layer", layer=layer, selected=bool(layer == a["layer"]))

@@ -135,6 +135,21 @@ description: A small untrained convnet (the template; replace it with your model
 """
 
 
+#: Template values a submitter is meant to replace: (field, text) pairs ``submit`` warns about.
+PLACEHOLDERS = (("authors", "Your Name"), ("description", "(the template; replace it with your model)"))
+
+
+def placeholder_warnings(meta: dict) -> list[str]:
+    """Fields still holding the template's placeholder text (accepted, but said)."""
+    out = []
+    for field, text in PLACEHOLDERS:
+        value = meta.get(field)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and text in v for v in values):
+            out.append(f"{field} still holds the template's placeholder {text!r}: edit metadata.yaml and submit again")
+    return out
+
+
 def metadata_problems(meta, where: str | os.PathLike = "metadata.yaml", base: str | os.PathLike | None = None) -> list[str]:
     """Every problem of a submission's metadata, each naming the field and what it should hold."""
     if not isinstance(meta, dict):

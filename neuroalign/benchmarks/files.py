@@ -30,8 +30,10 @@ import pandas as pd
 import yaml
 
 from ..errors import DataError
+from ..guard import record_inputs
 from ..yamlsafe import describe, safe_load
 from . import KINDS, Benchmark
+from .imported import options_block
 
 SCHEMA = {
     "type": "object",
@@ -160,7 +162,9 @@ def array_to_assembly(values: np.ndarray, rows: pd.DataFrame, *, where: str, reg
     if "stimulus_id" not in rows.columns:
         raise DataError(f"{where}: the rows table needs a 'stimulus_id' column (has {list(rows.columns)}).")
     if len(rows) != values.shape[0]:
-        raise DataError(f"{where}: {values.shape[0]} response rows but {len(rows)} rows in the table.")
+        hint = (" The array looks transposed (its columns match the table's rows): save array.T, shaped "
+                "(presentation, neuroid).") if values.shape[1] == len(rows) else ""
+        raise DataError(f"{where}: {values.shape[0]} response rows but {len(rows)} rows in the table.{hint}")
     extra = {c: rows[c].to_numpy() for c in rows.columns if c not in ("stimulus_id", "repetition")}
     da = make_assembly(values.astype(np.float64), stimulus_id=rows["stimulus_id"].astype(str).to_numpy(),
                        repetition=_repetitions(rows, rows_path or where), neuroid_id=neuroid_ids,
@@ -232,8 +236,8 @@ def _load_data(path: str, mtime: float):
     missing = [s for s in ids if s not in stimuli]
     if missing:
         raise DataError(f"benchmark file {source}: {len(missing)} stimulus_id(s) of the responses are not among the "
-                        f"{len(stimuli)} images of {spec['stimuli']}, e.g. {missing[:5]}; ids are the image file "
-                        "names without extension.")
+                        f"{len(stimuli)} images of {spec['stimuli']}, e.g. {', '.join(map(str, missing[:5]))}; ids are the "
+                        "image file names without extension.")
     return spec, data, str(stim_path)
 
 
@@ -276,6 +280,7 @@ def import_data(array: str | os.PathLike, rows: str | os.PathLike, stimuli: str 
     try:
         assembly = read_array_assembly(array, rows, key=key, where=f"import-data {rows}", region=region)
         _check_images(stimuli)
+        check_ids(assembly, rows, stimuli)
         save_assembly(assembly, tmp / "responses.nc")
         if stimuli.is_dir():
             shutil.copytree(stimuli, tmp / "images")
@@ -285,11 +290,11 @@ def import_data(array: str | os.PathLike, rows: str | os.PathLike, stimuli: str 
             stim_rel = "images.zip"
         spec = {"identifier": identifier, "kind": kind, "region": region, "assembly": "responses.nc",
                 "stimuli": stim_rel, "description": f"imported from {array.name} + {rows.name} + {stimuli.name}"}
-        if options:
-            spec["options"] = dict(options)
-        (tmp / "benchmark.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        text = yaml.safe_dump(spec, sort_keys=False) + options_block(kind, options)
+        (tmp / "benchmark.yaml").write_text(text)
         load_benchmark_file(tmp / "benchmark.yaml").load()  # every check a score would make
         _load_data.cache_clear()
+        record_inputs([array, rows, stimuli], tmp)  # later commands refuse to write over these
         tmp.rename(out_dir)
     except DataError as exc:  # the checks ran on the temporary copy: name the user's folder
         shutil.rmtree(tmp, ignore_errors=True)
@@ -317,3 +322,18 @@ def _check_images(stimuli: Path) -> None:
         images = StimulusSet.from_zip(stimuli, color="convert")
     for sid in images.stimulus_ids:
         images.load_image(sid)
+
+
+def check_ids(assembly, rows: Path, stimuli: Path) -> None:
+    """Every stimulus_id of the rows table names an image (said in the user's terms, before anything is written)."""
+    from ..data.stimuli import StimulusSet
+
+    images = StimulusSet.from_folder(stimuli) if stimuli.is_dir() else StimulusSet.from_zip(stimuli)
+    ids = pd.unique(assembly["stimulus_id"].values.astype(str))
+    missing = [str(s) for s in ids if s not in images]
+    if missing:
+        stripped = [Path(s).stem for s in missing if Path(s).suffix and Path(s).stem in images]
+        hint = (f" ids are file names without extension: write {stripped[0]!r}, not {missing[0]!r}."
+                if stripped else " ids are the image file names without extension.")
+        raise DataError(f"import-data: {len(missing)} stimulus_id(s) of {rows} are not among the {len(images)} images "
+                        f"of {stimuli}, e.g. {', '.join(missing[:5])};{hint}")

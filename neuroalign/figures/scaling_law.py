@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 from ..scaling import FIT_FLOOR, PARAMS, fit_sigmoid, fit_with_boot, sigmoid_log10
-from ._common import new_figure, read_table, save_figure
+from ._common import journal_figure, legend_below, new_figure, read_table, save_figure, styled
 
 log = logging.getLogger(__name__)
 SCALING_COLUMNS = ("dataset", "recording_time_s", "feve")
@@ -46,6 +47,13 @@ def _boot_beside(points, suffix: str = "_boot.csv") -> list:
     return found
 
 
+def _title(dataset, sub: pd.DataFrame) -> str:
+    """The benchmark (dataset) id and the model (and layer) the points were computed with, when recorded."""
+    who = [str(sub[c].iloc[0]) for c in ("model", "layer") if c in sub.columns and sub[c].notna().any()]
+    return f"{dataset} · {' '.join(who)}" if who else str(dataset)
+
+
+@styled
 def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95, name: str = "scaling_law",
                 n_boot: int | None = None, seed: int = 0):
     """One panel per ``dataset``: the declared allocation's points (mean over draws), fitted
@@ -71,8 +79,8 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
     boots = (pd.concat([read_table(b, BOOT_COLUMNS, "scaling bootstrap table", "(neuroalign scaling writes it)")
                         for b in boot], ignore_index=True) if boot else pd.DataFrame(columns=list(BOOT_COLUMNS)))
     datasets = list(pd.unique(df["dataset"]))
-    fig, axes = new_figure(len(datasets), width=4.4, height=3.8)
-    tables, fits, curves = [], [], []
+    fig, axes = journal_figure(len(datasets), height_mm=70)
+    tables, fits, curves, handles = [], [], [], {}
     alpha = (1 - ci) / 2
     keys = [c for c in ("n_images", "n_repeats") if c in df.columns] or ["recording_time_s"]
     for ax, ds in zip(axes, datasets):
@@ -99,24 +107,25 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
         curves.append(pd.DataFrame({"dataset": ds, "recording_time_s": t, "fitted": fit.predict(t),
                                     "band_low": band_lo, "band_high": band_hi}))
         below = pts["y"] < FIT_FLOOR
-        ax.scatter(pts.loc[~below, "recording_time_s"], pts.loc[~below, "y"], color="k", s=18, zorder=3,
+        ax.scatter(pts.loc[~below, "recording_time_s"], pts.loc[~below, "y"], color="k", s=12, zorder=3,
                    label="points (fitted)")
         if below.any():
             ax.scatter(pts.loc[below, "recording_time_s"], pts.loc[below, "y"], facecolor="none", edgecolor="k",
-                       s=18, zorder=3, label="FEVE < 0 (not fitted)")
+                       s=12, zorder=3, label="FEVE < 0 (not fitted)")
         ax.axhline(0, color="0.6", lw=0.6)
         ax.plot(t, fit.predict(t), color="C0", lw=2, label="sigmoid fit")
         ax.set_xscale("log")
         reps = sorted(pd.unique(sub["n_repeats"])) if "n_repeats" in sub.columns else []
         ax.set_xlabel("recording time (s) = images × repeats × (stim. + ISI)"
                       + (f"\nmore images at {reps[0]} repeats each" if len(reps) == 1 else ""))
-        ax.set_ylabel("fraction of explainable variance explained")
+        ax.set_ylabel("FEVE (fraction of explainable var.)")
         txt = (f"ymax = {fit.ymax:.2f} [{fit.ci_low['ymax']:.2f}, {fit.ci_high['ymax']:.2f}]\n"
                f"k = {fit.k:.2f} [{fit.ci_low['k']:.2f}, {fit.ci_high['k']:.2f}]\n"
                f"t50 = {fit.t50:.3g} s [{fit.ci_low['t50']:.3g}, {fit.ci_high['t50']:.3g}]")
-        ax.text(0.98, 0.04, txt, transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
-        ax.set_title(str(ds), fontsize=10)
-        ax.legend(fontsize=7, frameon=False, loc="upper left")
+        ax.text(0.98, 0.04, txt, transform=ax.transAxes, ha="right", va="bottom", fontsize=6)
+        ax.set_title(_title(ds, sub))
+        handles.update({lab: h for h, lab in zip(*ax.get_legend_handles_labels())})
+    legend_below(fig, handles, ncols=4)
     fit_table = pd.concat(fits, ignore_index=True)[["dataset", "parameter", "estimate", "ci_low", "ci_high",
                                                     "ci_level", "n_points", "n_boot_ok", "bootstrap"]]
     return save_figure(fig, pd.concat(tables, ignore_index=True), out_dir, name,

@@ -181,6 +181,8 @@ def leaderboard_data(results, model_info: dict | None = None) -> dict:
         entry["overall"] = float(np.mean(region_vals)) if region_vals else None
         rows = df[df["model"] == model]
         info = {k: _text(rows[k].dropna().iloc[0]) for k in ("spec", "model_identity") if rows[k].notna().any()}
+        if "model_parameters" in rows and rows["model_parameters"].notna().any():  # counted when scored
+            info["parameters"] = f"{int(float(rows['model_parameters'].dropna().iloc[0])):,}"
         if "model_identity" in info:
             info["identity"] = info.pop("model_identity")
         info.update({k: v for k, v in model_info.get(model, {}).items()})

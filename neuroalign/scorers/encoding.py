@@ -11,6 +11,7 @@ import xarray as xr
 from ..data.assembly import as_averaged
 from ..failpoints import failpoint
 from ..metrics import constant_columns
+from ..progress import steps
 from ._build import (build_score, ceiling_of, ceiling_vars, internal_consistency_of,
                      included_neuroids, masked_median, neural_summary,
                      undefined_as_zero)
@@ -34,25 +35,26 @@ def score_encoding(features: dict[str, xr.DataArray], assembly: xr.DataArray, *,
     estimator = estimator if estimator is not None else default_ridge(device=device)
     layers = list(features)
     per_layer = {}
-    for layer in layers:
+    for layer in steps(layers, "ridge: layers"):
         per_layer[layer] = cross_validated_encoding(features[layer], avg, (splits, record), estimator)
         failpoint("encoding.layer")
-    r = np.stack([per_layer[layer]["r"].values for layer in layers])  # (layer, split, neuroid)
     inner = np.stack([np.nanmean(per_layer[layer]["inner_r2"].values, axis=1) for layer in layers])  # (layer, split)
     return nested_score(
-        "encoding", r, inner, layers, assembly, splits, record, seed=seed, ceiling_method=ceiling_method,
+        "encoding", per_layer, inner, layers, assembly, splits, record, seed=seed, ceiling_method=ceiling_method,
         metric="Pearson r on held-out stimuli (outer K-fold), ridge with per-neuroid alpha by GCV",
         layer_selection="nested: per outer fold, the layer with the best inner GCV R² on that fold's training "
                         "stimuli; the reported score never uses a fold's test stimuli for the choice")
 
 
-def nested_score(kind: str, r: np.ndarray, inner: np.ndarray, layers: list, assembly: xr.DataArray, splits,
+def nested_score(kind: str, per_layer: dict, inner: np.ndarray, layers: list, assembly: xr.DataArray, splits,
                  record: dict, *, seed: int, ceiling_method: str, metric: str, layer_selection: str) -> xr.Dataset:
     """The Score of a nested outer K-fold (encoding, PLS): per fold the layer with the best
-    ``inner`` (layer, split) score; ``r`` (layer, split, neuroid) held-out Pearson r. The
-    neuroid set is the data's, and a model's undefined r counts as 0 (``n_undefined``)."""
+    ``inner`` (layer, split) score; ``per_layer`` holds each layer's cross-validated fit (held-out
+    Pearson ``r`` per split × neuroid and the out-of-fold ``prediction``). The neuroid set is the
+    data's, and a model's undefined r counts as 0 (``n_undefined``)."""
     from ..selection import corrected_fold_interval, nested_choice
 
+    r = np.stack([per_layer[layer]["r"].values for layer in layers])  # (layer, split, neuroid)
     avg = as_averaged(assembly)
     ceiling = ceiling_of(assembly, method=ceiling_method)
     constant = constant_columns(avg.values)
@@ -67,7 +69,10 @@ def nested_score(kind: str, r: np.ndarray, inner: np.ndarray, layers: list, asse
                              layer_neuroid=layer_neuroid, constant=constant)
     split_scores = np.array([masked_median(row, summary["included"]) for row in raw_split])
     n_test = np.array([len(te) for _, te in splits])
-    ci = corrected_fold_interval(split_scores, int(avg.sizes["presentation"] - n_test.mean()), int(n_test.mean()))
+    n_train = int(avg.sizes["presentation"] - n_test.mean())
+    ci = corrected_fold_interval(split_scores, n_train, int(n_test.mean()))
+    layer_ci = np.array([corrected_fold_interval(np.array([masked_median(row, summary["included"]) for row in r[i]]),
+                                                 n_train, int(n_test.mean())) for i in range(len(layers))])
     sids, oof = out_of_fold(per_layer, [layers[c] for c in choice], splits)
     return build_score(
         {
@@ -77,6 +82,7 @@ def nested_score(kind: str, r: np.ndarray, inner: np.ndarray, layers: list, asse
             "layer_raw": ("layer", summary["layer_raw"]),
             "layer_normalized": ("layer", summary["layer_normalized"]),
             "layer_brainscore_normalized": ("layer", summary["layer_brainscore_normalized"]),
+            "layer_ci_low": ("layer", layer_ci[:, 0]), "layer_ci_high": ("layer", layer_ci[:, 1]),
             "layer_raw_per_neuroid": (("layer", "neuroid"), layer_neuroid),
             "layer_inner_score": (("layer", "split"), inner),
             "chosen_layer_per_split": ("split", np.array([layers[c] for c in choice])),

@@ -8,6 +8,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.assembly import as_averaged, stimulus_ids
+from ..progress import steps
 from ..errors import DataError
 from ..metrics import constant_columns
 from ._build import (NORMALIZATION, build_score, ceiling_of, included_neuroids, masked_median, undefined_as_zero)
@@ -43,7 +44,7 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
         return ceilings[key]
 
     res = {layer: evaluate_ood(features[layer], assembly, split, seed=seed, ceiling=ceiling, device=device,
-                               estimator=estimator) for layer in layers}
+                               estimator=estimator) for layer in steps(layers, "OOD: layers")}
     first = res[layers[0]]
     inner = np.stack([res[layer]["inner_r2"].values for layer in layers])  # (layer, fold)
     choice = nested_choice(inner)

@@ -7,6 +7,7 @@ import xarray as xr
 
 from ..data.assembly import as_averaged, select_stimuli, stimulus_ids
 from ..errors import DataError
+from ..progress import steps
 from ._build import NO_CEILING, NORMALIZATION, build_score, internal_consistency_of
 
 SELECTION_SPLITS = 5  # the layer choice inside a training fold uses 5 of the protocol's 90/10 splits
@@ -49,13 +50,13 @@ def _pls_nested(features, assembly, *, seed, n_splits, ceiling_method) -> xr.Dat
     strat = _stratify_coord(avg)
     splits, record = make_splits(avg["stimulus_id"].values, n_splits=n_splits, seed=seed)
     layers = list(features)
-    r = np.stack([cross_validated_encoding(features[layer], avg, (splits, record), PLS())["r"].values
-                  for layer in layers])  # (layer, split, neuroid)
+    per_layer = {layer: cross_validated_encoding(features[layer], avg, (splits, record), PLS())
+                 for layer in steps(layers, "PLS: layers")}
     inner = np.array([[float(brainscore_pls_protocol(features[layer], select_stimuli(avg, list(tr)), seed=1,
                                                      stratify_coord=strat, n_splits=SELECTION_SPLITS)["score"])
                        for tr, _ in splits] for layer in layers])  # (layer, split): training images only
     return nested_score(
-        "pls", r, inner, layers, assembly, splits, record, seed=seed, ceiling_method=ceiling_method,
+        "pls", per_layer, inner, layers, assembly, splits, record, seed=seed, ceiling_method=ceiling_method,
         metric="Pearson r on held-out stimuli (outer K-fold over all images), PLS with 25 components",
         layer_selection=f"nested: per outer fold, the layer with the best Brain-Score PLS score ({SELECTION_SPLITS} × "
                         "90/10 splits) on that fold's training stimuli; the reported score never uses a fold's test "
@@ -71,7 +72,7 @@ def _pls_brainscore(features, assembly, *, seed, n_splits, ceiling_method) -> xr
     layers = list(features)
     strat = _stratify_coord(avg)
     full = [brainscore_pls_protocol(features[layer], avg, seed=1, stratify_coord=strat, solver="nipals")
-            for layer in layers]
+            for layer in steps(layers, "PLS: layers")]
     layer_neuroid = np.stack([f["r"].mean("split").values for f in full])
     ic = internal_consistency_of(assembly, seed)
     scores = np.array([float(f["score"]) for f in full])

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..progress import steps
 from ..data.assembly import as_averaged, select_stimuli
 from ..errors import DataError
 from ._build import (NORMALIZATION, build_score)
@@ -60,7 +61,7 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     data_rdms = _per_subject(data_rdms)
     ids = data_rdms["row"].values.astype(str)
     model_rdms = xr.concat([compute_rdms(_finite(select_stimuli(features[layer], ids), layer), "correlation")
-                            for layer in layers], dim="rdm").assign_coords(layer=("rdm", layers))
+                            for layer in steps(layers, "RSA: layer RDMs")], dim="rdm").assign_coords(layer=("rdm", layers))
     n_sub = data_rdms.sizes["rdm"]
     ceil = n_sub > 1
     boot = bootstrap(model_rdms, data_rdms, method=method, kind="stimulus", n_samples=n_bootstrap, seed=seed,

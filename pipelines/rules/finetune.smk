@@ -28,7 +28,7 @@ rule finetune:
 
 rule finetune_summary:
     input: expand(f"{RESULTS}/finetune/{{condition}}/score.nc", condition=FT_CONDITIONS)
-    output: report(f"{RESULTS}/finetune/summary.csv", category="Fine-tuning")
+    output: report(f"{RESULTS}/finetune/summary.csv", category="Fine-tuning", caption="../report/finetune.rst")
     log: f"{RESULTS}/logs/finetune/summary.log"
     shell: "{NA} finetune-summary {input} --out {output} > {log} 2>&1"
 
