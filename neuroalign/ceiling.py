@@ -109,14 +109,9 @@ def averaged_reliability(assembly: xr.DataArray, *, stimulus_ids=None, min_ceili
     """
     trials = _trials(assembly, stimulus_ids)
     n = np.isfinite(trials).sum(1).astype(np.float64)  # (stimulus, neuroid)
+    means, noise_of_mean = reliability_parts(trials)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.nanmean(trials, axis=1)
-        var_i = np.nanvar(trials, axis=1, ddof=1)  # NaN where n < 2
-        df = np.clip(n - 1, 0, None)
-        pooled = np.nansum(np.where(df > 0, var_i * df, 0.0), 0) / df.sum(0)
-        noise_of_mean = np.where(n >= 2, var_i / np.where(n > 0, n, np.nan), pooled[None, :])
-        noise_of_mean = np.where(n > 0, noise_of_mean, np.nan)
         noise = np.nanmean(noise_of_mean, axis=0)
         total = np.nanvar(means, axis=0, ddof=1)
         rel = 1.0 - noise / total
@@ -125,6 +120,22 @@ def averaged_reliability(assembly: xr.DataArray, *, stimulus_ids=None, min_ceili
                  {"method": "variance components: 1 - mean_i(s_i^2/n_i) / Var_i(mean_i), per neuroid",
                   "n_stimuli": trials.shape[0], "n_repetitions_min": int(n.min()), "n_repetitions_max": int(n.max()),
                   "n_repetitions_harmonic_mean": float(np.nanmean(harmonic))})
+
+
+def reliability_parts(trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image and neuroid, the mean ``ȳ_i`` of its finite trials and the unbiased noise
+    variance of that mean (``s²_i / n_i``; the pooled within-image variance for one-trial
+    images): what :func:`averaged_reliability` averages, kept apart so that resamples of
+    images (:mod:`neuroalign.resampling`) recompute the ceiling as weighted sums."""
+    n = np.isfinite(trials).sum(1).astype(np.float64)  # (stimulus, neuroid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(trials, axis=1)
+        var_i = np.nanvar(trials, axis=1, ddof=1)  # NaN where n < 2
+        df = np.clip(n - 1, 0, None)
+        pooled = np.nansum(np.where(df > 0, var_i * df, 0.0), 0) / df.sum(0)
+        noise_of_mean = np.where(n >= 2, var_i / np.where(n > 0, n, np.nan), pooled[None, :])
+    return means, np.where(n > 0, noise_of_mean, np.nan)
 
 
 def _noise_var(trials: np.ndarray) -> np.ndarray:

@@ -57,7 +57,6 @@ def _datasets_parser(sub) -> None:
     d.add_argument("--output", type=Path, default=None, help="also write the table as CSV")
     d.set_defaults(func=cmd_datasets)
 
-
 def _positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (batch sizes, counts)."""
     try:
@@ -67,6 +66,44 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _number(text: str, *, zero_ok: bool) -> float:
+    """argparse type body: a finite number > 0 (>= 0 with ``zero_ok``); nan and inf are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number {'>=' if zero_ok else '>'} 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: memory budgets, learning rates, durations."""
+    return _number(text, zero_ok=False)
+
+
+def _nonnegative_float(text: str) -> float:
+    """argparse type: weights and pauses, where 0 means none."""
+    return _number(text, zero_ok=True)
+
+
+#: Outputs checked writable before any work (attribute, is a folder): a read-only or missing
+#: place is said in one line at the start, not in a traceback after the whole computation.
+OUTPUTS = {"datasets": (("output", False),), "extract": (("manifest", False),),
+           "score": (("out", False), ("table", False)), "rdms": (("out", False),), "results": (("out", False),),
+           "finetune-summary": (("out", False),), "scaling": (("out", False),), "figures": (("out_dir", True),),
+           "leaderboard": (("out_dir", True),)}
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    from .atomic import check_writable
+
+    for attr, folder in OUTPUTS.get(args.command, ()):
+        value = getattr(args, attr, None)
+        for path in value if isinstance(value, list) else [value] if value else []:
+            check_writable(path, folder=folder)
 
 
 def _progress() -> bool:
@@ -89,20 +126,27 @@ def cmd_models(args: argparse.Namespace) -> int:
         for name in list_layers(model):
             print(" ", name)
         return 0
-    from .models.registry import spec_forms
+    from .models.registry import spec_help
 
-    print("spec forms: " + ", ".join(spec_forms()))
-    for spec in available_models():
-        print(spec)
+    if args.all:
+        for spec in available_models():
+            print(spec)
+        return 0
+    print("Model specs (the MODEL of extract, score, rdms, finetune):")
+    for spec, what in spec_help().items():
+        print(f"  {spec}\n      {what}")
+    print("`neuroalign models --all`: every named model and torchvision architecture;\n"
+          "`neuroalign models --layers SPEC`: a model's layers.")
     return 0
 
 
 def _models_parser(sub) -> None:
     m = sub.add_parser("models", help="list model specs, or the layers of one model",
-                       description="List model specs (torchvision:<arch>, efficientnet-lite0/1, checkpoint:, plugin:).")
+                       description="List the model spec forms (named models, torchvision:, timm:, checkpoint:, plugin:). "
+                                   "Example: neuroalign models --layers timm:resnet18")
     m.add_argument("--layers", metavar="MODEL", default=None, help="print the identity and layer names of MODEL")
+    m.add_argument("--all", action="store_true", help="list every named model and torchvision:<arch> spec")
     m.set_defaults(func=cmd_models)
-
 
 def cmd_benchmarks(args: argparse.Namespace) -> int:
     from .benchmarks import availability, benchmarks, get_benchmark
@@ -118,9 +162,16 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
                 print(f"brainscore:{ident}: {exc}", file=sys.stderr)
     rows = [{"benchmark": b.identifier, "kind": b.kind, "region": b.region, "stimuli": b.stimulus_set,
              "data": availability(b), "source": b.source, "description": b.description} for b in chosen]
-    _print_table(rows, ["benchmark", "kind", "region", "data", "stimuli", "description"])
+    n_all = len(rows)
+    keep = {"kind": lambda r: r["kind"] == args.kind, "region": lambda r: r["region"].lower() == args.region.lower(),
+            "local": lambda r: r["data"] == "local"}
+    for key, test in keep.items():
+        if getattr(args, key):
+            rows = [r for r in rows if test(r)]
+    _print_table(rows, ["benchmark", "kind", "region", "data"] + (["stimuli", "description"] if args.long else []))
     n_local = sum(r["data"] == "local" for r in rows)
-    print(f"{len(rows)} benchmarks, {n_local} with their data here (data directory: NEUROALIGN_DATA).")
+    print(f"{len(rows)} of {n_all} benchmarks shown, {n_local} with their data here (data directory: NEUROALIGN_DATA).\n"
+          "Filter with --kind, --region, --local; --long adds stimulus sets and descriptions.")
     return 0
 
 
@@ -128,8 +179,11 @@ def _benchmarks_parser(sub) -> None:
     b = sub.add_parser("benchmarks", help="list registered benchmarks (built-in, plugins) and whether their data is here",
                        description="Example: neuroalign benchmarks   |   neuroalign benchmarks mylab/bench.yaml")
     b.add_argument("files", nargs="*", type=Path, help="benchmark files (.yaml) to check and describe instead")
+    b.add_argument("--kind", default=None, help="only this kind: encoding | pls | rsa | cka | ood")
+    b.add_argument("--region", default=None, help="only this region, e.g. V4, IT (case-insensitive)")
+    b.add_argument("--local", action="store_true", help="only benchmarks whose data is here")
+    b.add_argument("--long", action="store_true", help="also the stimulus set and the description of each")
     b.set_defaults(func=cmd_benchmarks)
-
 
 STIMULI_HELP = ("a named set (synthetic, kriegeskorte2008_92, cowley2023_v4-<session>), or the path of a folder "
                  "of images or a .zip of images of your own (ids are the file names without extension)")
@@ -195,9 +249,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from .boundary import Refused
     from .models import load_model
 
-    if args.manifest and len(args.manifest) != len(args.stimuli):
-        raise ConfigError(f"--manifest was given {len(args.manifest)} time(s) for {len(args.stimuli)} --stimuli; "
-                          "give one --manifest per --stimuli, in the same order (or none).")
+    for flag, paths in (("--manifest", args.manifest), ("--out", args.out)):
+        if paths and len(paths) != len(args.stimuli):
+            raise ConfigError(f"{flag} was given {len(paths)} time(s) for {len(args.stimuli)} --stimuli; "
+                              f"give one {flag} per --stimuli, in the same order (or none).")
     model = None if args.sandbox else load_model(args.model)  # untrusted code is never loaded here
     for i, name in enumerate(args.stimuli):
         stimuli = _load_stimuli(name, args.color)
@@ -215,6 +270,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
             stores = {str(Path(v["store"]).parent) for v in info["layers"].values() if v["store"]}
             if stores:
                 print(f"activations (Zarr stores, reused by `score` and `rdms`): {', '.join(sorted(stores))}")
+            if args.out:
+                from .activations.export import write_features
+
+                write_features(feats, args.out[i], {k: v for k, v in info.items() if k != "layers"})
+                print(f"activations for xarray (xr.open_dataset / xr.open_zarr): {args.out[i]}")
         if args.manifest:
             write_manifest(info, args.manifest[i])
             print(f"manifest: {args.manifest[i]}", flush=True)
@@ -233,9 +293,11 @@ def _extract_parser(sub) -> None:
     e.add_argument("--batch-size", type=_positive_int, default=32)
     e.add_argument("--manifest", type=Path, action="append", default=None,
                    help="write a JSON summary of the stores here (one per --stimuli, in order)")
+    e.add_argument("--out", type=Path, action="append", default=None,
+                   help="also write the activations to FILE.nc (NetCDF) or FILE.zarr (consolidated Zarr), one "
+                        "variable per layer, readable with plain xarray (one per --stimuli, in order)")
     _add_extraction_args(e)
     e.set_defaults(func=cmd_extract)
-
 
 def cmd_score(args: argparse.Namespace) -> int:
     """One or more benchmarks in one process (one interpreter, torch start-up and model load):
@@ -286,7 +348,7 @@ def _score_parser(sub) -> None:
     sc.add_argument("--name", default=None, help="name to record for the model (default: its spec)")
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--dask", default=None, help="fit ridge targets on a dask cluster: local | slurm | <address>")
-    sc.add_argument("--dask-workers", type=int, default=2,
+    sc.add_argument("--dask-workers", type=_positive_int, default=2,
                     help="workers (local) or jobs (slurm; queue/account from dask-jobqueue's config) to start")
     sc.add_argument("--protocol", default=None,  # checked against the metric-kind records by score()
                     help="PLS benchmarks: 'brainscore' reproduces Brain-Score's number (all images, its splits and "
@@ -297,7 +359,6 @@ def _score_parser(sub) -> None:
                     help="write the results-table rows as CSV (one per --benchmark, in order)")
     _add_extraction_args(sc)
     sc.set_defaults(func=cmd_score)
-
 
 def _score_one(args: argparse.Namespace, model, bench: str):
     """One benchmark's Score; with ``--sandbox`` the host scores the checked arrays (no model here)."""
@@ -336,10 +397,16 @@ def _write_refusal(args: argparse.Namespace, i: int, bench: str, reason: str) ->
 def cmd_import_data(args: argparse.Namespace) -> int:
     from .benchmarks.files import import_data
 
+    from .benchmarks import get_benchmark
+    from .benchmarks.imported import summary
+
     path = import_data(args.array, args.rows, args.stimuli, args.out_dir, identifier=args.identifier,
                        kind=args.kind, region=args.region, key=args.key)
-    print(f"benchmark file {path} (assembly {path.parent / 'responses.nc'}); score it with:\n"
-          f"  neuroalign score MODEL --benchmark {path}")
+    bench = get_benchmark(str(path))
+    print(f"imported {bench.identifier} ({bench.kind}, region {bench.region}):")
+    print(summary(bench.load(), bench.kind, bench.options, bench.options.get("ceiling", "reliability")))
+    print(f"benchmark file {path} (assembly {path.parent / 'responses.nc'}; options: docs/benchmark-files.md); "
+          f"score it with:\n  neuroalign score MODEL --benchmark {path} --table {path.parent / 'scores.csv'}")
     return 0
 
 
@@ -360,13 +427,15 @@ def _import_data_parser(sub) -> None:
     im.add_argument("--out-dir", type=Path, required=True, help="new folder for the assembly, images and benchmark.yaml")
     im.set_defaults(func=cmd_import_data)
 
-
 def cmd_results(args: argparse.Namespace) -> int:
     from .atomic import atomic_path
     from .results import combine_tables
 
     from .scoring import check_identities
 
+    if not args.tables:
+        raise ConfigError(f"no results tables given: name the per-benchmark CSVs (`score --table`), e.g. "
+                          f"neuroalign results results/scores/*/*.csv --out {args.out}")
     df = combine_tables(args.tables)
     if args.kind:
         df = df[df["kind"] == args.kind]
@@ -381,11 +450,52 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def _results_parser(sub) -> None:
-    r = sub.add_parser("results", help="concatenate results-table CSVs")
-    r.add_argument("tables", nargs="*", type=Path)
+    r = sub.add_parser("results", help="concatenate results-table CSVs", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Concatenate the per-benchmark tables written by `score --table` into one\n"
+                                   "results table (checked against the normalisation identities of docs/methods.md),\n"
+                                   "the input of `figures` and `leaderboard`.\n\n"
+                                   "Example: neuroalign results results/scores/*/*.csv --out results.csv")
+    r.add_argument("tables", nargs="*", type=Path, help="results-table CSVs (`score --table` outputs)")
     r.add_argument("--kind", default=None, help="keep only rows of this benchmark kind")
-    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--out", type=Path, required=True, help="the combined CSV (never one of the input tables)")
     r.set_defaults(func=cmd_results)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Paired comparison of two models (or two score files) per benchmark, BH-FDR across them."""
+    from .atomic import atomic_path
+    from .comparison import COLUMNS, compare
+
+    if args.scores:
+        if args.models or args.benchmark:
+            raise ConfigError("compare: give either MODEL_A MODEL_B --benchmark ..., or --scores A.nc B.nc, not both.")
+        df = compare(scores=[args.scores])
+    else:
+        if len(args.models) != 2 or not args.benchmark:
+            raise ConfigError("compare: give two models and at least one --benchmark (or --scores A.nc B.nc).")
+        df = compare(*args.models, args.benchmark, cache_dir=args.cache_dir, device=args.device, layers=args.layers,
+                     reduction=args.reduction, budget_bytes=_budget(args), progress=_progress())
+    shown = df.assign(**{c: df[c].map(lambda v: f"{v:.4g}") for c in ("score_a", "score_b", "diff", "ci_low",
+                                                                         "ci_high", "p_value", "q_value")})
+    _print_table(shown.to_dict("records"), [c for c in COLUMNS if c != "method"])
+    print(f"method: {df['method'].iloc[0]}")
+    if args.table:
+        with atomic_path(args.table) as tmp:
+            df.to_csv(tmp, index=False)
+    return 0
+
+
+def _compare_parser(sub) -> None:
+    cp = sub.add_parser("compare", help="paired comparison of two models per benchmark (interval, p, FDR q)",
+                        description="Example: neuroalign compare efficientnet-lite0 torchvision:squeezenet1_1 "
+                                    "--benchmark cowley2023.210325.encoding --benchmark kriegeskorte2008.human_it.rsa")
+    cp.add_argument("models", nargs="*", help="MODEL_A MODEL_B (specs)")
+    cp.add_argument("--benchmark", action="append", default=[], help="benchmark id or file; repeatable")
+    cp.add_argument("--scores", nargs=2, type=Path, default=None, metavar=("A.nc", "B.nc"),
+                    help="compare two score files instead (same benchmark version)")
+    cp.add_argument("--table", type=Path, default=None, help="write the comparison table as CSV")
+    _add_extraction_args(cp)
+    cp.set_defaults(func=cmd_compare)
 
 
 def cmd_rdms(args: argparse.Namespace) -> int:
@@ -426,7 +536,6 @@ def _rdms_parser(sub) -> None:
     _add_extraction_args(rd)
     rd.set_defaults(func=cmd_rdms)
 
-
 def cmd_export_brainscore(args: argparse.Namespace) -> int:
     from .interop.brainscore_export import export_brainscore_plugin, region_layers_from_results
 
@@ -451,15 +560,16 @@ def _export_brainscore_parser(sub) -> None:
     eb.add_argument("--results", type=Path, default=None, help="take each region's layer from neuroalign's choice")
     eb.set_defaults(func=cmd_export_brainscore)
 
-
 def cmd_finetune(args: argparse.Namespace) -> int:
     from .finetune import run_finetune
 
-    ds = run_finetune(args.model, layer=args.layer, neural=args.neural, loss=args.loss, lam=args.lam,
-                      steps=args.steps, warmup=args.warmup, probability=args.probability, condition=args.condition,
-                      task_data=args.task_data, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      device=args.device, out_dir=args.out_dir, eval_neural=args.eval_neural or None,
-                      pool=args.pool, progress=_progress())
+    kw = dict(layer=args.layer, neural=args.neural, loss=args.loss, lam=args.lam, balance=args.balance,
+              steps=args.steps, warmup=args.warmup, probability=args.probability, task_data=args.task_data,
+              batch_size=args.batch_size, lr=args.lr, eval_neural=args.eval_neural or None, pool=args.pool)
+    if args.lam_sweep is not None:
+        return _finetune_sweep(args, kw)
+    ds = run_finetune(args.model, condition=args.condition, seed=args.seed, device=args.device, out_dir=args.out_dir,
+                      progress=_progress(), **kw)
     a = ds.attrs
     keys = [k for k in ("heldout_predictivity", "generalization_predictivity", "task_fidelity") if k in a]
     print(f"{args.condition}: " + ", ".join(f"{k} {float(a[k]):.4f}" for k in keys))
@@ -475,9 +585,18 @@ def _finetune_parser(sub) -> None:
                                     "--neural cowley:210322:natural --loss cka --condition shuffled --out-dir ft/shuffled")
     ft.add_argument("model")
     ft.add_argument("--layer", required=True, help="layer whose activations the neural loss shapes")
-    ft.add_argument("--neural", default="synthetic", help="synthetic | cowley:<session>[:<family>]")
+    ft.add_argument("--neural", default="synthetic",
+                    help="a benchmark id or file with responses per image [:family]; synthetic | cowley:<session>[:<family>]")
     ft.add_argument("--loss", default="cka", choices=["cka", "cka_debiased", "rsa", "readout_mse", "readout_poisson"])
-    ft.add_argument("--lam", type=float, default=1.0, help="weight of the neural term")
+    ft.add_argument("--lam", type=_nonnegative_float, default=0.1,
+                    help="the neural term's share of the update, in [0, 1) (--balance gradnorm), or a raw weight (none)")
+    ft.add_argument("--balance", default="gradnorm", choices=["gradnorm", "none"],
+                    help="gradnorm: λ calibrated on both terms' gradient norms at the start (docs/methods.md)")
+    ft.add_argument("--lam-sweep", nargs="?", const="0.02,0.05,0.1,0.2,0.5", default=None, metavar="L1,L2,...",
+                    help="run these λ (default 0.02,0.05,0.1,0.2,0.5) × --sweep-conditions × --seeds into --out-dir, "
+                         "robustness levels calibrated; writes sweep.csv, comparison.csv and the Pareto figure")
+    ft.add_argument("--sweep-conditions", default="neural,shuffled,pixel")
+    ft.add_argument("--seeds", default="0,1,2", help="training seeds of a sweep (one split, split seed 0)")
     ft.add_argument("--steps", type=int, default=200)
     ft.add_argument("--warmup", type=int, default=0, help="task-only steps before the neural term starts")
     ft.add_argument("--probability", type=float, default=1.0, help="chance of the neural term on a step")
@@ -487,11 +606,28 @@ def _finetune_parser(sub) -> None:
     ft.add_argument("--eval-neural", action="append", help="other neurons/sessions to evaluate on (repeatable)")
     ft.add_argument("--pool", default="flatten", choices=["flatten", "mean"])
     ft.add_argument("--batch-size", type=_positive_int, default=32)
-    ft.add_argument("--lr", type=float, default=1e-4)
+    ft.add_argument("--lr", type=_positive_float, default=1e-4)
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--device", default="auto")
     ft.add_argument("--out-dir", type=Path, required=True, help="checkpoints, final weights and score.nc")
     ft.set_defaults(func=cmd_finetune)
+
+
+def _finetune_sweep(args: argparse.Namespace, kw: dict) -> int:
+    from .figures import finetune_pareto
+    from .finetune.sweep import run_sweep
+
+    lams = [float(v) for v in args.lam_sweep.split(",")]
+    seeds = [int(v) for v in args.seeds.split(",")]
+    kw = {k: v for k, v in kw.items() if k != "lam"} | dict(noise_levels="auto", pgd_eps="auto")
+    out = run_sweep(args.model, out_dir=args.out_dir, lams=lams, conditions=args.sweep_conditions.split(","),
+                    seeds=seeds, device=args.device, progress=_progress(), **kw)
+    made = finetune_pareto(out["summary"], args.out_dir)
+    print(out["summary"].to_string(index=False, float_format="%.4f"))
+    print(out["comparison"].to_string(index=False, float_format="%.4f"))
+    print(f"sweep: {Path(args.out_dir) / 'sweep.csv'}, comparison: {Path(args.out_dir) / 'comparison.csv'}, "
+          f"figure: {made['png']}")
+    return 0
 
 
 def cmd_finetune_summary(args: argparse.Namespace) -> int:
@@ -513,52 +649,42 @@ def _finetune_summary_parser(sub) -> None:
     fs.add_argument("--out", type=Path, required=True)
     fs.set_defaults(func=cmd_finetune_summary)
 
-
 def cmd_scaling(args: argparse.Namespace) -> int:
-    from .atomic import atomic_path
-    from .benchmarks import load_neural, load_stimulus_set
     from .models import load_model
-    from .scaling import default_grid, run_scaling
+    from .scaling import default_grid, load_scaling_data, run_scaling, write_scaling
     from .scoring import model_features
 
-    model = load_model(args.model)
-    stimuli = load_stimulus_set(args.stimuli)
-    feats = model_features(model, stimuli, [args.layer], reduction=args.reduction, device=args.device,
+    assembly, stimuli = load_scaling_data(args.stimuli)
+    feats = model_features(load_model(args.model), stimuli, [args.layer], reduction=args.reduction, device=args.device,
                            cache_dir=args.cache_dir, progress=True)[args.layer]
-    assembly = load_neural(args.stimuli)
-    images, repeats = default_grid(assembly, args.n_points, min_images=args.min_images)
+    images, repeats, alloc = default_grid(assembly, args.n_points, min_images=args.min_images, repeats=args.repeats)
     name = args.name or args.stimuli
-    run = run_scaling(assembly, feats, images, repeats, seed=args.seed, n_draws=args.n_draws, device=args.device,
-                      stimulus_duration_s=args.stimulus_duration_s, interstimulus_s=args.interstimulus_s,
-                      dataset=name)
-    fit = run.fit(n_boot=args.n_boot, seed=args.seed)
-    out = Path(args.out)
-    tables = {out: run.points, out.with_name(out.stem + "_boot.csv"): run.boot_table(fit, name),
-              out.with_name(out.stem + "_fit.csv"): fit.table().assign(dataset=name)}
-    for path, table in tables.items():  # side files first: the main table marks the step done
-        if path != out:
-            with atomic_path(path) as tmp:
-                table.to_csv(tmp, index=False)
-    with atomic_path(out) as tmp:
-        run.points.to_csv(tmp, index=False)
-    print(run.points.groupby(["n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
-    print(fit.table().to_string(index=False))
+    run = run_scaling(assembly, feats, images, repeats, alloc, seed=args.seed, n_draws=args.n_draws,
+                      device=args.device, stimulus_duration_s=args.stimulus_duration_s,
+                      interstimulus_s=args.interstimulus_s, dataset=name)
+    written = write_scaling(run, args.out, name, n_boot=args.n_boot, seed=args.seed)
+    print(run.points.groupby(["result", "n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
+    print(written["fit"].table().to_string(index=False))
+    print(written["allocation"].to_string(index=False))
     return 0
 
 
 def _scaling_parser(sub) -> None:
     sl = sub.add_parser("scaling", help="predictivity vs recording time: subsample images and repeats",
                         description="Example: neuroalign scaling synthetic --model reference --layer block2 --out scaling.csv")
-    sl.add_argument("stimuli", help="a benchmark stimulus set with single trials: synthetic, cowley2023_v4-210325")
+    sl.add_argument("stimuli", help="data with single trials: a stimulus set (synthetic, cowley2023_v4-210325), a "
+                                    "benchmark id or a benchmark file (.yaml)")
+    sl.add_argument("--repeats", type=int, default=None,
+                    help="the curve's repeats per image (default: the dataset's repeat count)")
     sl.add_argument("--model", default="reference")
     sl.add_argument("--layer", default="block2")
-    sl.add_argument("--n-points", type=int, default=6, help="image counts on a log grid")
-    sl.add_argument("--min-images", type=int, default=10, help="smallest training-image count of the grid")
-    sl.add_argument("--n-draws", type=int, default=3, help="independent subsamples per (images, repeats) point")
-    sl.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of neurons and test images")
-    sl.add_argument("--stimulus-duration-s", type=float, default=None,
+    sl.add_argument("--n-points", type=_positive_int, default=6, help="image counts on a log grid")
+    sl.add_argument("--min-images", type=_positive_int, default=10, help="smallest training-image count of the grid")
+    sl.add_argument("--n-draws", type=_positive_int, default=3, help="independent subsamples per (images, repeats) point")
+    sl.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap resamples of neurons and test images")
+    sl.add_argument("--stimulus-duration-s", type=_positive_float, default=None,
                     help="seconds each image is shown (default: the dataset's metadata)")
-    sl.add_argument("--interstimulus-s", type=float, default=None,
+    sl.add_argument("--interstimulus-s", type=_nonnegative_float, default=None,
                     help="seconds between images (default: the dataset's metadata)")
     sl.add_argument("--name", default=None, help="dataset label in the tables (default: the stimulus set)")
     sl.add_argument("--seed", type=int, default=0)
@@ -566,7 +692,6 @@ def _scaling_parser(sub) -> None:
                     help="points CSV; <stem>_boot.csv (bootstrap refits) and <stem>_fit.csv are written beside it")
     _add_extraction_args(sl, layers_and_budget=False)  # one --layer; no budget check in this command
     sl.set_defaults(func=cmd_scaling)
-
 
 def cmd_figures(args: argparse.Namespace) -> int:
     from .figures import make_all_figures
@@ -595,10 +720,9 @@ def _figures_parser(sub) -> None:
     f.add_argument("--scaling", type=Path, nargs="+", default=None,
                    help="scaling-law points CSVs (their _boot.csv beside them give the bands)")
     f.add_argument("--finetune", type=Path, default=None, help="fine-tuning summary CSV")
-    f.add_argument("--n-boot", type=int, default=1000)
+    f.add_argument("--n-boot", type=_positive_int, default=1000)
     f.add_argument("--seed", type=int, default=0)
     f.set_defaults(func=cmd_figures)
-
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import write_leaderboard
@@ -621,7 +745,6 @@ def _leaderboard_parser(sub) -> None:
                          "submissions file, or any file shaped `models: {name: {...}}` (repeatable)")
     lb.set_defaults(func=cmd_leaderboard)
 
-
 def cmd_new_submission(args: argparse.Namespace) -> int:
     from .submission_template import write_template
 
@@ -639,12 +762,15 @@ def _new_submission_parser(sub) -> None:
     ns.add_argument("--name", default=None, help="the model's name (default: the folder's name)")
     ns.set_defaults(func=cmd_new_submission)
 
-
 def cmd_submit(args: argparse.Namespace) -> int:
     from .submit import submit
 
     rec = submit(args.path, args.submissions, timeout=args.timeout, memory_gb=args.memory_gb,
                  trust_code=args.trust_code, replace=args.replace)
+    from .submission_template import placeholder_warnings
+
+    for warning in placeholder_warnings(rec):
+        print(f"neuroalign submit: warning: {warning}", file=sys.stderr)
     print(f"submitted {rec['name']} ({rec['identity']}); layers {', '.join(rec['layers'])}; limits: {rec['limits']}")
     print(f"added to {args.submissions}: the next workflow run scores it on every benchmark of the grid")
     return 0
@@ -666,7 +792,6 @@ def _submit_parser(sub) -> None:
                          "runs it unsandboxed too)")
     su.set_defaults(func=cmd_submit)
 
-
 def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool = True) -> None:
     if layers_and_budget:
         p.add_argument("--layers", nargs="+", default=None, help="layer names (default: the model's default layers)")
@@ -674,7 +799,7 @@ def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool 
     p.add_argument("--cache-dir", default=None, help="activation cache folder (default: the user cache)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU) | cpu | cuda | mps")
     if layers_and_budget:
-        p.add_argument("--budget-gb", type=float, default=None, help="refuse work whose memory estimate exceeds this")
+        p.add_argument("--budget-gb", type=_positive_float, default=None, help="refuse work whose memory estimate exceeds this")
     p.add_argument("--sandbox", action="store_true",
                    help="untrusted model code: only its activations are computed, inside the bubblewrap sandbox "
                         "(no network, minimal read-only view); the host checks them and scores (docs/security.md)")
@@ -691,7 +816,7 @@ def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool 
 
 #: Each command's parser builder (beside its ``cmd_*``), in the order ``neuroalign --help`` lists them.
 PARSERS = (
-    _datasets_parser, _models_parser, _benchmarks_parser, _extract_parser, _score_parser, _rdms_parser,
+    _datasets_parser, _models_parser, _benchmarks_parser, _extract_parser, _score_parser, _compare_parser, _rdms_parser,
     _import_data_parser, _results_parser, _export_brainscore_parser, _finetune_parser, _finetune_summary_parser,
     _scaling_parser, _figures_parser, _leaderboard_parser, _submit_parser, _new_submission_parser,
 )
@@ -725,6 +850,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "sandbox", False) and args.command not in SANDBOXED_COMMANDS:
             raise ConfigError(f"{args.command} --sandbox is not supported: run `neuroalign extract --sandbox` for the "
                               "model first, or drop --sandbox for code you trust.")
+        _check_outputs(args)  # writable before any work
+        from .guard import check_outputs
+
+        check_outputs(args)  # never write over a file this run reads or import-data was given
         if getattr(args, "device", None) is not None:  # resolved once per command, passed down as a torch.device
             from .device import resolve_device
 

@@ -26,7 +26,8 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         what = "is a folder" if path.is_dir() else "does not exist"
         raise DataError(f"results table {path} {what}; give the score CSVs (`neuroalign score --table`).")
     try:
-        df = pd.read_csv(path, dtype={"model": str, "benchmark": str, "layer": str, "kind": str, "scope": str})
+        df = pd.read_csv(path, dtype={"model": str, "benchmark": str, "layer": str, "kind": str, "scope": str,
+                                       "benchmark_hash": str})
     except pd.errors.EmptyDataError:
         raise DataError(f"results table {path} is empty; rerun the `neuroalign score --table` that writes it.") from None
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
@@ -39,11 +40,30 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+def _check_versions(df: pd.DataFrame, path, versions: dict) -> None:
+    """Refuse rows of one benchmark with different content hashes (two benchmark versions), naming the files."""
+    if "benchmark_hash" not in df.columns:
+        return
+    from .versions import version_label
+
+    for bench, rows in df.groupby("benchmark", sort=False):
+        for h, v in rows[["benchmark_hash", "benchmark_version"]].drop_duplicates().itertuples(index=False):
+            if not isinstance(h, str) or not h:
+                continue
+            first = versions.setdefault(bench, (h, v, path))
+            if first[0] != h:
+                raise DataError(f"benchmark {bench!r} has two versions: {version_label(first[1], first[0])} in "
+                                f"{first[2]} and {version_label(v, h)} in {path}; rescore one side on the same "
+                                "benchmark version before merging.")
+
+
 def combine_tables(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """Concatenate results tables, refusing a model × benchmark scored differently in two files."""
-    frames, seen = [], {}
+    """Concatenate results tables, refusing a model × benchmark scored differently in two files
+    and a benchmark whose rows come from different versions (content hashes)."""
+    frames, seen, versions = [], {}, {}
     for path in paths:
         df = read_table(path)
+        _check_versions(df, path, versions)
         key = [c for c in (*KEY, "protocol") if c in df.columns]
         keep = pd.Series(True, index=df.index)
         for (model, bench), rows in df.groupby(["model", "benchmark"], sort=False, dropna=False):

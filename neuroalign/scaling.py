@@ -4,20 +4,20 @@ NeuroAI for AI Safety (arXiv 2411.18526, Fig. 6) fits the fraction of explainabl
 variance (FEVE) a model explains against the recording time spent to train it with a
 sigmoid in log time, ``y = ymax / (1 + exp(-k (log10 t - log10 t50)))``.
 
-* :func:`run_scaling` produces the points: it subsamples the images and repeats of a
-  recording (``n_draws`` independent subsamples per point), fits the package's ridge
-  (:func:`neuroalign.mapping.default_ridge`) on each and keeps its predictions for a fixed
-  set of held-out test images, scored against every test trial.
-* :func:`bootstrap_sigmoid` fits the curve to the mean FEVE per point and puts
-  intervals on ``(ymax, k, t50)`` by resampling the two things the points share —
-  the neurons and the test images — recomputing every point's FEVE from the single
-  test trials in each resample (the points are not independent, so resampling points
-  gives intervals that are too narrow).
-* Recording time = trials used × (stimulus duration + inter-stimulus interval): the
-  wall-clock time of the presentations, read from the assembly's metadata
-  (:func:`presentation_period`), not only the spike-counting window.
+FEVE is not a function of recording time alone: at one time, few images × many repeats
+and many images × one repeat differ. So a run gives two results (issue 27):
 
-Formulas and references: docs/methods.md, section "Scaling law".
+* **the curve** at one declared allocation — more images at a fixed repeat count (the
+  dataset's, by default) — fitted by :func:`bootstrap_sigmoid`;
+* **the allocation at equal recording time** — FEVE over (images, repeats) with
+  ``images × repeats`` fixed — with intervals and the best allocation named
+  (:func:`allocation_table`): "how to spend a recording hour".
+
+:func:`run_scaling` measures both on one fixed held-out test set scored with all its
+repeats (``n_draws`` training draws per point). Intervals resample the neurons, the test
+images and the training draws (:func:`bootstrap_sigmoid`). Recording time = trials used
+× (stimulus duration + inter-stimulus interval) (:func:`presentation_period`).
+:func:`write_scaling` writes a run's tables. Formulas: docs/methods.md, "Scaling law".
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ from .data.assembly import feature_rows, select_stimuli, trials_array, validate_
 from .errors import DataError
 
 PARAMS = ("ymax", "k", "t50")
+#: The sigmoid's range is (0, ymax]: it is fitted to the points whose mean FEVE is at least
+#: this, and the others (negative FEVE at small budgets: a ridge from a handful of images
+#: predicts worse than the test mean) are drawn and counted (``n_below``), not fitted.
+FIT_FLOOR = 0.0
 TIMING_ATTRS = ("stimulus_duration_s", "interstimulus_interval_s")
 
 
@@ -67,6 +71,7 @@ class SigmoidFit:
     n_boot: int
     boot: np.ndarray = field(repr=False)  # (n_ok, 3) rows of (ymax, k, t50)
     method: str = "none"
+    n_below: int = 0  # points below FIT_FLOOR, left out of the fit
 
     def predict(self, t) -> np.ndarray:
         return sigmoid_log10(t, self.ymax, self.k, self.t50)
@@ -83,7 +88,7 @@ class SigmoidFit:
              "ci_low": [self.ci_low[p] for p in PARAMS],
              "ci_high": [self.ci_high[p] for p in PARAMS],
              "ci_level": self.ci, "n_points": self.n_points, "n_boot_ok": len(self.boot),
-             "bootstrap": self.method}
+             "bootstrap": self.method, "n_below_floor": self.n_below}
         )
 
 
@@ -110,15 +115,17 @@ def _fit_once(x, y, p0, bounds):
     return popt
 
 
-def _setup(t, y):
+def _setup(t, y, floor: float | None = FIT_FLOOR):
+    """The points the sigmoid is fitted to (finite, ``t > 0``, ``y ≥ floor``), bounds and a start."""
     t = np.asarray(t, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
     if t.shape != y.shape:
         raise DataError(f"fit_sigmoid: t has {t.size} points, y has {y.size}.")
-    ok = np.isfinite(t) & np.isfinite(y) & (t > 0)
+    ok = np.isfinite(t) & np.isfinite(y) & (t > 0) & (y >= (-np.inf if floor is None else floor))
     t, y = t[ok], y[ok]
     if np.unique(t).size < 3:
-        raise DataError(f"fit_sigmoid: need at least 3 distinct positive recording times, got {np.unique(t).size}.")
+        raise DataError(f"fit_sigmoid: need at least 3 distinct positive recording times with FEVE ≥ {floor}, got "
+                        f"{np.unique(t).size}; add larger budgets (more training images).")
     x = np.log10(t)
     # ymax is a fraction of explainable variance: at most 1. k > 0 (predictivity grows
     # with data); log10 t50 within three decades of the data.
@@ -134,7 +141,7 @@ def _fit_best(x, y, p0, bounds):
         raise DataError(f"fit_sigmoid: the sigmoid fit did not converge on {x.size} points ({exc}).") from exc
 
 
-def _summarise(best, boot, *, ci, n_points, n_boot, method, bias_corrected=False) -> SigmoidFit:
+def _summarise(best, boot, *, ci, n_points, n_boot, method, bias_corrected=False, n_below=0) -> SigmoidFit:
     """Percentile intervals of the refits; ``bias_corrected``: Efron's bias-corrected (BC)
     percentiles, ``Φ(2 z0 ± z_{1-α/2})`` with ``z0 = Φ⁻¹(share of refits below the estimate)``."""
     from scipy.stats import norm
@@ -156,19 +163,19 @@ def _summarise(best, boot, *, ci, n_points, n_boot, method, bias_corrected=False
     return SigmoidFit(
         ymax=float(best[0]), k=float(best[1]), t50=float(10.0 ** best[2]),
         ci_low=dict(zip(PARAMS, map(float, lo))), ci_high=dict(zip(PARAMS, map(float, hi))),
-        ci=ci, n_points=int(n_points), n_boot=n_boot, boot=boot, method=method,
+        ci=ci, n_points=int(n_points), n_boot=n_boot, boot=boot, method=method, n_below=int(n_below),
     )
 
 
 def fit_sigmoid(t, y, *, n_boot: int = 0, seed: int = 0, ci: float = 0.95) -> SigmoidFit:
-    """Least-squares sigmoid in ``log10 t`` (``0 ≤ ymax ≤ 1``, ``k > 0``), values as measured.
+    """Least-squares sigmoid in ``log10 t`` (``0 ≤ ymax ≤ 1``, ``k > 0``) on the points with
+    ``y ≥ FIT_FLOOR`` (the others are counted in ``n_below``).
 
-    Negative FEVE (worse than predicting the test mean, common with a handful of
-    training images) enters the fit unchanged. ``n_boot > 0`` adds a bootstrap over the
-    (t, y) points — kept for comparison only: points that share one test set are not
-    independent, and its intervals undercover (``bench/bench_scaling_coverage.py``);
-    use :func:`bootstrap_sigmoid` on a :class:`ScalingRun` for intervals.
+    ``n_boot > 0`` adds a bootstrap over the (t, y) points — kept for comparison only:
+    points that share one test set are not independent, and its intervals undercover
+    (``bench/bench_scaling_coverage.py``); use :func:`bootstrap_sigmoid` for intervals.
     """
+    n_below = int(np.sum(np.asarray(y, dtype=np.float64) < FIT_FLOOR))
     t, x, y, bounds, p0 = _setup(t, y)
     best = _fit_best(x, y, p0, bounds)
     rng = np.random.default_rng(seed)
@@ -181,18 +188,23 @@ def fit_sigmoid(t, y, *, n_boot: int = 0, seed: int = 0, ci: float = 0.95) -> Si
             boot.append(_fit_once(x[idx], y[idx], best, bounds))
         except (RuntimeError, ValueError):
             continue
-    return _summarise(best, boot, ci=ci, n_points=t.size, n_boot=n_boot, method="points" if n_boot else "none")
+    return _summarise(best, boot, ci=ci, n_points=t.size, n_boot=n_boot, method="points" if n_boot else "none",
+                      n_below=n_below)
 
 
 def fit_with_boot(t, y, boot, *, ci: float = 0.95) -> SigmoidFit:
     """The fit of ``y`` against ``t`` with BC intervals from saved bootstrap refits
     ``boot`` (rows of ``ymax, k, t50``, e.g. the ``_boot.csv`` of ``neuroalign scaling``)."""
+    n_below = int(np.sum(np.asarray(y, dtype=np.float64) < FIT_FLOOR))
     t, x, y, bounds, p0 = _setup(t, y)
     best = _fit_best(x, y, p0, bounds)
     b = np.array(boot, dtype=np.float64).reshape(-1, 3).copy()
     b[:, 2] = np.log10(b[:, 2])
-    return _summarise(best, b, ci=ci, n_points=t.size, n_boot=len(b), method="neurons x test images, BC percentile",
-                      bias_corrected=True)
+    return _summarise(best, b, ci=ci, n_points=t.size, n_boot=len(b), method=BOOT_METHOD, bias_corrected=True,
+                      n_below=n_below)
+
+
+BOOT_METHOD = "neurons x test images x training draws, BC percentile"
 
 
 # ---------------------------------------------------------------------------------------
@@ -238,58 +250,100 @@ class _TrialStats:
             return np.where(den > 0, 1.0 - (mse - noise[:, None, :]) / den, np.nan)
 
 
-def _population_curve(stats: _TrialStats, preds: np.ndarray, w: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Mean FEVE per point (B, P): over draws, then over neuroids weighted by ``v`` (B, N)."""
+def _population_curve(stats: _TrialStats, preds: np.ndarray, w: np.ndarray, v: np.ndarray,
+                      dw: np.ndarray | None = None) -> np.ndarray:
+    """Mean FEVE per point (B, P): over draws (weights ``dw`` (B, P, D), default equal),
+    then over neuroids weighted by ``v`` (B, N)."""
     p, d, s, n = preds.shape
     f = stats.feve(w, preds.reshape(p * d, s, n)).reshape(len(w), p, d, n)
-    f = np.nanmean(f, axis=2)  # over draws
+    dw = np.ones((len(w), p, d)) if dw is None else dw
+    fin = np.isfinite(f)
+    ww = dw[..., None] * fin
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = (np.where(fin, f, 0.0) * ww).sum(2) / ww.sum(2)  # over draws
     ok = np.isfinite(f)
     vv = v[:, None, :] * ok
     return (np.where(ok, f, 0.0) * vv).sum(-1) / vv.sum(-1)
 
 
-def bootstrap_sigmoid(times, test_trials, predictions, *, n_boot: int = 1000, seed: int = 0, ci: float = 0.95,
-                      chunk: int = 250) -> tuple[SigmoidFit, np.ndarray]:
-    """Sigmoid fit with intervals from a bootstrap over neurons and test images.
-
-    ``times`` (P,): recording time of each point; ``test_trials`` (S, R, N): the single
-    test trials (NaN for missing repeats); ``predictions`` (P, D, S, N): each point's
-    ``D`` subsample draws' predictions of the test images. The estimate fits the mean
-    FEVE per point (over draws, then neuroids). Each of ``n_boot`` resamples draws S test
-    images and N neuroids with replacement — the same ones for every point, since all
-    points share them — recomputes every point's FEVE and refits; the intervals are
-    percentiles of the refits. Returns ``(fit, y)``, ``y`` the fitted mean FEVE per point.
-    """
-    times = np.asarray(times, dtype=np.float64)
-    preds = np.asarray(predictions, dtype=np.float64)
-    if preds.ndim == 3:
-        preds = preds[:, None]
+def _resampled_curves(stats: _TrialStats, preds: np.ndarray, n_boot: int, seed: int, chunk: int = 250):
+    """``n_boot`` curves (B, P), each from one resample of the test images, the neuroids and
+    (per point) the training draws, all with replacement: the three things a point's FEVE
+    depends on. Test images and neuroids are the same for every point (all points share
+    them); the draws are each point's own."""
     p, d, s, n = preds.shape
-    test_trials = np.asarray(test_trials, dtype=np.float64)
-    if times.shape != (p,) or test_trials.shape[0] != s or test_trials.shape[2] != n:
-        raise DataError(f"bootstrap_sigmoid: times {times.shape}, test_trials {test_trials.shape} and predictions "
-                        f"{preds.shape} disagree (want (P,), (S, R, N), (P, D, S, N)).")
-    stats = _TrialStats(test_trials)
-    y = _population_curve(stats, preds, np.ones((1, s)), np.ones((1, n)))[0]
-    t, x, yy, bounds, p0 = _setup(times, y)
-    best = _fit_best(x, yy, p0, bounds)
-    keep = np.isfinite(y) & (times > 0)
     rng = np.random.default_rng(seed)
-    boot = []
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
         w = rng.multinomial(s, np.full(s, 1.0 / s), size=b).astype(np.float64)
         v = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(np.float64)
-        curves = _population_curve(stats, preds, w, v)[:, keep]
-        for yb in curves:
+        dw = rng.multinomial(d, np.full(d, 1.0 / d), size=(b, p)).astype(np.float64)
+        yield _population_curve(stats, preds, w, v, dw)
+
+
+def _as_points(times, test_trials, predictions):
+    times = np.asarray(times, dtype=np.float64)
+    preds = np.asarray(predictions, dtype=np.float64)
+    if preds.ndim == 3:
+        preds = preds[:, None]
+    test_trials = np.asarray(test_trials, dtype=np.float64)
+    p, d, s, n = preds.shape
+    if times.shape != (p,) or test_trials.shape[0] != s or test_trials.shape[2] != n:
+        raise DataError(f"bootstrap_sigmoid: times {times.shape}, test_trials {test_trials.shape} and predictions "
+                        f"{preds.shape} disagree (want (P,), (S, R, N), (P, D, S, N)).")
+    return times, test_trials, preds
+
+
+def bootstrap_sigmoid(times, test_trials, predictions, *, n_boot: int = 1000, seed: int = 0,
+                      ci: float = 0.95) -> tuple[SigmoidFit, np.ndarray]:
+    """Sigmoid fit with intervals from a bootstrap over neurons, test images and training draws.
+
+    ``times`` (P,): recording time of each point; ``test_trials`` (S, R, N): the single
+    test trials (NaN for missing repeats); ``predictions`` (P, D, S, N): each point's
+    ``D`` training draws' predictions of the test images. The estimate fits the mean
+    FEVE per point (over draws, then neuroids) where it is ≥ ``FIT_FLOOR``. Each resample
+    (:func:`_resampled_curves`) recomputes every point's FEVE and refits on the same
+    points; the intervals are bias-corrected percentiles of the refits. Returns
+    ``(fit, y)``, ``y`` the mean FEVE per point (all points).
+    """
+    times, test_trials, preds = _as_points(times, test_trials, predictions)
+    stats = _TrialStats(test_trials)
+    y = _population_curve(stats, preds, np.ones((1, preds.shape[2])), np.ones((1, preds.shape[3])))[0]
+    n_below = int(np.sum(y < FIT_FLOOR))
+    t, x, yy, bounds, p0 = _setup(times, y)
+    best = _fit_best(x, yy, p0, bounds)
+    keep = np.isfinite(y) & (times > 0) & (y >= FIT_FLOOR)
+    boot = []
+    for curves in _resampled_curves(stats, preds, n_boot, seed):
+        for yb in curves[:, keep]:
             if not np.isfinite(yb).all():
                 continue
             try:
                 boot.append(_fit_once(x, yb, best, bounds))
             except (RuntimeError, ValueError):
                 continue
-    return _summarise(best, boot, ci=ci, n_points=p, n_boot=n_boot, method="neurons x test images, BC percentile",
-                      bias_corrected=True), y
+    return _summarise(best, boot, ci=ci, n_points=int(keep.sum()), n_boot=n_boot, method=BOOT_METHOD,
+                      bias_corrected=True, n_below=n_below), y
+
+
+def allocation_table(times, test_trials, predictions, grid, *, n_boot: int = 1000, seed: int = 0,
+                     ci: float = 0.95) -> pd.DataFrame:
+    """At equal recording time, FEVE per allocation ``grid`` (n_images, n_repeats) with
+    percentile intervals from the same resampling as the curve (neurons, test images,
+    training draws); ``best`` marks the allocation with the highest FEVE and ``p_best`` is
+    the share of resamples in which each allocation is the best."""
+    times, test_trials, preds = _as_points(times, test_trials, predictions)
+    stats = _TrialStats(test_trials)
+    y = _population_curve(stats, preds, np.ones((1, preds.shape[2])), np.ones((1, preds.shape[3])))[0]
+    curves = np.concatenate(list(_resampled_curves(stats, preds, n_boot, seed)))
+    alpha = (1.0 - ci) / 2.0
+    ok = np.isfinite(curves).all(1)
+    wins = np.bincount(np.argmax(curves[ok], axis=1), minlength=len(y)) / max(int(ok.sum()), 1)
+    return pd.DataFrame({
+        "n_images": [g[0] for g in grid], "n_repeats": [g[1] for g in grid], "recording_time_s": times,
+        "feve": y, "ci_low": np.nanquantile(curves, alpha, axis=0), "ci_high": np.nanquantile(curves, 1 - alpha, axis=0),
+        "ci_level": ci, "p_best": wins, "best": np.arange(len(y)) == int(np.nanargmax(y)),
+        "bootstrap": "neurons x test images x training draws, percentile"})
 
 
 # ---------------------------------------------------------------------------------------
@@ -328,32 +382,54 @@ def presentation_period(assembly: xr.DataArray, *, stimulus_duration_s: float | 
 # the experiment
 
 
-def default_grid(assembly: xr.DataArray, n_points: int = 6, n_test: float = 0.2,
-                 min_images: int = 10) -> tuple[list[int], list[int]]:
-    """Image counts on a log grid from ``min_images`` to 80 % of the training pool (the
-    stimuli left after ``n_test``), and repeat counts 1, 2, half and all of the recorded repetitions."""
-    n_img = len(np.unique(assembly["stimulus_id"].values))
-    pool = n_img * (1 - n_test)
+def default_grid(assembly: xr.DataArray, n_points: int = 6, n_test: float = 0.2, min_images: int = 10,
+                 repeats: int | None = None) -> tuple[list[int], int, list[tuple[int, int]]]:
+    """The curve and the allocations of one run.
+
+    Curve: image counts on a log grid from ``min_images`` to 80 % of the training pool (the
+    stimuli left after ``n_test``) at ``repeats`` per image (default: the dataset's repeat
+    count, its most common number of trials per stimulus). Allocations: one budget of
+    ``T`` trials — the curve's largest image count, so that one repeat per image fits in the
+    pool — spent as ``T / r`` images × ``r`` repeats for r in 1, 2, half and all of the
+    repeats (those leaving ≥ ``min_images`` images)."""
+    sids = assembly["stimulus_id"].values
+    n_img = len(np.unique(sids))
+    pool = int(n_img - int(round(n_test * n_img)))
     if not 3 <= min_images < 0.8 * pool:
         raise DataError(f"scaling grid: min_images={min_images} must be in 3..{int(0.8 * pool) - 1} "
                         f"(80 % of the {int(pool)} training images).")
     images = [int(x) for x in np.unique(np.geomspace(min_images, 0.8 * pool, n_points).astype(int))]
-    reps = int(assembly["repetition"].max()) + 1
-    return images, sorted({1, 2, max(1, reps // 2), reps})
+    reps = int(pd.Series(sids).value_counts().mode().iloc[0]) if repeats is None else int(repeats)
+    if reps < 1:
+        raise DataError(f"scaling grid: repeats={reps} must be ≥ 1.")
+    budget = images[-1]
+    alloc = [(budget // r, r) for r in sorted({1, 2, max(1, reps // 2), reps}) if budget // r >= min_images]
+    return images, reps, alloc
 
 
 @dataclass
 class ScalingRun:
     """What :func:`run_scaling` measured: the table and what the bootstrap needs."""
 
-    points: pd.DataFrame  # one row per (n_images, n_repeats, draw)
+    points: pd.DataFrame  # one row per (result, n_images, n_repeats, draw)
     times: np.ndarray  # (P,) recording time per point: mean over its draws
     test_trials: np.ndarray = field(repr=False)  # (S, R, N) kept neuroids
     predictions: np.ndarray = field(repr=False)  # (P, D, S, N)
     grid: list = field(default_factory=list)  # (n_images, n_repeats) per point
+    results: list = field(default_factory=list)  # "curve" | "allocation" per point
+
+    def _part(self, which: str):
+        idx = [i for i, r in enumerate(self.results) if r == which]
+        return idx, self.times[idx], self.predictions[idx]
 
     def fit(self, *, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> SigmoidFit:
-        return bootstrap_sigmoid(self.times, self.test_trials, self.predictions, n_boot=n_boot, seed=seed, ci=ci)[0]
+        """The curve's sigmoid (declared allocation only)."""
+        _, t, p = self._part("curve")
+        return bootstrap_sigmoid(t, self.test_trials, p, n_boot=n_boot, seed=seed, ci=ci)[0]
+
+    def allocations(self, *, n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> pd.DataFrame:
+        idx, t, p = self._part("allocation")
+        return allocation_table(t, self.test_trials, p, [self.grid[i] for i in idx], n_boot=n_boot, seed=seed, ci=ci)
 
     def boot_table(self, fit: SigmoidFit, dataset: str) -> pd.DataFrame:
         """The bootstrap refits, one row each: ``dataset, boot, ymax, k, t50`` (the figure's band)."""
@@ -361,101 +437,140 @@ class ScalingRun:
                              **{p: fit.boot[:, i] for i, p in enumerate(PARAMS)}})
 
 
-def run_scaling(
-    assembly: xr.DataArray,
-    features: xr.DataArray,
-    image_counts,
-    repeat_counts,
-    *,
-    stimulus_duration_s: float | None = None,
-    interstimulus_s: float | None = None,
-    seed: int = 0,
-    n_test: int | float = 0.2,
-    n_draws: int = 3,
-    estimator=None,
-    device: str = "auto",
-    min_explainable: float = 0.05,
-    dataset: str | None = None,
-) -> ScalingRun:
-    """Predictivity of ridge encoding models trained on subsampled recordings.
+@dataclass
+class _Recording:
+    """The fixed parts of a run: trials, features, the held-out test set and its statistics."""
 
-    A fixed set of ``n_test`` held-out stimuli (a count, or a fraction of the stimuli)
-    is scored with all its repeats for every point. For each ``n_images`` in
-    ``image_counts``, ``n_repeats`` in ``repeat_counts`` and each of ``n_draws`` draws,
-    ``n_images`` training stimuli are drawn from the rest, and ``n_repeats`` of each
-    stimulus's recorded trials (all of them if it has fewer) are averaged as the
-    training target. ``estimator`` (default :func:`neuroalign.mapping.default_ridge`
-    on ``device``, float64) maps features (joined on ``stimulus_id``) to responses.
+    trials: np.ndarray  # (stimulus, repetition, neuroid)
+    X: np.ndarray  # features in the trials' stimulus order
+    test: np.ndarray
+    pool: np.ndarray
+    keep: np.ndarray  # neuroids with explainable variance on the test set
+    stats: _TrialStats
+    finite: np.ndarray  # (stimulus, repetition): a complete trial
 
-    ``points`` has one row per point and draw: ``dataset, n_images, n_repeats, draw,
-    n_trials, trial_period_s, recording_time_s`` (trials used × :func:`presentation_period`),
-    ``feve`` (mean over neuroids whose single-trial explainable variance on the test
-    stimuli is ≥ ``min_explainable``), ``feve_median``, ``n_neuroids``, ``n_test``.
-    """
-    from .mapping import default_ridge
 
+def _prepare(assembly, features, n_test, seed, min_explainable) -> _Recording:
+    """Trials, joined features and one held-out test set (every repeat kept) for all points."""
     validate_assembly(assembly)
-    period = presentation_period(assembly, stimulus_duration_s=stimulus_duration_s, interstimulus_s=interstimulus_s)
-    if int(n_draws) < 1:
-        raise DataError(f"scaling: n_draws={n_draws} must be ≥ 1.")
-    trials, sids = trials_array(assembly)  # (stimulus, repetition, neuroid)
-    X_all = np.asarray(features.values, dtype=np.float64)[feature_rows(features, sids)]
+    trials, sids = trials_array(assembly)
+    X = np.asarray(features.values, dtype=np.float64)[feature_rows(features, sids)]
     n_stim = len(sids)
     n_test = int(round(n_test * n_stim)) if isinstance(n_test, float) else int(n_test)
     if not 2 <= n_test < n_stim - 2:
-        raise DataError(f"scaling_experiment: n_test={n_test} must leave training stimuli out of {n_stim}.")
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(n_stim)
+        raise DataError(f"scaling: n_test={n_test} must leave training stimuli out of {n_stim}.")
+    perm = np.random.default_rng(seed).permutation(n_stim)
     test, pool = perm[:n_test], perm[n_test:]
-    too_many = [n for n in image_counts if n > len(pool) or n < 3]
-    if too_many:
-        raise DataError(f"scaling_experiment: image counts {too_many} outside 3..{len(pool)} (training pool size).")
     test_ids = sids[test]
     ev = explainable_variance(select_stimuli(assembly, test_ids), stimulus_ids=test_ids, min_ceiling=min_explainable)
     keep = ~ev["low_ceiling"].values
     if not keep.any():
         raise DataError(
-            f"scaling_experiment: no neuroid has an explainable variance ≥ {min_explainable} on the "
-            f"{n_test} test stimuli (max {float(ev.max()):.3f}); lower min_explainable or add test stimuli."
-        )
-    test_trials = trials[test][:, :, keep]
-    stats = _TrialStats(test_trials)
-    finite = np.isfinite(trials).all(axis=2)  # (stimulus, repetition): a complete trial
+            f"scaling: no neuroid has an explainable variance ≥ {min_explainable} on the "
+            f"{n_test} test stimuli (max {float(ev.max()):.3f}); lower min_explainable or add test stimuli.")
+    return _Recording(trials, X, test, pool, keep, _TrialStats(trials[test][:, :, keep]),
+                      np.isfinite(trials).all(axis=2))
+
+
+def _train_draw(rec: _Recording, est, n_img: int, n_rep: int, rng) -> tuple[np.ndarray, int]:
+    """One training draw: ``n_img`` pool images, ``n_rep`` of each one's trials averaged;
+    the fitted map's predictions of the test images (kept neuroids) and the trials used."""
+    train = rng.choice(rec.pool, size=n_img, replace=False)
+    Y = np.empty((len(train), rec.trials.shape[2]))
+    used = 0
+    for j, s in enumerate(train):
+        reps = np.flatnonzero(rec.finite[s])
+        pick = rng.choice(reps, size=min(n_rep, len(reps)), replace=False)
+        Y[j] = rec.trials[s, pick].mean(0)
+        used += len(pick)
+    model = clone(est).fit(rec.X[train], Y)
+    return np.asarray(model.predict(rec.X[rec.test]), dtype=np.float64)[:, rec.keep], used
+
+
+def run_scaling(assembly: xr.DataArray, features: xr.DataArray, image_counts, repeats: int,
+                allocations=(), *, stimulus_duration_s: float | None = None, interstimulus_s: float | None = None,
+                seed: int = 0, n_test: int | float = 0.2, n_draws: int = 3, estimator=None, device: str = "auto",
+                min_explainable: float = 0.05, dataset: str | None = None) -> ScalingRun:
+    """Predictivity of ridge encoding models trained on subsampled recordings.
+
+    One fixed set of ``n_test`` held-out stimuli (a count, or a fraction) is scored with
+    all its repeats for every point. The curve: each ``n_images`` in ``image_counts`` at
+    ``repeats`` trials per image; the allocations: each ``(n_images, n_repeats)`` of
+    ``allocations`` (equal recording time, :func:`default_grid`). Each point has
+    ``n_draws`` independent training draws (:func:`_train_draw`). ``estimator`` (default
+    :func:`neuroalign.mapping.default_ridge`, float64) maps features (joined on
+    ``stimulus_id``) to the averaged training trials.
+
+    ``points``: one row per point and draw: ``dataset, result, n_images, n_repeats, draw,
+    n_trials, trial_period_s, recording_time_s``, ``feve`` (mean over the neuroids whose
+    single-trial explainable variance on the test stimuli is ≥ ``min_explainable``),
+    ``feve_median``, ``n_neuroids``, ``n_test``.
+    """
+    from .mapping import default_ridge
+
+    period = presentation_period(assembly, stimulus_duration_s=stimulus_duration_s, interstimulus_s=interstimulus_s)
+    if int(n_draws) < 1:
+        raise DataError(f"scaling: n_draws={n_draws} must be ≥ 1.")
+    rec = _prepare(assembly, features, n_test, seed, min_explainable)
+    grid = [(int(a), int(repeats)) for a in image_counts] + [(int(a), int(b)) for a, b in allocations]
+    results = ["curve"] * len(image_counts) + ["allocation"] * len(allocations)
+    bad = [n for n, _ in grid if n > len(rec.pool) or n < 3]
+    if bad:
+        raise DataError(f"scaling: image counts {bad} outside 3..{len(rec.pool)} (training pool size).")
     est = estimator if estimator is not None else default_ridge(device=device, dtype="float64")
     name = dataset or str(assembly.attrs.get("identifier", assembly.name or "assembly"))
-    grid = [(int(a), int(b)) for a in image_counts for b in repeat_counts]
-    preds = np.empty((len(grid), int(n_draws), n_test, int(keep.sum())))
+    rng = np.random.default_rng([seed, 1])
+    preds = np.empty((len(grid), int(n_draws), len(rec.test), int(rec.keep.sum())))
     rows, times = [], []
     for gi, (n_img, n_rep) in enumerate(grid):
         used_all = []
         for draw in range(int(n_draws)):
-            train = rng.choice(pool, size=n_img, replace=False)
-            Y = np.empty((len(train), trials.shape[2]))
-            used = 0
-            for j, s in enumerate(train):
-                reps = np.flatnonzero(finite[s])
-                pick = rng.choice(reps, size=min(n_rep, len(reps)), replace=False)
-                Y[j] = trials[s, pick].mean(0)
-                used += len(pick)
-            model = clone(est).fit(X_all[train], Y)
-            pred = np.asarray(model.predict(X_all[test]), dtype=np.float64)[:, keep]
-            preds[gi, draw] = pred
-            f = stats.feve(np.ones((1, n_test)), pred[None])[0, 0]
+            preds[gi, draw], used = _train_draw(rec, est, n_img, n_rep, rng)
+            f = rec.stats.feve(np.ones((1, len(rec.test))), preds[gi, draw][None])[0, 0]
             used_all.append(used)
-            rows.append({
-                "dataset": name, "n_images": n_img, "n_repeats": n_rep, "draw": draw,
-                "n_trials": used, "trial_period_s": period, "recording_time_s": used * period,
-                "feve": float(np.nanmean(f)), "feve_median": float(np.nanmedian(f)),
-                "n_neuroids": int(keep.sum()), "n_test": n_test,
-            })
+            rows.append({"dataset": name, "result": results[gi], "n_images": n_img, "n_repeats": n_rep, "draw": draw,
+                         "n_trials": used, "trial_period_s": period, "recording_time_s": used * period,
+                         "feve": float(np.nanmean(f)), "feve_median": float(np.nanmedian(f)),
+                         "n_neuroids": int(rec.keep.sum()), "n_test": len(rec.test)})
         times.append(float(np.mean(used_all)) * period)
-    return ScalingRun(pd.DataFrame(rows), np.array(times), test_trials, preds, grid)
+    return ScalingRun(pd.DataFrame(rows), np.array(times), rec.trials[rec.test][:, :, rec.keep], preds, grid, results)
 
 
-def scaling_experiment(assembly, features, image_counts, repeat_counts, **kwargs) -> pd.DataFrame:
-    """:func:`run_scaling`'s table alone (``n_draws`` defaults to 1 here)."""
-    kwargs.setdefault("n_draws", 1)
-    return run_scaling(assembly, features, image_counts, repeat_counts, **kwargs).points
+def write_scaling(run: ScalingRun, out, name: str, *, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Fit the curve, tabulate the allocations and write a run's four tables, each atomically:
+    ``<out>`` (points), ``<stem>_boot.csv`` (refits), ``<stem>_fit.csv`` (parameters) and
+    ``<stem>_allocation.csv``. The points table goes last: it marks the step done."""
+    from pathlib import Path
+
+    from .atomic import atomic_path
+
+    out = Path(out)
+    fit = run.fit(n_boot=n_boot, seed=seed)
+    alloc = run.allocations(n_boot=n_boot, seed=seed).assign(dataset=name)
+    side = lambda suffix: out.with_name(out.stem + suffix)  # noqa: E731
+    tables = {side("_boot.csv"): run.boot_table(fit, name), side("_fit.csv"): fit.table().assign(dataset=name),
+              side("_allocation.csv"): alloc, out: run.points}
+    for path, table in tables.items():
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
+    return {"fit": fit, "allocation": alloc, "tables": tables}
+
+
+def load_scaling_data(spec: str):
+    """``(assembly, stimuli)`` of a stimulus set name, a benchmark id or a benchmark file
+    (a researcher's own recording): any data with single trials."""
+    from .benchmarks import benchmarks, get_benchmark, is_benchmark_file, load_neural, load_stimulus_set
+    from .data.assembly import is_averaged
+
+    if is_benchmark_file(spec) or spec in benchmarks():
+        bench = get_benchmark(spec)
+        assembly, stimuli = bench.load(), bench.stimuli()
+    else:
+        assembly, stimuli = load_neural(spec), load_stimulus_set(spec)
+    if not isinstance(assembly, xr.DataArray) or "stimulus_id" not in assembly.coords or is_averaged(assembly):
+        raise DataError(f"scaling: {spec} has no single trials (repeat-averaged responses or RDMs); the scaling "
+                        "law needs each image's trials. Give a benchmark or stimulus set with repetitions.")
+    return assembly, stimuli
 
 
 # ---------------------------------------------------------------------------------------
@@ -491,33 +606,43 @@ def simulate_scaling(truth, times, *, n_neurons: int = 40, n_test: int = 150, n_
     return trials, preds
 
 
-# ---------------------------------------------------------------------------------------
-# the two datasets the paper figure is run on
+def simulate_recording(*, n_images: int = 600, n_neurons: int = 30, n_repeats: int = 4, n_features: int = 60,
+                       noise_sd: float = 1.5, period_s: float = 0.2, seed=0):
+    """A recording from a stimulus-driven model with trial noise: FEVE follows from the
+    images and repeats a map is trained on, not from recording time.
 
-
-def synthetic_features(stimuli, layer: str, network_seed: int = 0) -> xr.DataArray:
-    """The reference net's spatially averaged ``layer`` for a synthetic stimulus set."""
-    from .models.reference import build_reference_net, preprocess_uint8, reference_features
-    from .ood.image_stats import load_pixels
-
-    pix = load_pixels(stimuli)
-    feats = reference_features(build_reference_net(network_seed), preprocess_uint8(pix), layer).double().numpy()
-    return xr.DataArray(feats, dims=("presentation", "feature"),
-                        coords={"stimulus_id": ("presentation", list(stimuli.stimulus_ids))})
-
-
-def pixel_features(stimuli, *, size: int = 16, n_components: int = 256, seed: int = 0) -> xr.DataArray:
-    """A fixed, fast feature set: box-downsampled RGB pixels through a seeded random projection.
-
-    A baseline that needs no trained network (the figure's curve shape, not its height,
-    is what it shows); swap in a trained network's layer for the paper's numbers.
+    Image *s* has features ``x_s ~ N(0, I_p)``; neuron *i*'s mean response is
+    ``μ_si = x_s·w_i`` (``w_i ~ N(0, I/p)``, signal variance ≈ 1) and each trial adds
+    ``N(0, noise_sd²)``. Returns ``(assembly, features, truth)``: single trials (timing in
+    attrs), the features joined on ``stimulus_id``, and ``truth(n_images, n_repeats,
+    n_draws, seed)`` — the expected population FEVE of the package ridge trained on that
+    allocation, measured against the true means on fresh images and fresh neurons.
     """
-    from .ood.image_stats import load_pixels
+    from .data.assembly import make_assembly
+    from .mapping import default_ridge
 
-    pix = load_pixels(stimuli, size=size).reshape(len(stimuli), -1).astype(np.float64) / 255.0
-    pix = pix - pix.mean(0)
     rng = np.random.default_rng(seed)
-    proj = rng.normal(size=(pix.shape[1], n_components)) / np.sqrt(pix.shape[1])
-    feats = np.concatenate([pix @ proj, np.abs(pix @ proj)], axis=1)  # a rectified half: some nonlinearity
-    return xr.DataArray(feats, dims=("presentation", "feature"),
-                        coords={"stimulus_id": ("presentation", list(stimuli.stimulus_ids))})
+    X = rng.standard_normal((n_images, n_features))
+    W = rng.standard_normal((n_features, n_neurons)) / np.sqrt(n_features)
+    trials = (X @ W)[:, None, :] + noise_sd * rng.standard_normal((n_images, n_repeats, n_neurons))
+    ids = np.array([f"sim{i:05d}" for i in range(n_images)])
+    asm = make_assembly(trials.reshape(-1, n_neurons), stimulus_id=np.repeat(ids, n_repeats),
+                        attrs={"identifier": "simulated", "stimulus_duration_s": period_s / 2,
+                               "interstimulus_interval_s": period_s / 2})
+    feats = xr.DataArray(X, dims=("presentation", "feature"), coords={"stimulus_id": ("presentation", ids)})
+
+    def truth(n_img: int, n_rep: int, n_draws: int = 20, truth_seed=1, n_fresh: int = 2000,
+              n_pop: int = 200) -> float:
+        r = np.random.default_rng([truth_seed, n_img, n_rep])
+        Wp = r.standard_normal((n_features, n_pop)) / np.sqrt(n_features)
+        Xf = r.standard_normal((n_fresh, n_features))
+        mu_f = Xf @ Wp
+        out = []
+        for _ in range(n_draws):
+            Xt = r.standard_normal((n_img, n_features))
+            Yt = Xt @ Wp + noise_sd * r.standard_normal((n_img, n_pop)) / np.sqrt(n_rep)
+            pred = np.asarray(default_ridge(device="cpu", dtype="float64").fit(Xt, Yt).predict(Xf), dtype=np.float64)
+            out.append(np.mean(1.0 - ((pred - mu_f) ** 2).mean(0) / mu_f.var(0)))
+        return float(np.mean(out))
+
+    return asm, feats, truth

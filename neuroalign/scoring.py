@@ -48,7 +48,13 @@ def versions() -> dict[str, str]:
 
 def model_features(model, stimuli, layers=None, *, reduction="avgpool", device="auto", cache_dir=None,
                    budget_bytes=None, progress=False) -> dict[str, xr.DataArray]:
-    """Per-layer ``presentation × feature`` activations (or a twin's outputs under ``"output"``)."""
+    """Per-layer ``presentation × feature`` activations (or a twin's outputs under ``"output"``).
+
+    Layers are loaded into memory in order while their total stays within ``budget_bytes``;
+    the rest stay lazily opened on their Zarr stores and are read each time a metric uses
+    them (one layer at a time), so the resident features of a many-layer model are bounded
+    by the budget, not by the layer count. Without a budget every layer is loaded. The values
+    are the same either way."""
     from .activations import extract
 
     if getattr(model, "is_twin", False):
@@ -58,7 +64,18 @@ def model_features(model, stimuli, layers=None, *, reduction="avgpool", device="
     layers = list(layers or model.layers)
     feats = extract(model, stimuli, layers, reduction=reduction, device=device, cache_dir=cache_dir,
                     budget_bytes=budget_bytes, progress=progress)
-    return {layer: feats[layer].load() for layer in layers}
+    return dict(zip(layers, _resident((feats[layer] for layer in layers), budget_bytes), strict=True))
+
+
+def _resident(arrays, budget_bytes: float | None = None):
+    """Each lazily opened array loaded while the running total of loaded bytes is within
+    ``budget_bytes`` (all of them without a budget), else as it is (read on use)."""
+    used = 0
+    for a in arrays:
+        if budget_bytes is None or used + a.nbytes <= budget_bytes:
+            used += a.nbytes
+            a = a.load()
+        yield a
 
 
 # ---- the entry point ---------------------------------------------------------------------
@@ -96,14 +113,30 @@ def score(model, benchmark: str | Benchmark, *, layers=None, reduction="avgpool"
     if features is None:
         features = model_features(model, stimuli, layers, reduction=reduction, device=device, cache_dir=cache_dir,
                                   budget_bytes=budget_bytes, progress=progress)
-    ds = run_metric(bench.kind, features, bench.load(), bench, seed=seed, device=device, protocol=protocol,
-                    stimuli=stimuli, budget_bytes=budget_bytes, dask=dask, dask_workers=dask_workers)
+    from .progress import showing
+    from .resampling import attach, resample_key
+    from .versions import content_hash
+
+    data = bench.load()
+    with showing(progress):  # bars over layers and folds on a terminal
+        ds = run_metric(bench.kind, features, data, bench, seed=seed, device=device, protocol=protocol,
+                        stimuli=stimuli, budget_bytes=budget_bytes, dask=dask, dask_workers=dask_workers)
+    ds.attrs.update(benchmark_version=int(bench.version),
+                    benchmark_hash=content_hash(bench, data, stimuli.content_hash, protocol), kind=bench.kind)
+    ds = attach(ds, data, bench, resample_key(bench, ds.attrs["benchmark_hash"]))
     ds.attrs.update(
         model=getattr(model, "name", str(model)), model_identity=getattr(model, "identity", ""),
         benchmark=bench.identifier, kind=bench.kind, region=bench.region, seed=int(seed),
         reduction=str(reduction), data_hash=stimuli.content_hash, versions=json.dumps(versions()),
+        model_parameters=_n_parameters(model),
     )
     return ds
+
+
+def _n_parameters(model) -> int:
+    """Parameters of the model's network (-1 when it has none to count); shown on the model pages."""
+    module = getattr(model, "module", None)
+    return int(sum(p.numel() for p in module.parameters())) if hasattr(module, "parameters") else -1
 
 
 def save_score(ds: xr.Dataset, path: str | os.PathLike) -> Path:
@@ -120,16 +153,18 @@ def result_rows(ds: xr.Dataset) -> pd.DataFrame:
     Every row's ``raw``, ``ceiling`` and ``normalized`` follow the kind's one convention
     (``normalization``) over the same neuroids (``n_neuroids`` − ``n_excluded``). Reads the
     fields every Score declares (:data:`neuroalign.scorers.SCORE_FIELDS`, ``LAYER_VARS``)."""
-    from .scorers import SCORE_FIELDS, VALUE_COLUMNS
+    from .scorers import LATE_COLUMNS, SCORE_FIELDS, VALUE_COLUMNS, kind_columns
 
     a = {**SCORE_FIELDS, **ds.attrs}  # a Score written before a field existed reads it as not applicable
     columns = result_columns()
-    values = [*VALUE_COLUMNS, *(c for rec in METRIC_KINDS.values() for c in rec.columns)]
+    values = [*VALUE_COLUMNS, *kind_columns(), *LATE_COLUMNS, *kind_columns(late=True)]
     base = {c: np.nan for c in columns}
     base.update(model=a["model"], model_identity=a.get("model_identity", ""), benchmark=a["benchmark"], kind=a["kind"], region=a["region"],
                 n_neuroids=ds.sizes.get("neuroid", np.nan), n_stimuli=a["n_stimuli"],
                 normalization=a["normalization"], protocol=a["protocol"], n_excluded=a["n_excluded"],
-                excluded_reason=a["excluded_reason"])
+                excluded_reason=a["excluded_reason"], benchmark_version=a.get("benchmark_version", np.nan),
+                benchmark_hash=a.get("benchmark_hash", ""),
+                model_parameters=a["model_parameters"] if a.get("model_parameters", -1) >= 0 else np.nan)
     rows = []
     for i, layer in enumerate(ds["layer"].values.astype(str)):
         row = dict(base, scope="layer", layer=layer, selected=bool(layer == a["layer"]))

@@ -2,10 +2,11 @@
 
 Two schemes, one per kind of metric:
 
-* **Nested** (encoding, OOD): per outer fold, each layer's mapping is fitted on the fold's
-  training stimuli and the layer with the best inner (GCV) score *on those training
-  stimuli* is the fold's choice; the fold's test stimuli score that choice only.
-* **Repeated random halves** (PLS, RSA, CKA, whose metrics have no cheap inner score):
+* **Nested** (encoding, OOD, PLS): per outer fold, each layer's mapping is fitted on the fold's
+  training stimuli and the layer with the best inner score *on those training stimuli*
+  (GCV for ridge; Brain-Score's protocol on the fold's images for PLS) is the fold's
+  choice; the fold's test stimuli score that choice only.
+* **Repeated random halves** (RSA, CKA, whose metrics fit no per-image map):
   ``n_repeats`` random halves of the stimuli; on each, the layer is chosen on one half
   and scored on the other. The reported score is the mean over repeats, and its interval
   is mean ± t·sd over repeats (t with n_repeats − 1 degrees of freedom): the spread of a statistic over random half-samples

@@ -17,6 +17,7 @@ import yaml
 
 from .atomic import atomic_path
 from .errors import ConfigError, unknown
+from .yamlsafe import safe_load
 
 REQUIRED = {
     "name": "the model's name on the leaderboard (letters, digits, '-', '_', '.')",
@@ -134,6 +135,21 @@ description: A small untrained convnet (the template; replace it with your model
 """
 
 
+#: Template values a submitter is meant to replace: (field, text) pairs ``submit`` warns about.
+PLACEHOLDERS = (("authors", "Your Name"), ("description", "(the template; replace it with your model)"))
+
+
+def placeholder_warnings(meta: dict) -> list[str]:
+    """Fields still holding the template's placeholder text (accepted, but said)."""
+    out = []
+    for field, text in PLACEHOLDERS:
+        value = meta.get(field)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and text in v for v in values):
+            out.append(f"{field} still holds the template's placeholder {text!r}: edit metadata.yaml and submit again")
+    return out
+
+
 def metadata_problems(meta, where: str | os.PathLike = "metadata.yaml", base: str | os.PathLike | None = None) -> list[str]:
     """Every problem of a submission's metadata, each naming the field and what it should hold."""
     if not isinstance(meta, dict):
@@ -181,7 +197,7 @@ def read_metadata(meta_path: str | os.PathLike, base: str | os.PathLike | None =
     """Parse and check ``metadata.yaml``; one ConfigError lists every problem with the fix."""
     meta_path = Path(meta_path)
     try:
-        meta = yaml.safe_load(meta_path.read_text())
+        meta = safe_load(meta_path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

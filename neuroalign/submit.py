@@ -22,6 +22,7 @@ import yaml
 
 from .atomic import atomic_path
 from .errors import ConfigError, ModelError
+from .yamlsafe import safe_load
 
 REQUIRED = ("name", "authors", "callable")
 
@@ -146,7 +147,7 @@ def read_submissions(path: str | os.PathLike) -> dict:
     """The submissions YAML as a dict; a file that is not a YAML mapping is a ConfigError naming it."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load(path.read_text())
     except OSError as exc:
         raise ConfigError(f"submissions file {path} cannot be read ({exc.strerror}).") from None
     except yaml.YAMLError as exc:

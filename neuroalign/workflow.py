@@ -19,6 +19,12 @@ DEFAULT = SCHEMA.with_name("default.yaml")
 def with_defaults(config: dict, default_path: str | os.PathLike | None = None) -> dict:
     """The user's config over the built-in defaults: missing top-level keys come from
     default.yaml, except the grid (``models``, ``benchmarks``), which a user config replaces."""
+    from .yamlsafe import ALIASES_REFUSED, shared_node
+
+    shared = shared_node(config)
+    if shared is not None:
+        raise ConfigError(f"workflow config: the value at {shared} repeats another through a YAML alias; "
+                          f"{ALIASES_REFUSED}.")
     default = yaml.safe_load(Path(default_path or DEFAULT).read_text())
     out = dict(config)
     if "models" not in out and default.get("models"):  # say so: a grid without models is no surprise

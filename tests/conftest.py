@@ -34,3 +34,29 @@ def k92(data_root):
     from neuroalign.datasets.kriegeskorte import load_kriegeskorte92
 
     return load_kriegeskorte92()
+
+
+# ---- parallel runs (pytest-xdist, `-n 2 --dist loadgroup`: the README's test command) ----------
+#: Modules whose tests run one after another on one worker: the SLURM cluster (system daemons),
+#: the workflow runs (snakemake, several processes each), Brain-Score's shared virtual
+#: environment, the browser, and the slow real-data fits. Everything else is spread over workers.
+SERIAL_MODULES = {"test_slurm", "test_workflow", "test_brainscore_benchmarks", "test_brainscore_parity",
+                  "test_leaderboard_browser", "test_datasets_real", "test_encoding_real", "test_finetune",
+                  "test_finetune_cowley"}
+
+
+#: Run last: the cluster is stopped when its module ends, and a Snakemake start while
+#: SLURM's tools are installed but no controller answers waits for ``scontrol`` (the SLURM
+#: executor plugin asks it on import), so no workflow test should come after it.
+LAST_MODULES = ("test_slurm",)
+
+
+def _module(item) -> str:
+    return item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: _module(item) in LAST_MODULES)  # stable: the order is kept otherwise
+    for item in items:
+        if _module(item) in SERIAL_MODULES or item.get_closest_marker("slow") or item.get_closest_marker("brainscore"):
+            item.add_marker(pytest.mark.xdist_group("serial"))

@@ -319,7 +319,7 @@ def test_check_disjoint_lists_pairs_and_counts():
 # 0.7964 / 0.8298 / 0.7884 held-out and 0.8347 / 0.8607 / 0.8090 on the other neurons: all within 0.004.
 # PGD robust accuracy (ε = 1, 2, 4 /255, 20 steps; max_eval=64, i.e. 60 images): start 0.73 / 0.62 / 0.35,
 # neural 0.84 / 0.72 / 0.53 on its 57 clean-correct images, shuffled 0.77 / 0.56 / 0.19 on 48.
-SETTINGS = dict(layer="block2", loss="cka", lam=1.0, steps=150, batch_size=32, lr=1e-3, seed=0, device="cpu",
+SETTINGS = dict(layer="block2", loss="cka", lam=1.0, balance="none", steps=150, batch_size=32, lr=1e-3, seed=0, device="cpu",
                 task_data="neural", pool="flatten", progress=False, max_eval=32, noise_levels=(0.0, 0.2),
                 checkpoint_every=75)
 

@@ -362,13 +362,13 @@ def test_model_page(server, browser):
     assert drv.find_element("id", "rank").text == "3 of 4"
     assert drv.find_element("id", "overall").text == "0.450"
     row = [c.text for c in _css(drv, '#benchmarks tr[data-bench="cowley2023.210325.pls"] td')]
-    # benchmark, region, kind, raw, ceiling, normalised, Brain-Score normalised, interval, layer, ...
-    assert row[:9] == ["cowley2023.210325.pls", "V4", "pls", "0.560", "0.640", "0.700", "0.875",
-                       "[0.650, 0.750]", "block2"]
+    # benchmark, region, kind, raw, its interval (labelled raw), ceiling, normalised, Brain-Score normalised, layer
+    assert row[:9] == ["cowley2023.210325.pls", "V4", "pls", "0.560", "raw [0.650, 0.750]", "0.640", "0.700",
+                       "0.875", "block2"]
     assert row[10] == "3 (ceiling < 0.1)"
-    assert [c.text for c in _css(drv, '#checks tr[data-bench="synthetic.encoding"] td')][5] == "0.970"
+    assert [c.text for c in _css(drv, '#checks tr[data-bench="synthetic.encoding"] td')][6] == "0.970"
     imgs = _css(drv, "figure img")
-    assert [i.get_attribute("alt") for i in imgs] == ["layer-by-layer predictivity"]
+    assert [i.get_attribute("alt").split(":")[0] for i in imgs] == ["Encoding, layer by layer"]
     assert drv.execute_script("return arguments[0].naturalWidth", imgs[0]) > 100  # the PNG loaded
     ARTIFACTS.mkdir(exist_ok=True)
     drv.set_window_size(WIDTH, 1400)
@@ -401,3 +401,59 @@ def test_table_fits_1280_pixels_with_ten_benchmarks(server, browser):
     right = drv.execute_script("return document.getElementById('leaderboard').getBoundingClientRect().right")
     assert right <= inner, right
     assert drv.save_screenshot(str(ARTIFACTS / "leaderboard_expanded.png"))
+
+
+def test_pages_read_well(server, browser):
+    """Issue 28 §3: headers break only between words, a spec line per model, a methods page, model facts,
+    readable thumbnails, empty-cell reasons not cut, intervals labelled raw, a compact results page."""
+    drv = browser
+    drv.set_window_size(WIDTH, 900)
+    drv.get(f"{server}/leaderboard.html")
+    for button in _css(drv, "button.expand"):
+        button.click()
+    broken = drv.execute_script("""
+        var bad=[]; document.querySelectorAll('#leaderboard thead th.bench').forEach(function(th){
+          var cs=getComputedStyle(th), room=th.clientWidth-parseFloat(cs.paddingLeft)-parseFloat(cs.paddingRight);
+          th.textContent.split(/[._]|(?<=[A-Za-z])(?=[0-9])/).forEach(function(part){
+            var s=document.createElement('span'); s.style.fontSize=cs.fontSize; s.style.fontFamily=cs.fontFamily;
+            s.style.fontWeight=cs.fontWeight; s.style.whiteSpace='nowrap';
+            s.textContent=part; th.appendChild(s);
+            if(s.getBoundingClientRect().width>room+0.5){bad.push(th.textContent);} s.remove();});});
+        return bad;""")
+    assert broken == [], broken  # every word (between . _ and a name's number) fits its header: no break inside one
+    specs = [td.find_element("css selector", ".spec").text for td in _css(drv, "#leaderboard td.model")]
+    assert len(specs) == len(RANKED) and all(specs)
+    cut = drv.execute_script("""
+        var bad=[]; document.querySelectorAll('td.missing .why').forEach(function(w){
+          if(w.offsetParent!==null && (w.scrollWidth>w.clientWidth+1 || w.scrollHeight>w.clientHeight+1)){
+            bad.push(w.textContent);}}); return bad;""")
+    assert cut == []
+    drv.find_element("link text", "methods page").click()
+    assert drv.find_element("css selector", ".methods h1").text.startswith("Methods")
+    assert len(_css(drv, ".methods table")) >= 1 and "<script" not in drv.page_source.split("<body>")[1]
+
+    drv.set_window_size(WIDTH, 1400)
+    drv.get(f"{server}/models/alpha-net.html")
+    field = {d.get_attribute("data-field"): d.text for d in _css(drv, "dl.details dd")}
+    assert field["training"] == "as built by the plugin" and "plugin" in field["weights"]
+    assert field["parameters"].startswith("not recorded")
+    widths = [drv.execute_script("return arguments[0].getBoundingClientRect().width", i) for i in _css(drv, "figure img")]
+    assert widths and min(widths) >= 600  # a thumbnail a reader can read without opening it
+    assert all(c.text.startswith("raw [") or c.text == "–" for c in _css(drv, 'td[data-field="interval"]'))
+    head = [th.text for th in _css(drv, "#benchmarks thead th")]
+    assert head[head.index("raw") + 1].startswith("interval") and "of raw" in head[head.index("raw") + 1]
+    page_right = drv.execute_script("return document.getElementById('benchmarks').getBoundingClientRect().right")
+    assert page_right <= drv.execute_script("return window.innerWidth"), page_right  # no column cut off
+    assert drv.save_screenshot(str(ARTIFACTS / "leaderboard_model_facts.png"))
+
+    drv.set_window_size(WIDTH, 900)
+    drv.get(f"{server}/results.html")
+    table = drv.find_element("id", "results")
+    rows = _css(drv, "#results tbody tr")
+    heights = [drv.execute_script("return arguments[0].getBoundingClientRect().height", r) for r in rows[:20]]
+    assert max(heights) < 40, max(heights)  # one line per row
+    assert drv.execute_script("return arguments[0].getBoundingClientRect().width", table) <= WIDTH
+    assert [th.text for th in _css(drv, "#results thead th")][1:4] == ["model", "benchmark", "scope"]
+    rows[0].find_element("css selector", "summary").click()
+    assert "normalization" in rows[0].find_element("css selector", "dl").text
+    assert drv.save_screenshot(str(ARTIFACTS / "results_page.png"))

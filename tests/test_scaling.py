@@ -8,11 +8,45 @@ from scipy.stats import spearmanr
 
 from neuroalign.ceiling import feve_from_trials
 from neuroalign.errors import DataError
-from neuroalign.scaling import (PARAMS, _TrialStats, bootstrap_sigmoid, fit_sigmoid, pixel_features,
-                                presentation_period, run_scaling, scaling_experiment, sigmoid_log10,
-                                simulate_scaling, synthetic_features)
+from neuroalign.scaling import (PARAMS, _TrialStats, bootstrap_sigmoid, default_grid, fit_sigmoid,
+                                load_scaling_data, presentation_period, run_scaling, sigmoid_log10,
+                                simulate_recording, simulate_scaling)
 
 TIMING = {"stimulus_duration_s": 0.1, "interstimulus_s": 0.1}
+
+
+def synthetic_features(stimuli, layer: str, network_seed: int = 0):
+    """The reference net's spatially averaged ``layer`` for a synthetic stimulus set."""
+    import xarray as xr
+
+    from neuroalign.models.reference import build_reference_net, preprocess_uint8, reference_features
+    from neuroalign.ood.image_stats import load_pixels
+
+    feats = reference_features(build_reference_net(network_seed), preprocess_uint8(load_pixels(stimuli)),
+                               layer).double().numpy()
+    return xr.DataArray(feats, dims=("presentation", "feature"),
+                        coords={"stimulus_id": ("presentation", list(stimuli.stimulus_ids))})
+
+
+def pixel_features(stimuli, *, size: int = 16, n_components: int = 256, seed: int = 0):
+    """Box-downsampled RGB pixels through a seeded random projection (and its rectified half)."""
+    import xarray as xr
+
+    from neuroalign.ood.image_stats import load_pixels
+
+    pix = load_pixels(stimuli, size=size).reshape(len(stimuli), -1).astype(np.float64) / 255.0
+    pix = pix - pix.mean(0)
+    proj = np.random.default_rng(seed).normal(size=(pix.shape[1], n_components)) / np.sqrt(pix.shape[1])
+    feats = np.concatenate([pix @ proj, np.abs(pix @ proj)], axis=1)
+    return xr.DataArray(feats, dims=("presentation", "feature"),
+                        coords={"stimulus_id": ("presentation", list(stimuli.stimulus_ids))})
+
+
+def scaling_experiment(assembly, features, image_counts, repeat_counts, **kw):
+    """Every (images, repeats) pair as one table (the curve at each repeat count), one draw each."""
+    kw.setdefault("n_draws", 1)
+    allocations = [(a, b) for a in image_counts for b in repeat_counts]
+    return run_scaling(assembly, features, [], 1, allocations, **kw).points
 
 
 def _coverage(n_sets, n_boot, *, old_too=0):
@@ -62,8 +96,9 @@ def test_trial_stats_are_feve_from_trials_at_unit_weights():
     np.testing.assert_allclose(stats.feve(w, pred[None])[0, 0], feve_from_trials(tr[idx], pred[idx])[0], rtol=1e-10)
 
 
-def test_fit_bounds_ymax_and_keeps_negative_values():
-    """ymax ≤ 1 even when the points climb past it; negative FEVE is fitted as measured, not as 0."""
+def test_fit_bounds_ymax_and_leaves_negative_values_out():
+    """ymax ≤ 1 even when the points climb past it; the sigmoid's range is (0, ymax], so points
+    with negative FEVE are left out of the fit and counted (issue 27: restrict the fit, say so)."""
     t = np.logspace(0, 4, 15)
     steep = fit_sigmoid(t, sigmoid_log10(t, 1.3, 2.0, 1e3))
     assert steep.ymax <= 1.0 and abs(steep.ymax - 1.0) < 1e-6
@@ -72,7 +107,8 @@ def test_fit_bounds_ymax_and_keeps_negative_values():
     y_neg[:3] = -0.4
     a, b = fit_sigmoid(t, y), fit_sigmoid(t, y_neg)
     assert abs(a.ymax - 0.6) < 1e-4 and abs(a.k - 3.0) < 1e-3
-    assert b.k > a.k + 0.3  # the negative points pull the curve (clipped to 0 they would barely move it)
+    assert abs(b.ymax - 0.6) < 1e-3 and b.n_points == 12 and b.n_below == 3
+    assert b.table()["n_below_floor"].iloc[0] == 3
     with pytest.raises(DataError, match="3 distinct"):
         fit_sigmoid([1, 1, 10, 10], [0.1, 0.1, 0.5, 0.5])
 
@@ -158,10 +194,11 @@ def test_scaling_experiment_on_cowley_210325(data_root):
 
     assembly, stimuli = load_cowley("210325")
     feats = pixel_features(stimuli, size=12, n_components=128)
-    run = run_scaling(assembly, feats, [40, 150, 500], [1, 6], seed=0, n_draws=2, device="cpu",
-                      dataset="cowley210325")
+    run = run_scaling(assembly, feats, [40, 150, 500], 6, [(40, 1), (150, 1), (500, 1)], seed=0, n_draws=2,
+                      device="cpu", dataset="cowley210325")
     df = run.points
     assert len(df) == 12 and (df["n_test"] == 128).all()
+    assert (df.loc[df["result"] == "curve", "n_repeats"] == 6).all()
     assert 0 < df["n_neuroids"].iloc[0] <= 50
     # trials actually used: at most images x repeats, and 6 repeats exist for every image;
     # each costs 0.2 s of recording (100 ms flash + 100 ms blank, the dataset's metadata)
@@ -170,7 +207,52 @@ def test_scaling_experiment_on_cowley_210325(data_root):
     mean = df.groupby(["n_images", "n_repeats"])["feve"].mean()
     assert mean[(500, 6)] > 0.05 and mean[(500, 6)] > mean[(40, 1)] + 0.1
     assert spearmanr(df["recording_time_s"], df["feve"]).statistic > 0.6
+    # the curve alone (3 points at 6 repeats): pixel features from 40 images predict worse than the
+    # test mean, which the sigmoid (range (0, ymax]) does not describe, so it is not fitted and says so
+    curve = df[df["result"] == "curve"].groupby("n_images")["feve"].mean()
+    if (curve >= 0).sum() < 3:
+        with pytest.raises(DataError, match="FEVE ≥ 0.0, got 2; add larger budgets"):
+            run.fit(n_boot=100, seed=0)
+        return
     fit = run.fit(n_boot=100, seed=0)
     assert len(fit.boot) >= 95 and 0 < fit.ymax <= 1 and (fit.boot[:, 0] <= 1).all()
     for p in PARAMS:
         assert fit.ci_low[p] <= getattr(fit, p) <= fit.ci_high[p]
+
+
+# ---- issue 27: one declared allocation, and the allocations at equal recording time -------
+
+def test_curve_holds_its_allocation_and_allocations_share_one_time():
+    asm, feats, _ = simulate_recording(n_images=300, n_neurons=12, n_repeats=4, seed=0)
+    images, reps, alloc = default_grid(asm, 4, min_images=20)
+    assert reps == 4 and alloc == [(images[-1], 1), (images[-1] // 2, 2), (images[-1] // 4, 4)]
+    run = run_scaling(asm, feats, images, reps, alloc, n_draws=2, device="cpu")
+    pts = run.points
+    curve, al = pts[pts["result"] == "curve"], pts[pts["result"] == "allocation"]
+    assert (curve["n_repeats"] == 4).all() and sorted(curve["n_images"].unique()) == images
+    assert al["n_trials"].nunique() == 1  # equal recording time
+    assert pts["n_test"].nunique() == 1 and run.test_trials.shape[1] == 4  # one test set, all its repeats
+
+
+def test_feve_follows_images_and_repeats_not_time():
+    """Known answer (the stimulus-driven simulator): at equal recording time, spreading trials over
+    more images beats repeating few (noise averages out either way; a linear map needs images),
+    the allocation table names it with an interval, and the curve matches the simulator's truth."""
+    asm, feats, truth = simulate_recording(n_images=500, n_neurons=20, n_repeats=4, n_features=40, seed=1)
+    images, reps, alloc = default_grid(asm, 4, min_images=40)
+    run = run_scaling(asm, feats, images, reps, alloc, n_draws=3, device="cpu", seed=1)
+    table = run.allocations(n_boot=200, seed=0)
+    assert table["best"].sum() == 1 and table.loc[table["best"], "n_repeats"].item() == 1
+    assert (table["ci_low"] <= table["feve"]).all() and (table["feve"] <= table["ci_high"]).all()
+    assert table["feve"].iloc[0] - table["feve"].iloc[-1] > 0.1  # same time, different FEVE
+    expect = [truth(n, reps, n_draws=5) for n in images]
+    got = run.points[run.points["result"] == "curve"].groupby("n_images")["feve"].mean().to_numpy()
+    assert got[0] < 0 and expect[0] < 0  # a ridge from as many images as features: worse than the mean
+    np.testing.assert_allclose(got[1:], expect[1:], atol=0.05)
+
+
+def test_scaling_reads_a_benchmark_and_refuses_averaged_data():
+    asm, stimuli = load_scaling_data("synthetic.encoding")
+    assert "repetition" in asm.coords and len(stimuli) == len(np.unique(asm["stimulus_id"].values))
+    with pytest.raises(DataError, match="no single trials"):
+        load_scaling_data("kriegeskorte2008.human_it.rsa")

@@ -64,14 +64,45 @@ def submissions_in(log: str) -> list[tuple[str, str, str, str]]:
     return SUBMITTED.findall(log)
 
 
+STOP = ROOT / ".ci" / "slurm" / "stop.sh"
+DAEMONS = ("slurmctld", "slurmd", "munged")
+
+
+def running_daemons() -> dict[str, list[int]]:
+    """The pids of every process named slurmctld, slurmd or munged on this machine (from /proc)."""
+    found: dict[str, list[int]] = {name: [] for name in DAEMONS}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+            except OSError:  # it ended
+                continue
+            if comm in found:
+                found[comm].append(int(entry.name))
+    return {name: pids for name, pids in found.items() if pids}
+
+
 @pytest.fixture(scope="module")
 def cluster():
+    """A running one-node cluster; on teardown, what start.sh started is stopped (stop.sh) and
+    checked gone, so the test session leaves no daemon behind. A cluster that was already up
+    before the tests is left running."""
+    before = running_daemons()
     proc = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        pytest.fail(f"the SLURM cluster did not start: {START.relative_to(ROOT)} exited {proc.returncode}\n"
-                    f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc.stderr.strip().splitlines()[-1]
+    started = "already running" not in proc.stderr
+    try:
+        if proc.returncode != 0:
+            pytest.fail(f"the SLURM cluster did not start: {START.relative_to(ROOT)} exited {proc.returncode}\n"
+                        f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        yield proc.stderr.strip().splitlines()[-1]
+    finally:
+        if started:
+            stop = subprocess.run(["bash", str(STOP)], capture_output=True, text=True, timeout=120,
+                                  stdin=subprocess.DEVNULL)
+            left = {k: v for k, v in running_daemons().items() if k not in before}
+            assert stop.returncode == 0 and not left, (f"{STOP.relative_to(ROOT)} exited {stop.returncode} and left "
+                                                       f"{left or 'nothing'} running:\n{stop.stderr[-3000:]}")
 
 
 @dataclass

@@ -183,7 +183,7 @@ def test_every_metric_declares_every_field(reference, kind):
 
     model, feats = reference
     options = {"ood": {"split": "label", "column": "family", "train": "gratings", "test": "blobs"},
-               "pls": {"n_halves": 2}, "rsa": {"n_halves": 10}, "cka": {"n_halves": 4}}.get(kind, {})
+               "pls": {"n_splits": 3}, "rsa": {"n_halves": 10}, "cka": {"n_halves": 4}}.get(kind, {})
     bench = Benchmark(f"synthetic.test_{kind}", kind, "synthetic", "synthetic", "registry test", options)
     s = score(model, bench, features={k: feats[k] for k in ("block2", "block3")})
     assert set(SCORE_FIELDS) <= set(s.attrs) and all(v in s for v in LAYER_VARS)

@@ -159,6 +159,7 @@ def test_dry_run_default_config_and_slurm_profile(tmp_path):
     ft.write_text(yaml.safe_dump(dict(TINY, finetune={"enabled": True, "steps": 10})))
     out = _snakemake(tmp_path, "-n", config=ft)
     assert "finetune" in out.stdout and "finetune_summary" in out.stdout
+    assert "finetune_sweep" in out.stdout  # the λ sweep and its Pareto figure (calibrated λ by default)
 
 
 def test_jobs_per_model_or_stimulus_set(tmp_path):

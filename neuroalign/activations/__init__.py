@@ -1,7 +1,18 @@
-"""Activation extraction: hooks, batching, device, reduction, and an on-disk Zarr cache."""
+"""Activation extraction: hooks, batching, device, reduction, and an on-disk Zarr cache.
 
-from .extract import estimate_bytes, extract, extract_outputs
-from .reduction import Reduction
-from .store import open_activations
+Names are resolved on first use (PEP 562): ``neuroalign.activations.reduction`` (the
+workflow's config check parses reductions) does not import torch through ``extract``."""
 
-__all__ = ["Reduction", "estimate_bytes", "extract", "extract_outputs", "open_activations"]
+from importlib import import_module
+
+_WHERE = {"estimate_bytes": ".extract", "extract": ".extract", "extract_outputs": ".extract",
+          "Reduction": ".reduction", "open_activations": ".store"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name], __name__), name)
+    globals()[name] = value  # the function ``extract``, not the submodule of that name
+    return value

@@ -214,6 +214,25 @@ def _check_budget(jobs: list[_Job], n: int, budget: float | None) -> None:
             )
 
 
+def _checked(model_name: str, job: _Job, values: np.ndarray, ids: list[str]) -> np.ndarray:
+    """One batch of a layer's activations, refused unless it has the probe's width, a row per image
+    and only finite values: a model whose output depends on the batch must not pass."""
+    want = job.reduction.n_features(job.shape)
+    batch = f"the batch of {len(ids)} stimuli {ids[0]}..{ids[-1]}"
+    if values.ndim != 2 or values.shape != (len(ids), want):
+        got = "x".join(map(str, values.shape))
+        raise ModelError(f"{model_name}: layer {job.layer or 'output'!r} gave {got} values ({values.shape[-1]} features) "
+                         f"for {batch}, but {want} features per image for one image; its output must not depend on "
+                         "the batch: fix the model (or extract with --batch-size 1). Nothing was kept.")
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        which = [ids[i] for i in np.flatnonzero(bad)]
+        raise ModelError(f"{model_name}: layer {job.layer or 'output'!r} gave non-finite (NaN/Inf) activations for "
+                         f"{len(which)} of {batch}, e.g. {which[:5]}; fix the model (check it at this batch size). "
+                         "Nothing was kept.")
+    return values
+
+
 def _run(model: LoadedModel, stimuli: StimulusSet, jobs: list[_Job], dev: torch.device, amp: bool,
          batch_size: int, num_workers: int | None, budget: float | None, progress: bool) -> None:
     """Compute the jobs whose stores are absent, in one pass over the stimuli."""
@@ -261,7 +280,9 @@ def _run(model: LoadedModel, stimuli: StimulusSet, jobs: list[_Job], dev: torch.
             with autocast:
                 module(x.to(dev, non_blocking=True, memory_format=fmt if x.dim() == 4 else torch.preserve_format))
             # read after the whole forward pass (as before: a later in-place op is seen)
-            writes.submit(start, {layer: got[layer].float().cpu().numpy() for layer in writers})
+            ids = stimuli.stimulus_ids[start:start + x.shape[0]]
+            writes.submit(start, {job.layer: _checked(model.name, job, got[job.layer].float().cpu().numpy(), ids)
+                                  for job in jobs})
             start += x.shape[0]
             bar.update(x.shape[0])
             failpoint("extract.batch")

@@ -9,13 +9,18 @@ while pairwise distances are kept on average. The seed is in ``to_dict`` and so 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch  # imported where a reduction runs: parsing one (the workflow's config check) needs no torch
+
 
 @dataclass(frozen=True)
 class Reduction:
@@ -61,6 +66,8 @@ class Reduction:
     # ---- compute --------------------------------------------------------------------
     def __call__(self, out: torch.Tensor) -> torch.Tensor:
         """(batch, ...) layer output -> (batch, features) float32 on the same device."""
+        import torch
+
         x = out.detach()
         if x.dtype != torch.float32:
             x = x.float()
@@ -69,8 +76,13 @@ class Reduction:
     def projection(self, n_in: int, device: torch.device) -> torch.Tensor:
         """Sparse ``(dim, n_in)`` matrix: sqrt(n_in) random ±scale entries per row, from ``seed``.
 
-        Built on the CPU from a private generator, so it is the same on every device.
+        Built on the CPU from a private generator, so it is the same on every device. Kept in
+        CSR layout on CPU and CUDA: its product with a batch runs row by row, 10× and more faster
+        than COO's on a wide conv layer (bench/bench_scale.py), at 60 % of COO's memory; the
+        entries are the same, the products agree to float32 rounding.
         """
+        import torch
+
         key = (n_in, str(device))
         if key not in self._proj:
             g = torch.Generator().manual_seed(self.seed)
@@ -80,8 +92,15 @@ class Reduction:
             signs = torch.randint(0, 2, (self.dim * s,), generator=g).float().mul_(2).sub_(1)
             scale = math.sqrt(n_in / (self.dim * s))  # keeps E||Px||^2 = ||x||^2
             coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), signs * scale, (self.dim, n_in),
-                                          check_invariants=True)
-            self._proj[key] = coo.coalesce().to(device)
+                                          check_invariants=False)  # in range by construction
+            del rows, cols, signs
+            proj = coo.coalesce()
+            del coo  # the uncoalesced copy: ~150 MB on a VGG16 conv1 layer at srp:4096
+            if torch.device(device).type in ("cpu", "cuda"):
+                with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
+                    warnings.simplefilter("ignore", UserWarning)
+                    proj = proj.to_sparse_csr()
+            self._proj[key] = proj.to(device)
         return self._proj[key]
 
 
@@ -96,6 +115,8 @@ def _avgpool(r: Reduction, x: torch.Tensor) -> torch.Tensor:
 
 
 def _srp(r: Reduction, x: torch.Tensor) -> torch.Tensor:
+    import torch
+
     x = x.reshape(x.shape[0], -1)
     return torch.sparse.mm(r.projection(x.shape[1], x.device), x.T).T.contiguous()
 

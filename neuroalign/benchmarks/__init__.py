@@ -40,6 +40,7 @@ class Benchmark:
     source: str = "builtin"  # builtin | plugin:<name> | file:<path> | brainscore:<id>
     loader: Callable | None = field(default=None, hash=False, compare=False, repr=False)
     files: tuple = field(default=(), hash=False, compare=False)  # (dataset, relpath) it reads from the registry
+    version: int = 1  # raised by hand when the benchmark changes on purpose; the content hash catches the rest
 
     def load(self):
         """The benchmark's neural data: an assembly, or an RDM set for RSA."""

@@ -30,7 +30,10 @@ import pandas as pd
 import yaml
 
 from ..errors import DataError
+from ..guard import record_inputs
+from ..yamlsafe import describe, safe_load
 from . import Benchmark
+from .imported import options_block
 
 SCHEMA = {
     "type": "object",
@@ -38,6 +41,7 @@ SCHEMA = {
     "required": ["identifier", "kind", "region", "stimuli"],
     "properties": {
         "identifier": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.]*$"},
+        "version": {"type": "integer", "minimum": 1},
         "kind": {"enum": []},  # the registered metric kinds, filled in by schema()
         "region": {"type": "string", "minLength": 1},
         "description": {"type": "string"},
@@ -101,9 +105,9 @@ def read_benchmark_spec(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise DataError(f"benchmark file {path} does not exist.")
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise DataError(f"benchmark file {path} is not valid YAML: {exc}") from None
+        raise DataError(f"benchmark file {path} is not valid YAML{describe(exc)}.") from None
     if not isinstance(spec, dict):
         raise DataError(f"benchmark file {path}: expected a mapping of keys (identifier, kind, region, ...).")
     data = [k for k in DATA_KEYS if k in spec]
@@ -138,33 +142,65 @@ def _npy_assembly(folder: Path, r: dict, source: Path, region: str):
 def read_array_assembly(arr_path: Path, rows_path: Path, *, key: str | None, where: str, region: str):
     """An ``.npy``/``.npz`` response array and its rows CSV as an assembly (``key``: the array in an .npz)."""
     rows = pd.read_csv(rows_path, dtype={"stimulus_id": str})
-    if arr_path.suffix == ".npz":
-        with np.load(arr_path) as z:
-            key = key or (z.files[0] if len(z.files) == 1 else None)
-            if key is None or key not in z.files:
-                raise DataError(f"{where}: responses/key must name one of {z.files} in {arr_path.name}.")
-            values = z[key]
-    else:
-        values = np.load(arr_path, allow_pickle=False)
-    return array_to_assembly(values, rows, where=f"{where} (responses)", region=region)
+    try:
+        if arr_path.suffix == ".npz":
+            with np.load(arr_path, allow_pickle=False) as z:
+                key = key or (z.files[0] if len(z.files) == 1 else None)
+                if key is None or key not in z.files:
+                    raise DataError(f"{where}: responses/key must name one of {z.files} in {arr_path.name}.")
+                values = z[key]
+        else:
+            values = np.load(arr_path, allow_pickle=False)
+    except DataError:
+        raise
+    except ValueError as exc:  # object arrays need pickle, which could run code: never loaded
+        if "allow_pickle" in str(exc):
+            raise DataError(f"{where}: {arr_path} holds an object (pickled) array; save the responses as numbers, "
+                            "e.g. np.save(path, values.astype('float64')).") from None
+        raise DataError(f"{where}: {arr_path} is not a readable .npy/.npz array ({exc}).") from None
+    return array_to_assembly(values, rows, where=f"{where} (responses)", region=region, rows_path=rows_path)
 
 
 def array_to_assembly(values: np.ndarray, rows: pd.DataFrame, *, where: str, region: str | None = None,
-                      neuroid_ids=None):
-    """``(presentation, neuroid)`` values and a row table (``stimulus_id`` [, ``repetition``]) as an assembly."""
+                      neuroid_ids=None, rows_path: Path | None = None):
+    """``(presentation, neuroid)`` values and a row table (``stimulus_id`` [, ``repetition``]) as an
+    assembly; numbers only, all finite (a NaN/Inf neuroid is refused by name, not scored as 0)."""
     from ..data.assembly import make_assembly
 
     values = np.asarray(values)
     if values.ndim != 2:
         raise DataError(f"{where}: the response array must be 2-D (presentation, neuroid); got shape {values.shape}.")
+    if values.dtype.kind not in "biuf":
+        raise DataError(f"{where}: the response array has dtype {values.dtype}; responses must be real numbers.")
     if "stimulus_id" not in rows.columns:
         raise DataError(f"{where}: the rows table needs a 'stimulus_id' column (has {list(rows.columns)}).")
     if len(rows) != values.shape[0]:
-        raise DataError(f"{where}: {values.shape[0]} response rows but {len(rows)} rows in the table.")
+        hint = (" The array looks transposed (its columns match the table's rows): save array.T, shaped "
+                "(presentation, neuroid).") if values.shape[1] == len(rows) else ""
+        raise DataError(f"{where}: {values.shape[0]} response rows but {len(rows)} rows in the table.{hint}")
     extra = {c: rows[c].to_numpy() for c in rows.columns if c not in ("stimulus_id", "repetition")}
-    return make_assembly(values.astype(np.float64), stimulus_id=rows["stimulus_id"].astype(str).to_numpy(),
-                         repetition=rows["repetition"].to_numpy() if "repetition" in rows.columns else None,
-                         neuroid_id=neuroid_ids, region=region or "unknown", presentation_coords=extra or None)
+    da = make_assembly(values.astype(np.float64), stimulus_id=rows["stimulus_id"].astype(str).to_numpy(),
+                       repetition=_repetitions(rows, rows_path or where), neuroid_id=neuroid_ids,
+                       region=region or "unknown", presentation_coords=extra or None)
+    bad = ~np.isfinite(da.values).all(axis=0)
+    if bad.any():
+        names = da["neuroid_id"].values[bad].tolist()
+        raise DataError(f"{where}: {int((~np.isfinite(da.values)).sum())} NaN/Inf value(s) in {len(names)} neuroid(s) "
+                        f"{names[:10]}; drop those neuroids or fill the values before importing.")
+    return da
+
+
+def _repetitions(rows: pd.DataFrame, source) -> np.ndarray | None:
+    """The rows table's ``repetition`` column as whole numbers (None without one)."""
+    if "repetition" not in rows.columns:
+        return None
+    rep = pd.to_numeric(rows["repetition"], errors="coerce")
+    bad = rep.isna() | (rep != rep.round())
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{source}: repetition must be a whole number on every row; row {i + 1} has "
+                        f"{rows['repetition'].iloc[i]!r}.")
+    return rep.to_numpy().astype(np.int64)
 
 
 @lru_cache(maxsize=16)
@@ -213,8 +249,8 @@ def _load_data(path: str, mtime: float):
     missing = [s for s in ids if s not in stimuli]
     if missing:
         raise DataError(f"benchmark file {source}: {len(missing)} stimulus_id(s) of the responses are not among the "
-                        f"{len(stimuli)} images of {spec['stimuli']}, e.g. {missing[:5]}; ids are the image file "
-                        "names without extension.")
+                        f"{len(stimuli)} images of {spec['stimuli']}, e.g. {', '.join(map(str, missing[:5]))}; ids are the "
+                        "image file names without extension.")
     return spec, data, str(stim_path)
 
 
@@ -228,7 +264,7 @@ def load_benchmark_file(path: str | os.PathLike) -> Benchmark:
     return Benchmark(
         spec["identifier"], spec["kind"], spec["region"], stim,
         spec.get("description", f"from {source}"), options, source=f"file:{source}",
-        loader=lambda: _load_data(str(source), source.stat().st_mtime)[1],
+        loader=lambda: _load_data(str(source), source.stat().st_mtime)[1], version=int(spec.get("version", 1)),
     )
 
 
@@ -260,6 +296,8 @@ def import_data(array: str | os.PathLike, rows: str | os.PathLike, stimuli: str 
     tmp.mkdir(parents=True)
     try:
         assembly = read_array_assembly(array, rows, key=key, where=f"import-data {rows}", region=region)
+        _check_images(stimuli)
+        check_ids(assembly, rows, stimuli)
         save_assembly(assembly, tmp / "responses.nc")
         if stimuli.is_dir():
             shutil.copytree(stimuli, tmp / "images")
@@ -269,13 +307,50 @@ def import_data(array: str | os.PathLike, rows: str | os.PathLike, stimuli: str 
             stim_rel = "images.zip"
         spec = {"identifier": identifier, "kind": kind, "region": region, "assembly": "responses.nc",
                 "stimuli": stim_rel, "description": f"imported from {array.name} + {rows.name} + {stimuli.name}"}
-        if options:
-            spec["options"] = dict(options)
-        (tmp / "benchmark.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        text = yaml.safe_dump(spec, sort_keys=False) + options_block(kind, options)
+        (tmp / "benchmark.yaml").write_text(text)
         load_benchmark_file(tmp / "benchmark.yaml").load()  # every check a score would make
         _load_data.cache_clear()
+        record_inputs([array, rows, stimuli], tmp)  # later commands refuse to write over these
         tmp.rename(out_dir)
+    except DataError as exc:  # the checks ran on the temporary copy: name the user's folder
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(str(exc).replace(str(tmp.resolve()), str(out_dir.resolve())).replace(str(tmp), str(out_dir))
+                        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir / "benchmark.yaml"
+
+
+def _check_images(stimuli: Path) -> None:
+    """Every image import-data will copy: no link leading out of the folder (it would be copied
+    in), and each one decodes, so a broken image is named now rather than at score time."""
+    from ..data.stimuli import StimulusSet
+
+    if stimuli.is_dir():
+        root = stimuli.resolve()
+        for p in sorted(stimuli.rglob("*")):
+            if p.is_symlink() and not p.resolve().is_relative_to(root):
+                raise DataError(f"import-data: {p} is a link to {p.resolve()}, outside the image folder {stimuli}; "
+                                "copy the image into the folder instead (nothing was written).")
+        images = StimulusSet.from_folder(stimuli, color="convert")
+    else:
+        images = StimulusSet.from_zip(stimuli, color="convert")
+    for sid in images.stimulus_ids:
+        images.load_image(sid)
+
+
+def check_ids(assembly, rows: Path, stimuli: Path) -> None:
+    """Every stimulus_id of the rows table names an image (said in the user's terms, before anything is written)."""
+    from ..data.stimuli import StimulusSet
+
+    images = StimulusSet.from_folder(stimuli) if stimuli.is_dir() else StimulusSet.from_zip(stimuli)
+    ids = pd.unique(assembly["stimulus_id"].values.astype(str))
+    missing = [str(s) for s in ids if s not in images]
+    if missing:
+        stripped = [Path(s).stem for s in missing if Path(s).suffix and Path(s).stem in images]
+        hint = (f" ids are file names without extension: write {stripped[0]!r}, not {missing[0]!r}."
+                if stripped else " ids are the image file names without extension.")
+        raise DataError(f"import-data: {len(missing)} stimulus_id(s) of {rows} are not among the {len(images)} images "
+                        f"of {stimuli}, e.g. {', '.join(missing[:5])};{hint}")

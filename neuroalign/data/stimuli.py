@@ -186,7 +186,7 @@ class StimulusSet:
                     UnicodeDecodeError, ValueError) as exc:
                 raise DataError(f"image {self.location(stimulus_id)} cannot be read from the zip ({exc}); "
                                 "the archive is damaged: re-download or rebuild it.") from None
-        return (self.source / f).read_bytes()
+        return read_image_file(self.source / f)
 
     def iter_bytes(self, stimulus_ids: Sequence[str] | None = None):
         """Yield ``(stimulus_id, bytes)`` in id order (all ids by default)."""
@@ -269,6 +269,17 @@ def zip_members(path: Path) -> list[str]:
                 "Rebuild the zip with relative member paths."
             )
     return names
+
+
+def read_image_file(path: Path) -> bytes:
+    """An image file's bytes, refused before reading when its size is over the per-image limit
+    (``NEUROALIGN_MAX_IMAGE_MB``, as for zip members): a sparse file can declare gigabytes."""
+    limit = limits()["max_member_bytes"]
+    size = path.stat().st_size
+    if size > limit:
+        raise DataError(f"image {path} is {size / 2**20:.0f} MB, over the limit of {limit / 2**20:.0f} MB per image; "
+                        "refusing to read it (raise NEUROALIGN_MAX_IMAGE_MB if the image is real).")
+    return path.read_bytes()
 
 
 def list_zip_images(path: Path) -> list[str]:

@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # figures are files; never open a window
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..atomic import atomic_path  # noqa: E402
@@ -145,6 +146,55 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_") or "unnamed"
 
 
+#: Journal sizes: one column (85 mm) for a single panel, full width (180 mm) for several;
+#: fonts of 6.5–8 pt at that size stay readable in print, PNGs at 300 dpi.
+MM = 1 / 25.4
+SINGLE_MM, FULL_MM, DPI = 85, 180, 300
+STYLE = {"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 6.5,
+         "ytick.labelsize": 6.5, "legend.fontsize": 6.5, "lines.markersize": 4, "axes.linewidth": 0.6}
+
+
+def journal_figure(n_panels: int, *, height_mm: float = 62, max_cols: int = 2) -> tuple[Figure, list]:
+    """Panels in a grid of at most ``max_cols`` columns, 85 mm wide for one panel, else 180 mm."""
+    import matplotlib as mpl
+
+    cols = min(n_panels, max_cols)
+    rows = -(-n_panels // cols)
+    width = (SINGLE_MM if cols == 1 else FULL_MM) * MM
+    with mpl.rc_context(STYLE):
+        fig = Figure(figsize=(width, height_mm * MM * rows + 0.5 * (rows > 1)), layout="constrained")
+        FigureCanvasAgg(fig)  # a renderer, so the legend can be measured before saving
+        axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def styled(fn):
+    """Draw a figure function under :data:`STYLE` (fonts and lines sized for print)."""
+    import functools
+
+    import matplotlib as mpl
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with mpl.rc_context(STYLE):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def legend_below(fig: Figure, handles: dict, ncols: int = 3) -> None:
+    """One figure legend under the panels (never over a band or a point); ``handles``: label → artist."""
+    ncols = min(ncols, len(handles))
+    while True:  # fewer columns until the legend fits the figure's width
+        leg = fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=ncols,
+                         frameon=False, columnspacing=1.0, handletextpad=0.4)
+        if ncols == 1 or leg.get_window_extent(fig.canvas.get_renderer()).width <= 0.98 * fig.bbox.width:
+            return
+        leg.remove()
+        ncols -= 1
+
+
 def new_figure(n_panels: int, *, width: float = 4.2, height: float = 3.6) -> tuple[Figure, list]:
     fig = Figure(figsize=(width * n_panels, height), layout="constrained")
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
@@ -161,7 +211,7 @@ def save_figure(fig: Figure, table: pd.DataFrame, out_dir: str | os.PathLike, na
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
-    for ext, kw in (("png", {"dpi": 150}), ("svg", {"metadata": {"Date": None}})):
+    for ext, kw in (("png", {"dpi": DPI}), ("svg", {"metadata": {"Date": None}})):
         p = out / f"{name}.{ext}"
         with atomic_path(p) as tmp:
             fig.savefig(tmp, format=ext, **kw)

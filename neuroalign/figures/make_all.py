@@ -12,7 +12,7 @@ from .encoding_layers import encoding_layers
 from .finetune import finetune_tradeoff
 from .id_ood import id_vs_ood
 from .rsa_bars import rsa_bars
-from .scaling_law import scaling_law
+from .scaling_law import scaling_allocation, scaling_law
 
 log = logging.getLogger(__name__)
 MODELS_DIR = "models"  # out_dir/models/<slug(model)>/<figure>.{png,svg,csv}
@@ -52,6 +52,9 @@ def make_all_figures(results, out_dir, *, scaling=None, finetune=None, per_model
                     made[f"{model}/{name}"] = fn(sub, out_dir / MODELS_DIR / slug(model), name=name)
     if scaling is not None:
         made["scaling_law"] = scaling_law(scaling, out_dir, n_boot=n_boot, seed=seed)
+        alloc = scaling_allocation(scaling, out_dir)  # "how to spend a recording hour", when the runs wrote one
+        if alloc is not None:
+            made["scaling_allocation"] = alloc
     if finetune is not None:
         made["finetune"] = finetune_tradeoff(finetune, out_dir)
     skipped = {"encoding_layers", "rsa_bars", "id_vs_ood", "scaling_law", "finetune"} - set(made)

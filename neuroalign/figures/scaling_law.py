@@ -1,9 +1,12 @@
-"""Figure 4: the scaling law of sensory digital twins (arXiv 2411.18526, Fig. 6).
+"""Figure 4: the scaling law of sensory digital twins (arXiv 2411.18526, Fig. 6), in two figures.
 
-Predictivity (fraction of explainable variance) against recording time on a log axis,
-one panel per dataset (the synthetic benchmark and Cowley 210325 in the default
-workflow), each with its sigmoid fit and the band of the neuron × test-image bootstrap
-that ``neuroalign scaling`` saved beside its table (``<table>_boot.csv``).
+* :func:`scaling_law`: predictivity (fraction of explainable variance) against recording
+  time at the run's declared allocation (more images at a fixed repeat count), one panel
+  per dataset, with its sigmoid fit and the band of the bootstrap that ``neuroalign
+  scaling`` saved beside its table (``<table>_boot.csv``).
+* :func:`scaling_allocation`: "how to spend a recording hour" — at equal recording time,
+  FEVE per (images × repeats) allocation with its interval, the best one named
+  (``<table>_allocation.csv``).
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..scaling import PARAMS, fit_sigmoid, fit_with_boot, sigmoid_log10
-from ._common import new_figure, read_table, save_figure
+from ..scaling import FIT_FLOOR, PARAMS, fit_sigmoid, fit_with_boot, sigmoid_log10
+from ._common import journal_figure, legend_below, new_figure, read_table, save_figure, styled
 
 log = logging.getLogger(__name__)
 SCALING_COLUMNS = ("dataset", "recording_time_s", "feve")
@@ -33,21 +37,30 @@ def load_points(points) -> pd.DataFrame:
                       for p in _as_list(points)], ignore_index=True)
 
 
-def _boot_beside(points) -> list:
+def _boot_beside(points, suffix: str = "_boot.csv") -> list:
     found = []
     for p in _as_list(points):
         if isinstance(p, (str, Path)):
-            side = Path(p).with_name(Path(p).stem + "_boot.csv")
+            side = Path(p).with_name(Path(p).stem + suffix)
             if side.is_file():
                 found.append(side)
     return found
 
 
+def _title(dataset, sub: pd.DataFrame) -> str:
+    """The benchmark (dataset) id and the model (and layer) the points were computed with, when recorded."""
+    who = [str(sub[c].iloc[0]) for c in ("model", "layer") if c in sub.columns and sub[c].notna().any()]
+    return f"{dataset} · {' '.join(who)}" if who else str(dataset)
+
+
+@styled
 def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95, name: str = "scaling_law",
                 n_boot: int | None = None, seed: int = 0):
-    """One panel per ``dataset``: points (mean over draws), fitted sigmoid and its band.
+    """One panel per ``dataset``: the declared allocation's points (mean over draws), fitted
+    sigmoid and its band.
 
-    The fit uses the values as measured (negative FEVE included; ``0 ≤ ymax ≤ 1``).
+    The fit uses the points with mean FEVE ≥ 0 (``neuroalign.scaling.FIT_FLOOR``; the
+    sigmoid's range), the others are drawn hollow and counted (``n_below_floor``).
     ``boot``: bootstrap refits (``dataset, ymax, k, t50``; DataFrame or CSV, one or a
     list); by default the ``<stem>_boot.csv`` files beside CSV ``points``. A dataset
     without refits is drawn with its fit and no band (``bootstrap`` = ``none`` in the
@@ -58,14 +71,16 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
     ``name_curve.csv`` (``dataset, recording_time_s, fitted, band_low, band_high``).
     """
     df = load_points(points)
+    if "result" in df.columns:  # the curve is the declared allocation; the others are scaling_allocation's
+        df = df[df["result"] == "curve"]
     if y not in df.columns:
         raise DataError(f"scaling_law: no column {y!r} in the scaling table (columns: {list(df.columns)}).")
     boot = _boot_beside(points) if boot is None else _as_list(boot)
     boots = (pd.concat([read_table(b, BOOT_COLUMNS, "scaling bootstrap table", "(neuroalign scaling writes it)")
                         for b in boot], ignore_index=True) if boot else pd.DataFrame(columns=list(BOOT_COLUMNS)))
     datasets = list(pd.unique(df["dataset"]))
-    fig, axes = new_figure(len(datasets), width=4.4, height=3.8)
-    tables, fits, curves = [], [], []
+    fig, axes = journal_figure(len(datasets), height_mm=70)
+    tables, fits, curves, handles = [], [], [], {}
     alpha = (1 - ci) / 2
     keys = [c for c in ("n_images", "n_repeats") if c in df.columns] or ["recording_time_s"]
     for ax, ds in zip(axes, datasets):
@@ -86,29 +101,65 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
             bc = np.stack([sigmoid_log10(t, *row) for row in fit.boot])
             band_lo, band_hi = np.quantile(bc, alpha, axis=0), np.quantile(bc, 1 - alpha, axis=0)
             ax.fill_between(t, band_lo, band_hi, color="C0", alpha=0.2, lw=0,
-                            label=f"{ci:.0%} band (neurons × test images)")
+                            label=f"{ci:.0%} band (neurons × test images × draws)")
         else:
             band_lo = band_hi = np.full_like(t, np.nan)
         curves.append(pd.DataFrame({"dataset": ds, "recording_time_s": t, "fitted": fit.predict(t),
                                     "band_low": band_lo, "band_high": band_hi}))
-        if "n_repeats" in pts.columns:
-            sc = ax.scatter(pts["recording_time_s"], pts["y"], c=np.log2(pts["n_repeats"]), cmap="viridis", s=18, zorder=3)
-            cb = fig.colorbar(sc, ax=ax, pad=0.01)
-            cb.set_label("log2 repeats per image", fontsize=8)
-        else:
-            ax.scatter(pts["recording_time_s"], pts["y"], color="k", s=18, zorder=3)
+        below = pts["y"] < FIT_FLOOR
+        ax.scatter(pts.loc[~below, "recording_time_s"], pts.loc[~below, "y"], color="k", s=12, zorder=3,
+                   label="points (fitted)")
+        if below.any():
+            ax.scatter(pts.loc[below, "recording_time_s"], pts.loc[below, "y"], facecolor="none", edgecolor="k",
+                       s=12, zorder=3, label="FEVE < 0 (not fitted)")
         ax.axhline(0, color="0.6", lw=0.6)
         ax.plot(t, fit.predict(t), color="C0", lw=2, label="sigmoid fit")
         ax.set_xscale("log")
-        ax.set_xlabel("recording time (s) = images × repeats × (stimulus + ISI)")
-        ax.set_ylabel("fraction of explainable variance explained")
+        reps = sorted(pd.unique(sub["n_repeats"])) if "n_repeats" in sub.columns else []
+        ax.set_xlabel("recording time (s) = images × repeats × (stim. + ISI)"
+                      + (f"\nmore images at {reps[0]} repeats each" if len(reps) == 1 else ""))
+        ax.set_ylabel("FEVE (fraction of explainable var.)")
         txt = (f"ymax = {fit.ymax:.2f} [{fit.ci_low['ymax']:.2f}, {fit.ci_high['ymax']:.2f}]\n"
                f"k = {fit.k:.2f} [{fit.ci_low['k']:.2f}, {fit.ci_high['k']:.2f}]\n"
                f"t50 = {fit.t50:.3g} s [{fit.ci_low['t50']:.3g}, {fit.ci_high['t50']:.3g}]")
-        ax.text(0.98, 0.04, txt, transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
-        ax.set_title(str(ds), fontsize=10)
-        ax.legend(fontsize=7, frameon=False, loc="upper left")
+        ax.text(0.98, 0.04, txt, transform=ax.transAxes, ha="right", va="bottom", fontsize=6)
+        ax.set_title(_title(ds, sub))
+        handles.update({lab: h for h, lab in zip(*ax.get_legend_handles_labels())})
+    legend_below(fig, handles, ncols=4)
     fit_table = pd.concat(fits, ignore_index=True)[["dataset", "parameter", "estimate", "ci_low", "ci_high",
                                                     "ci_level", "n_points", "n_boot_ok", "bootstrap"]]
     return save_figure(fig, pd.concat(tables, ignore_index=True), out_dir, name,
                        extra={"fit": fit_table, "curve": pd.concat(curves, ignore_index=True)})
+
+
+ALLOCATION_COLUMNS = ("dataset", "n_images", "n_repeats", "recording_time_s", "feve", "ci_low", "ci_high")
+
+
+def scaling_allocation(points, out_dir, *, allocation=None, name: str = "scaling_allocation"):
+    """"How to spend a recording hour": one panel per dataset, FEVE (with its interval) of
+    each allocation of one recording time to images × repeats; the best is named.
+    ``allocation``: the tables (DataFrame or CSV, one or a list); by default the
+    ``<stem>_allocation.csv`` files beside CSV ``points``. Returns None when there are none."""
+    found = _boot_beside(points, "_allocation.csv") if allocation is None else _as_list(allocation)
+    if not found:
+        return None
+    df = pd.concat([read_table(a, ALLOCATION_COLUMNS, "scaling allocation table", "(neuroalign scaling writes it)")
+                    for a in found], ignore_index=True)
+    datasets = list(pd.unique(df["dataset"]))
+    fig, axes = new_figure(len(datasets), width=4.4, height=3.6)
+    for ax, ds in zip(axes, datasets):
+        sub = df[df["dataset"] == ds].sort_values("n_repeats").reset_index(drop=True)
+        x = np.arange(len(sub))
+        best = int(sub["feve"].idxmax())
+        colors = ["C1" if i == best else "C0" for i in x]
+        ax.bar(x, sub["feve"], color=colors, alpha=0.8)
+        ax.errorbar(x, sub["feve"], yerr=[sub["feve"] - sub["ci_low"], sub["ci_high"] - sub["feve"]], fmt="none",
+                    ecolor="k", capsize=3, lw=1)
+        ax.set_xticks(x, [f"{int(i)} × {int(r)}" for i, r in zip(sub["n_images"], sub["n_repeats"])], fontsize=8)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.set_xlabel("images × repeats per image")
+        ax.set_ylabel("fraction of explainable variance explained")
+        b = sub.iloc[best]
+        ax.set_title(f"{ds}: {float(sub['recording_time_s'].mean()):.0f} s of recording\nbest {int(b['n_images'])} × "
+                     f"{int(b['n_repeats'])}: {b['feve']:.2f} [{b['ci_low']:.2f}, {b['ci_high']:.2f}]", fontsize=9)
+    return save_figure(fig, df, out_dir, name)

@@ -27,37 +27,59 @@ CONDITIONS = ("neural", "shuffled", "pixel", "lambda0")
 PIXEL_GRID = 16  # the pixel control's images are average-pooled to 16 × 16 per channel
 
 
+# aliases kept for workflow configs and scripts: "cowley:<session>" names the session's encoding benchmark
+ALIASES = {"synthetic": lambda rest: "synthetic.encoding", "cowley": lambda rest: f"cowley2023.{rest}.encoding"}
+
+
+def _from_benchmark(spec: str) -> tuple[xr.DataArray, StimulusSet, str | None]:
+    """``<benchmark id or file>[:<family>]`` or an alias -> (assembly, stimuli, family)."""
+    from ..benchmarks import get_benchmark
+    from ..errors import UnknownKeyError
+
+    kind, _, rest = spec.partition(":")
+    if kind == "synthetic" and rest:  # another seed: other images and other neurons
+        from ..data.synthetic import load_synthetic
+
+        if not rest.isdigit():
+            raise ConfigError(f"neural spec {spec!r}: use 'synthetic' or 'synthetic:<seed>'.")
+        return (*load_synthetic(seed=int(rest)), None)
+    family = None
+    if kind in ALIASES:
+        session, _, family = rest.partition(":")
+        if kind == "cowley" and not session:
+            raise ConfigError(f"neural spec {spec!r}: use 'cowley:<session>[:<family>]', e.g. 'cowley:210322:natural'.")
+        name = ALIASES[kind](session)
+    else:
+        name = spec
+        try:
+            get_benchmark(name)
+        except UnknownKeyError:
+            head, sep, tail = spec.rpartition(":")
+            if not sep:
+                raise
+            name, family = head, tail
+    bench = get_benchmark(name)
+    data = bench.load()
+    if not isinstance(data, xr.DataArray) or "presentation" not in data.dims:
+        raise DataError(f"neural spec {spec!r}: benchmark {bench.identifier} holds no responses per image (RDMs?); "
+                        "give a benchmark with an assembly (encoding, pls, ood kinds).")
+    return data, bench.stimuli(), family or None
+
+
 def resolve_neural(neural) -> tuple[xr.DataArray, StimulusSet]:
     """A neural spec -> (repeat-averaged assembly, its stimulus set).
 
-    Specs: ``(assembly, stimuli)``; ``"synthetic"`` or ``"synthetic:<seed>"`` (the
-    synthetic benchmark; another seed gives other images and other neurons);
-    ``"cowley:<session>"`` or ``"cowley:<session>:<family>"`` (only that image family,
+    Specs: ``(assembly, stimuli)``; any benchmark id or benchmark file (``.yaml``) whose
+    data are responses per image (single trials are averaged over repeats), optionally
+    ``:<family>`` to keep one image family; the aliases ``"synthetic"`` (the synthetic
+    benchmark), ``"synthetic:<seed>"`` (another seed: other images, other neurons) and
+    ``"cowley:<session>[:<family>]"`` (= ``cowley2023.<session>.encoding[:<family>]``,
     e.g. ``cowley:210322:natural``).
     """
     if isinstance(neural, tuple) and len(neural) == 2:
-        assembly, stimuli = neural
-        family = None
+        (assembly, stimuli), family = neural, None
     elif isinstance(neural, str):
-        kind, *rest = neural.split(":")
-        family = None
-        if kind == "synthetic":
-            from ..data.synthetic import load_synthetic
-
-            if len(rest) > 1:
-                raise ConfigError(f"neural spec {neural!r}: use 'synthetic' or 'synthetic:<seed>'.")
-            assembly, stimuli = load_synthetic(**({"seed": int(rest[0])} if rest else {}))
-        elif kind == "cowley":
-            from ..data.cowley import load_cowley
-
-            if not rest or len(rest) > 2:
-                raise ConfigError(f"neural spec {neural!r}: use 'cowley:<session>[:<family>]', "
-                                  "e.g. 'cowley:210322:natural'.")
-            assembly, stimuli = load_cowley(rest[0])
-            family = rest[1] if len(rest) == 2 else None
-        else:
-            raise unknown("neural data kind", kind, ["synthetic", "cowley"],
-                          "Or pass an (assembly, StimulusSet) tuple from Python.")
+        assembly, stimuli, family = _from_benchmark(neural)
     else:
         raise ConfigError(f"neural must be a spec string or an (assembly, StimulusSet) tuple, got {type(neural).__name__}.")
     validate_assembly(assembly)
@@ -69,7 +91,7 @@ def resolve_neural(neural) -> tuple[xr.DataArray, StimulusSet]:
             raise DataError(f"neural spec {neural!r}: the assembly has no 'family' coord to select {family!r} from.")
         fams = sorted(set(assembly["family"].values.tolist()))
         if family not in fams:
-            raise unknown(f"image family of {neural.split(':')[0]}:{neural.split(':')[1]}", family, fams)
+            raise unknown(f"image family of {neural.rpartition(':')[0]}", family, fams)
         assembly = assembly.isel(presentation=np.flatnonzero(assembly["family"].values == family))
     missing = [s for s in assembly["stimulus_id"].values if s not in stimuli]
     if missing:

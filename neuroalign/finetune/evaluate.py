@@ -49,15 +49,15 @@ def forward_features(module, layer, images, *, pool, device, batch_size=64):
     return torch.cat(feats).numpy()
 
 
-def ridge_predictivity(f_train, y_train, f_test, y_test, *, device="auto") -> np.ndarray:
-    """Per-neuron Pearson r on held-out rows of the package's ridge fitted on the training rows
-    (float64; the feature scale comes from the training rows only)."""
+def ridge_prediction(f_train, y_train, f_test, y_test, *, device="auto") -> tuple[np.ndarray, np.ndarray]:
+    """(per-neuron Pearson r, predictions) on held-out rows of the package's ridge fitted on the
+    training rows (float64; the feature scale comes from the training rows only)."""
     if f_train.shape[0] != y_train.shape[0] or f_test.shape[0] != y_test.shape[0]:
         raise DataError(f"ridge_predictivity: {f_train.shape[0]}/{f_test.shape[0]} feature rows vs "
                         f"{y_train.shape[0]}/{y_test.shape[0]} response rows.")
     ridge = default_ridge(device=device, dtype="float64").fit(np.asarray(f_train, np.float64), y_train)
-    pred = ridge.predict(np.asarray(f_test, np.float64))
-    return np.asarray(pearson_r(np.asarray(y_test, np.float64), pred), dtype=np.float64)
+    pred = np.asarray(ridge.predict(np.asarray(f_test, np.float64)), dtype=np.float64)
+    return np.asarray(pearson_r(np.asarray(y_test, np.float64), pred), dtype=np.float64), pred
 
 
 def agreement(logits: torch.Tensor, labels: torch.Tensor) -> float:

@@ -20,7 +20,6 @@ from torch.nn import functional as F
 from ..errors import ConfigError, DataError, unknown
 from ..similarity.cka import hsic
 
-NEURAL_LOSSES = ("cka", "cka_debiased", "rsa", "readout_mse", "readout_poisson")
 _EPS = 1e-8
 
 
@@ -97,25 +96,30 @@ class Readout(nn.Module):
         return F.mse_loss(pred, targets.to(pred.dtype))
 
 
+# name -> loss(feats, targets, readout); the readout variants own a head (built by NeuralLoss)
+_LOSSES = {
+    "cka": lambda f, y, head: cka_loss(f, y, debiased=False),
+    "cka_debiased": lambda f, y, head: cka_loss(f, y, debiased=True),
+    "rsa": lambda f, y, head: rsa_loss(f, y),
+    "readout_mse": lambda f, y, head: head.loss(f, y),
+    "readout_poisson": lambda f, y, head: head.loss(f, y),
+}
+NEURAL_LOSSES = tuple(_LOSSES)
+
+
 class NeuralLoss(nn.Module):
     """One of :data:`NEURAL_LOSSES` as a module (the readout variants own parameters)."""
 
     def __init__(self, name: str, n_features: int, n_targets: int):
         super().__init__()
-        if name not in NEURAL_LOSSES:
+        if name not in _LOSSES:
             raise unknown("neural loss", name, NEURAL_LOSSES)
         self.name = name
         self.readout = (Readout(n_features, n_targets, poisson=name == "readout_poisson")
                         if name.startswith("readout") else None)
 
     def forward(self, feats: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if self.name == "cka":
-            return cka_loss(feats, targets, debiased=False)
-        if self.name == "cka_debiased":
-            return cka_loss(feats, targets, debiased=True)
-        if self.name == "rsa":
-            return rsa_loss(feats, targets)
-        return self.readout.loss(feats, targets)
+        return _LOSSES[self.name](feats, targets, self.readout)
 
 
 class _Distill(torch.autograd.Function):

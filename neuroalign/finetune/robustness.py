@@ -14,13 +14,14 @@ included, moves off the reference label. Clean accuracy is reported beside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 import torch
 from torch.nn import functional as F
 
 from ..errors import ConfigError
-from .evaluate import agreement
 
 PGD_EPS = (1 / 255, 2 / 255, 4 / 255)  # the reported attack strengths, in [0, 1] pixel units
 PGD_STEPS = 20  # the fewest steps a reported robust accuracy may use
@@ -46,10 +47,11 @@ def model_logits(module, x, device, batch_size=64) -> torch.Tensor:
         return torch.cat([module(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
 
 
-def noise_robustness(module, images, labels, sigmas, *, mean, std, device, seed=0, batch_size=64) -> list[float]:
-    """Agreement of top-1 with ``labels`` after adding N(0, σ²) pixel noise, per σ.
+def noise_correct(module, images, labels, sigmas, *, mean, std, device, seed=0, batch_size=64) -> np.ndarray:
+    """(σ, image) booleans: top-1 equals ``labels`` after adding N(0, σ²) pixel noise.
 
-    The noise draw is seeded (one generator per σ), so two models see identical noisy images.
+    The noise draw is seeded by the σ's position and value (one generator per σ), so two
+    models see identical noisy images.
     """
     px = PixelSpace(mean, std, "cpu")
     pixels = px.to_pixels(images.float())
@@ -57,8 +59,41 @@ def noise_robustness(module, images, labels, sigmas, *, mean, std, device, seed=
     for k, sigma in enumerate(sigmas):
         g = torch.Generator().manual_seed(int(seed) * 1000 + k)
         noisy = (pixels + float(sigma) * torch.randn(pixels.shape, generator=g)).clamp(0, 1) if sigma > 0 else pixels
-        out.append(agreement(model_logits(module, px.to_input(noisy), device, batch_size), labels))
-    return out
+        out.append((model_logits(module, px.to_input(noisy), device, batch_size).argmax(1) == labels.cpu()).numpy())
+    return np.asarray(out, dtype=bool).reshape(len(out), len(images))
+
+
+def noise_robustness(module, images, labels, sigmas, **kw) -> list[float]:
+    """Agreement of top-1 with ``labels`` under N(0, σ²) pixel noise, per σ (:func:`noise_correct`)."""
+    return [float(v) for v in noise_correct(module, images, labels, sigmas, **kw).mean(1)]
+
+
+def calibrate_noise(module, images, labels, *, mean, std, device, seed=0, target=0.5,
+                    grid=tuple(np.geomspace(0.02, 1.0, 13))) -> tuple[float, float]:
+    """The σ of ``grid`` at which the model's agreement is nearest ``target`` -> (σ, agreement).
+
+    One noise draw per σ, taken as :func:`noise_correct` takes it at that σ's position
+    (position 1, after the clean σ = 0): the level is then evaluated on the very draw
+    used to choose it."""
+    acc = [float(noise_correct(module, images, labels, (0.0, s), mean=mean, std=std, device=device,
+                               seed=seed)[1].mean()) for s in grid]
+    k = int(np.argmin(np.abs(np.asarray(acc) - target)))
+    return float(grid[k]), acc[k]
+
+
+def calibrate_pgd(module, images, labels, *, mean, std, device, steps=PGD_STEPS, seed=0, target=0.5,
+                  lo=0.25 / 255, hi=8 / 255, iterations=4) -> tuple[float, float]:
+    """Bisection in log ε for the PGD strength at which the model's robust accuracy is nearest
+    ``target`` -> (ε, robust accuracy at ε). ``iterations`` attacks on ``images``."""
+    best = (float("nan"), float("inf"))
+    for _ in range(iterations):
+        eps = float(np.sqrt(lo * hi))
+        acc = pgd_robustness(module, images, labels, eps=eps, steps=steps, mean=mean, std=std, device=device,
+                             seed=seed).robust_accuracy
+        if abs(acc - target) < abs(best[1] - target):
+            best = (eps, acc)
+        lo, hi = (eps, hi) if acc > target else (lo, eps)
+    return best
 
 
 def pgd_attack(module, images, labels, *, eps, steps, mean, std, device, step_size=None, random_start=True,
@@ -111,6 +146,7 @@ class PGDResult:
     n_images: int
     n_clean_correct: int
     n_robust: int
+    survived: np.ndarray | None = field(default=None, compare=False, repr=False)  # per image: clean-correct and robust
 
     @property
     def clean_accuracy(self) -> float:
@@ -135,12 +171,12 @@ def pgd_robustness(module, images, labels, *, eps, steps=PGD_STEPS, mean, std, d
     correct = model_logits(module, images, device, batch_size).argmax(1) == labels
     idx = torch.nonzero(correct).flatten()
     g = torch.Generator().manual_seed(int(seed))
-    robust = 0
+    survived = np.zeros(len(images), dtype=bool)
     for i in range(0, len(idx), batch_size):
         b = idx[i:i + batch_size]
         adv = pgd_attack(module, images[b], labels[b], eps=eps, steps=steps, mean=mean, std=std, device=device,
                          step_size=step_size, random_start=random_start, generator=g)
         with torch.no_grad():
-            robust += int((module(adv).argmax(1).cpu() == labels[b]).sum())
+            survived[b.numpy()] = (module(adv).argmax(1).cpu() == labels[b]).numpy()
     return PGDResult(eps=float(eps), steps=int(steps), n_images=len(images), n_clean_correct=len(idx),
-                     n_robust=robust)
+                     n_robust=int(survived.sum()), survived=survived)

@@ -18,22 +18,29 @@ thead th{background:#f1f1f1;position:sticky;top:0;font-size:13px}
 th[aria-sort=ascending]::after{content:" \\25B2";font-size:10px}
 th[aria-sort=descending]::after{content:" \\25BC";font-size:10px}
 th .sub{display:block;font-weight:normal;font-size:11px;color:#555}
-th.bench{font-weight:normal;font-size:10.5px;max-width:6.2em;word-break:break-word;background:#f7f7f7}
+th.bench{font-weight:normal;font-size:10.5px;min-width:4em;word-break:normal;overflow-wrap:normal;hyphens:none;background:#f7f7f7}
 td.bench{font-size:13px}
 td.model{white-space:nowrap} td.model a{color:#1a4f9c;font-weight:600}
 td.nowrap{white-space:nowrap}
-td.model .spec{display:block;font-size:11px;color:#666}
+td.model .spec{display:block;font-size:11px;color:#666;white-space:normal;max-width:10em;overflow-wrap:anywhere}
 button.expand{margin-left:.3em;font-size:11px;padding:0 4px;cursor:pointer;border:1px solid #aaa;border-radius:3px;background:#fff}
 .collapsed,.other-region,tr.filtered{display:none}
 td.missing{color:#777;text-align:center}
-td.missing .why{display:block;font-size:10.5px;line-height:1.15;max-width:9em;margin:0 auto}
+td.missing .why{display:block;font-size:10.5px;line-height:1.15;max-width:10em;margin:0 auto;white-space:normal;overflow:visible}
 td.missing .raw{display:block;font-size:12px;color:#333}
 .num{font-variant-numeric:tabular-nums}
 #results tr:target td{background:#ffe08a}
 dl.details{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:.5em 0}
 dl.details dt{font-weight:600} dl.details dd{margin:0;word-break:break-all}
-figure{display:inline-block;margin:.5em 1em .5em 0} figure img{max-width:460px;border:1px solid #ddd}
-figcaption{font-size:12px;color:#444}
+figure{display:inline-block;vertical-align:top;margin:.5em 1em 1em 0;max-width:760px}
+figure img{width:100%;max-width:760px;border:1px solid #ddd}
+figcaption{font-size:12.5px;color:#333;line-height:1.35}
+td.more details{font-size:12px} td.more dl{display:grid;grid-template-columns:max-content auto;gap:0 .8em;margin:.3em 0}
+td.more dt{font-weight:600} td.more dd{margin:0;max-width:40em}
+#results{font-size:12px} #results th,#results td{padding:2px 4px} #results td{white-space:nowrap}
+#results td.more{white-space:normal}
+.methods{max-width:60em;line-height:1.45} .methods table{margin:.6em 0} .methods td,.methods th{text-align:left}
+.methods pre{background:#f6f6f6;padding:.5em;overflow-x:auto}
 code{font-size:12px}
 td.small{font-size:11px;max-width:26em}
 """

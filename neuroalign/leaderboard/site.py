@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -15,15 +16,26 @@ from ..atomic import atomic_path
 from ..figures._common import slug
 from ..figures.make_all import MODELS_DIR
 from .assets import CSS, MAIN_JS, SORT_JS
+from .report_front import front_page_rst
 from .table import NOT_SCORED, leaderboard_data, leaderboard_table, load_model_info, read_results, relpath
 
 #: One colour scale for every normalised cell: 0 (light) to 1 (dark), colour-blind safe (YlGnBu).
 STOPS = ((0.0, (255, 255, 217)), (0.25, (199, 233, 180)), (0.5, (127, 205, 187)), (0.75, (44, 127, 184)),
          (1.0, (37, 52, 148)))
 GRADIENT = ",".join("#%02x%02x%02x" % c for _, c in STOPS)
-INFO_ORDER = ("spec", "identity", "authors", "description", "code_sha256", "folder_sha256", "layers", "preprocessing", "bibtex")
-FIGURE_CAPTIONS = {"encoding_layers": "layer-by-layer predictivity", "id_vs_ood": "in- vs out-of-distribution",
-                   "rsa_bars": "RSA per benchmark"}
+INFO_ORDER = ("spec", "training", "weights", "parameters", "identity", "authors", "description", "code_sha256",
+              "folder_sha256", "layers", "preprocessing", "bibtex")
+FIGURE_CAPTIONS = {
+    "encoding_layers": "Encoding, layer by layer: held-out Pearson r (median over neuroids) at each layer's "
+                       "relative depth, with its 95% interval over outer folds; the dashed line is the noise "
+                       "ceiling (√reliability), the ring the layer the reported score chose.",
+    "id_vs_ood": "In- against out-of-distribution predictivity, one dot per layer, on one scale (named on the "
+                 "axes); dots under the dashed identity line lose predictivity out of distribution.",
+    "rsa_bars": "RSA: each layer's RDM correlation with the brain (Spearman ρ) with its 95% bootstrap interval "
+                "over stimuli; the grey band is the noise ceiling (lower to upper bound).",
+}
+#: Results-table columns shown first on results.html; the others open per row.
+KEY_COLUMNS = ("model", "benchmark", "scope", "layer", "selected", "raw", "ceiling", "normalized", "ci_low", "ci_high")
 e = html.escape
 
 
@@ -73,7 +85,11 @@ def _search_text(m: dict) -> str:
 
 
 def _bench_label(b: str) -> str:
-    return "<wbr>.".join(e(p) for p in b.split("."))
+    """A benchmark id that may wrap only before a dot, after an underscore or between a name and its
+    number (``kriegeskorte`` | ``2008``), never inside a word."""
+    def part(p: str) -> str:
+        return re.sub(r"(?<=[A-Za-z])(?=\d)", "<wbr>", e(p))
+    return "<wbr>.".join("_<wbr>".join(part(q) for q in p.split("_")) for p in b.split("."))
 
 
 def _head(col, label, *, typ="num", first=None, cls="", attrs="", sub="") -> str:
@@ -101,7 +117,7 @@ def _main_table(data: dict) -> str:
     for m in data["models"]:
         page = f"{MODELS_DIR}/{data['pages'][m['model']]}"
         spec = m["info"].get("spec")
-        spec_html = f'<span class="spec">{e(str(spec))}</span>' if spec and spec != m["model"] else ""
+        spec_html = f'<span class="spec">{e(str(spec or "spec not recorded"))}</span>'
         cells = [f'<td class="num" data-value="{m["rank"] if m["rank"] is not None else ""}">'
                  f'{m["rank"] if m["rank"] is not None else "–"}</td>',
                  f'<td class="text model" data-value="{e(m["model"])}"><a href="{e(page)}">{e(m["model"])}</a>'
@@ -181,8 +197,9 @@ def render_main(data: dict, *, title: str = "neuroalign leaderboard") -> str:
     body = (
         f"<h1>{e(title)}</h1>"
         "<p class=note>Each brain benchmark's score is the model's ceiling-normalised score on it (the "
-        "<code>normalized</code> column of results.csv; its convention per kind is in docs/methods.md). A region's "
-        "score is the mean over its benchmarks, the overall score the mean over regions; models are ranked on it. "
+        "<code>normalized</code> column of results.csv; its convention per kind is on the "
+        '<a href="methods.html">methods page</a>). '
+        "A region's score is the mean over its benchmarks, the overall score the mean over regions; models are ranked on it. "
         "Click a region's &#9656; to see its benchmarks, a header to sort, a number to see the results.csv row it "
         "comes from, a model to see its page. An empty cell says why it is empty.</p>"
         '<p class=note>Downloads: <a href="leaderboard.csv">leaderboard.csv</a> · '
@@ -228,7 +245,7 @@ def _bench_rows(m: dict, benches: list[dict]) -> str:
     for b in benches:
         rec = m["benchmarks"].get(b["id"])
         if rec is None:
-            rows.append(f'<tr data-bench="{e(b["id"])}"><td class="text">{e(b["id"])}</td><td class="text">'
+            rows.append(f'<tr data-bench="{e(b["id"])}"><td class="text">{_bench_label(b["id"])}</td><td class="text">'
                         f'{e(b["region"])}</td><td class="text">{e(b["kind"])}</td>'
                         f'<td class="missing" colspan="9">{NOT_SCORED}</td></tr>')
             continue
@@ -237,31 +254,37 @@ def _bench_rows(m: dict, benches: list[dict]) -> str:
         def n(v, _href=href):
             return "<td class='missing'>–</td>" if v is None else f'<td class="num"><a href="{_href}">{v:.3f}</a></td>'
 
-        interval = ("–" if rec["ci_low"] is None or rec["ci_high"] is None
-                    else f'<a href="{href}">[{rec["ci_low"]:.3f}, {rec["ci_high"]:.3f}]</a>')
+        interval = ("–" if rec["ci_low"] is None or rec["ci_high"] is None  # raw scale: never beside normalised
+                    else f'<a href="{href}">raw [{rec["ci_low"]:.3f}, {rec["ci_high"]:.3f}]</a>')
         norm = (_num_cell(rec["normalized"], href=href, title=_bench_title(b["id"], rec), why=rec["missing"] or "")
                 .replace("<td ", '<td data-field="normalized" ', 1))
         excl = "" if rec["n_excluded"] is None else f"{int(rec['n_excluded'])}"
         if rec.get("excluded_reason"):
             excl += f" ({e(rec['excluded_reason'])})"
         rows.append(
-            f'<tr data-bench="{e(b["id"])}" data-row="{rec["results_row"]}"><td class="text">{e(b["id"])}</td>'
+            f'<tr data-bench="{e(b["id"])}" data-row="{rec["results_row"]}"><td class="text">{_bench_label(b["id"])}</td>'
             f'<td class="text">{e(b["region"])}</td><td class="text">{e(b["kind"])}</td>'
-            f'{n(rec["raw"])}{n(rec["ceiling"])}{norm}{n(rec["brainscore_normalized"])}'
-            f'<td class="num nowrap">{interval}</td><td class="text">{e(str(rec["layer"]))}</td>'
+            f'{n(rec["raw"])}<td class="num nowrap" data-field="interval">{interval}</td>{n(rec["ceiling"])}{norm}'
+            f'{n(rec["brainscore_normalized"])}<td class="text">{e(str(rec["layer"]))}</td>'
             f'<td class="text small">{e(rec.get("normalization") or "–")}</td><td class="text">{excl or "–"}</td>'
             f'<td class="num"><a href="{href}">row {rec["results_row"]}</a></td></tr>')
     head = ("<thead><tr><th class=text>benchmark</th><th class=text>region</th><th class=text>kind</th><th>raw</th>"
-            "<th>ceiling</th><th>normalised</th><th>Brain-Score normalised<span class=sub>median raw / median "
-            "ceiling</span></th><th>interval</th><th class=text>chosen layer</th><th class=text>normalisation</th>"
+            "<th>interval<span class=sub>95%, of raw</span></th><th>ceiling</th><th>normalised</th>"
+            "<th>Brain-Score normalised<span class=sub>median raw / median "
+            "ceiling</span></th><th class=text>chosen layer</th><th class=text>normalisation</th>"
             "<th class=text>neuroids excluded</th><th>results.csv</th></tr></thead>")
     return head + "<tbody>" + "".join(rows) + "</tbody>"
 
 
 def render_model(m: dict, data: dict, *, page_dir: Path, figures_dir: Path | None,
                  title: str = "neuroalign leaderboard") -> str:
+    from ..models.facts import weights_facts
+
     info = dict(m["info"])
     info.setdefault("spec", m["model"])
+    for k, v in weights_facts(info["spec"]).items():
+        info.setdefault(k, v)
+    info.setdefault("parameters", "not recorded (scored before neuroalign counted them)")
     dl = []
     for k in INFO_ORDER:
         if k in info:
@@ -282,7 +305,8 @@ def render_model(m: dict, data: dict, *, page_dir: Path, figures_dir: Path | Non
     figs = "".join(f'<figure><a href="{e(h)}"><img src="{e(h)}" alt="{e(c)}"></a><figcaption>{e(c)}</figcaption>'
                    "</figure>" for c, h in _figures(m["model"], page_dir, figures_dir))
     body = (
-        f'<p><a href="../leaderboard.html">&larr; {e(title)}</a></p><h1 id="model-name">{e(m["model"])}</h1>'
+        f'<p><a href="../leaderboard.html">&larr; {e(title)}</a> · <a href="../methods.html">methods</a></p>'
+        f'<h1 id="model-name">{e(m["model"])}</h1>'
         f'<dl class="details">{"".join(dl)}</dl>'
         f'<p>Rank <strong id="rank">{rank}</strong>; overall <strong id="overall">{_fmt(m["overall"])}</strong> '
         f'(mean over regions); {m["n_scored"]} of {m["n_brain"]} brain benchmarks scored.</p>'
@@ -296,17 +320,41 @@ def render_model(m: dict, data: dict, *, page_dir: Path, figures_dir: Path | Non
     return _page(f"{m['model']} · {title}", body)
 
 
+def _cell_text(v) -> str:
+    if isinstance(v, float) and not pd.isna(v):
+        return f"{v:.4g}"
+    return "" if pd.isna(v) else e(str(v))
+
+
 def render_results(df: pd.DataFrame) -> str:
-    cols = [c for c in df.columns if c != "results_row"]
-    head = "<th>row</th>" + "".join(f'<th class="text">{e(c)}</th>' for c in cols)
+    """Key columns first; each row's other columns open from its last cell (so rows stay one line high)."""
+    key = [c for c in KEY_COLUMNS if c in df.columns]
+    rest = [c for c in df.columns if c not in key and c != "results_row"]
+    head = ("<th>row</th>" + "".join(f'<th class="text">{e(c)}</th>' for c in key)
+            + f'<th class="text">other columns ({len(rest)})</th>')
     rows = []
-    for n, *vals in df[["results_row", *cols]].itertuples(index=False, name=None):
-        tds = "".join(f'<td class="text">{"" if pd.isna(v) else e(str(v))}</td>' for v in vals)
-        rows.append(f'<tr id="row-{n}"><td>{n}</td>{tds}</tr>')
-    body = ('<p><a href="leaderboard.html">&larr; leaderboard</a></p><h1>results.csv</h1>'
-            "<p class=note>Row n is the n-th data row of results.csv beside this page (line n + 1).</p>"
+    for rec in df[["results_row", *key, *rest]].to_dict("records"):
+        n = rec["results_row"]
+        tds = "".join(f'<td class="text">{_cell_text(rec[c])}</td>' for c in key)
+        more = "".join(f"<dt>{e(c)}</dt><dd>{_cell_text(rec[c])}</dd>" for c in rest if _cell_text(rec[c]))
+        rows.append(f'<tr id="row-{n}"><td>{n}</td>{tds}<td class="text more"><details><summary>more</summary>'
+                    f"<dl>{more}</dl></details></td></tr>")
+    body = ('<p><a href="leaderboard.html">&larr; leaderboard</a> · <a href="methods.html">methods</a></p>'
+            "<h1>results.csv</h1>"
+            "<p class=note>Row n is the n-th data row of results.csv beside this page (line n + 1). Intervals "
+            "(ci_low, ci_high) bound raw. Open <em>more</em> for a row's other columns.</p>"
             f'<table id="results"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
     return _page("results.csv", body)
+
+
+def render_methods(title: str) -> str:
+    """docs/methods.md as a page of the site (or a pointer when the docs are not installed)."""
+    from .methods_page import methods_html
+
+    body = methods_html() or ("<p class=note>docs/methods.md is not installed beside this neuroalign; read it in the "
+                              "source repository.</p>")
+    return _page(f"methods · {title}", f'<p><a href="leaderboard.html">&larr; {e(title)}</a></p>'
+                                       f'<div class="methods">{body}</div>')
 
 
 def write_leaderboard(results, out_dir, *, figures_dir=None, info=None, title: str = "neuroalign leaderboard",
@@ -337,6 +385,8 @@ def write_leaderboard(results, out_dir, *, figures_dir=None, info=None, title: s
         out / f"{name}.html": render_main(data, title=title),
         out / f"{name}.json": json.dumps(data, indent=1, allow_nan=False, default=str),
         out / "results.html": render_results(df),
+        out / "methods.html": render_methods(title),
+        out / "report.rst": front_page_rst(data),  # the Snakemake report's front page
     }
     for m in data["models"]:
         files[out / MODELS_DIR / pages[m["model"]]] = render_model(m, data, page_dir=out / MODELS_DIR,

@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from ..errors import ConfigError
+from ..yamlsafe import describe, safe_load
 from ..figures._common import load_results
 from ..scoring import CHECK_REGIONS
 
@@ -123,7 +124,10 @@ def load_model_info(paths) -> dict[str, dict]:
         p = Path(p)
         if not p.is_file():
             raise ConfigError(f"model details file {p} does not exist (give a submissions YAML or drop the option).")
-        data = yaml.safe_load(p.read_text()) or {}
+        try:
+            data = safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"model details file {p} is not valid YAML{describe(exc)}.") from None
         models = data.get("models", data) if isinstance(data, dict) else None
         if not isinstance(models, dict):
             raise ConfigError(f"{p}: expected a mapping `models: {{name: {{spec, authors, ...}}}}`.")
@@ -177,6 +181,8 @@ def leaderboard_data(results, model_info: dict | None = None) -> dict:
         entry["overall"] = float(np.mean(region_vals)) if region_vals else None
         rows = df[df["model"] == model]
         info = {k: _text(rows[k].dropna().iloc[0]) for k in ("spec", "model_identity") if rows[k].notna().any()}
+        if "model_parameters" in rows and rows["model_parameters"].notna().any():  # counted when scored
+            info["parameters"] = f"{int(float(rows['model_parameters'].dropna().iloc[0])):,}"
         if "model_identity" in info:
             info["identity"] = info.pop("model_identity")
         info.update({k: v for k, v in model_info.get(model, {}).items()})

@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 from sklearn.base import clone
 
+from ..progress import steps
 from ..data.assembly import align_on_stimulus_id, stimulus_ids
 from ..errors import DataError
 from ..metrics import constant_columns, pearson_r, r2_score
@@ -66,7 +67,7 @@ def cross_validated_encoding(features: xr.DataArray, responses: xr.DataArray, sp
     test_n = np.zeros(n_split, dtype=np.int64)
     # Our ridge in dual form decomposes each split's kernel: compute X Xᵀ once for all splits.
     gram = estimator.shared_gram(X) if isinstance(estimator, RidgeCV) else None
-    for k, (train_ids, test_ids) in enumerate(splits):
+    for k, (train_ids, test_ids) in enumerate(steps(splits, "  folds")):
         tr = index.get_indexer(np.asarray(train_ids, dtype=str))
         te = index.get_indexer(np.asarray(test_ids, dtype=str))
         if (tr < 0).any() or (te < 0).any():

@@ -1,7 +1,17 @@
-"""Model registry: spec string -> LoadedModel (eval-mode module, layers, preprocessing, identity)."""
+"""Model registry: spec string -> LoadedModel (eval-mode module, layers, preprocessing, identity).
 
-from .base import LoadedModel, Preprocessing, list_layers
-from .registry import ModelSource, available_models, load_model, register_model, register_model_source, spec_forms
+Names are resolved on first use (PEP 562), so ``neuroalign.models.registry`` (spec checks)
+is importable without torch."""
 
-__all__ = ["LoadedModel", "ModelSource", "Preprocessing", "available_models", "list_layers", "load_model",
-           "register_model", "register_model_source", "spec_forms"]
+from importlib import import_module
+
+_WHERE = {"LoadedModel": ".base", "Preprocessing": ".base", "list_layers": ".base", "ModelSource": ".registry",
+          "available_models": ".registry", "load_model": ".registry", "register_model": ".registry",
+          "register_model_source": ".registry", "spec_forms": ".registry"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name], __name__), name)

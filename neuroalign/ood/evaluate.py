@@ -151,6 +151,83 @@ def _folds(split: OODSplit, ids: list[str], n_folds: int, seed: int):
     return list(KFold(n_folds, shuffle=True, random_state=seed).split(ids))
 
 
+def _mean_noise(responses: xr.DataArray, ids: list[str]) -> np.ndarray | None:
+    """Per stimulus (in ``ids`` order) and neuroid: the variance of the trial mean,
+    ``var_trials (ddof 1) / n``; None for averaged responses (no repeats)."""
+    if is_averaged(responses):
+        return None
+    from ..data.assembly import trials_array
+
+    trials, _ = trials_array(responses, ids)
+    n = np.isfinite(trials).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = np.nanvar(trials, axis=1, ddof=1) / n
+    return np.where(n >= 2, v, np.nan)
+
+
+def _range_terms(y: np.ndarray, pred: np.ndarray, noise: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per neuroid, on one side's tested images: the prediction's error variance beyond
+    the noise of the averaged response, ``MSE − mean noise``, and the explainable signal
+    variance, ``Var(y) − mean noise`` (both NaN without repeats). The range-matched control
+    (docs/methods.md, "OOD") compares the two sides' errors at one signal variance."""
+    if noise is None:
+        nan = np.full(y.shape[1], np.nan)
+        return nan, nan
+    nz = np.nanmean(noise, axis=0)
+    return ((y - pred) ** 2).mean(0) - nz, y.var(axis=0) - nz
+
+
+def _fit_folds(x_id, y_id, x_ood, y_ood, folds, chunks, estimator, rng, noise_id, noise_ood) -> dict:
+    """Each fold's mapping on the other ID folds; its held-out ID fold and OOD chunk,
+    cut to equally many images, scored per neuroid."""
+    n_f, n_neur = len(folds), y_id.shape[1]
+    out = {k: np.full((n_f, n_neur), np.nan) for k in ("id_r", "ood_r", "alpha", "id_err", "ood_err", "ood_ev")}
+    out.update(inner=np.full(n_f, np.nan), n_test=np.zeros(n_f, dtype=np.int64),
+               n_train=np.zeros(n_f, dtype=np.int64), id_used=[], ood_used=[])
+    for k, (tr, te) in enumerate(folds):
+        m = min(len(te), len(chunks[k]))  # equally many test images on both sides
+        te, oc = np.sort(rng.permutation(te)[:m]), np.sort(chunks[k][:m])
+        est = _clone(estimator)
+        est.fit(x_id[tr], y_id[tr])
+        p_id, p_ood = _predict(est, x_id[te]), _predict(est, x_ood[oc])
+        out["id_r"][k] = pearson_r(y_id[te], p_id)
+        out["ood_r"][k] = pearson_r(y_ood[oc], p_ood)
+        out["id_err"][k] = _range_terms(y_id[te], p_id, None if noise_id is None else noise_id[te])[0]
+        out["ood_err"][k], out["ood_ev"][k] = _range_terms(y_ood[oc], p_ood, None if noise_ood is None else noise_ood[oc])
+        if hasattr(est, "best_score_"):  # inner CV score on the fold's training stimuli (neg. MSE -> R²)
+            var = y_id[tr].var(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out["inner"][k] = float(np.nanmean(1.0 + np.asarray(est.best_score_, dtype=np.float64).reshape(-1)
+                                                   / np.where(var > 0, var, np.nan)))
+        out["n_test"][k], out["n_train"][k] = m, len(tr)
+        out["id_used"].extend(te.tolist())
+        out["ood_used"].extend(oc.tolist())
+        alpha = getattr(est, "alpha_", None)
+        if alpha is not None:
+            if isinstance(alpha, torch.Tensor):
+                alpha = alpha.detach().cpu().numpy()
+            alpha = np.asarray(alpha, dtype=float).ravel()
+            if alpha.size in (1, n_neur):
+                out["alpha"][k] = alpha
+    return out
+
+
+def _distance(features, distance_features, distance_space, avg_id, avg_ood, x_id, x_ood, device):
+    """The train–test distance: per OOD stimulus, the nearest ID stimulus (cosine) and the space named."""
+    if distance_space is None:
+        distance_space = "model features" if distance_features is None else str(
+            distance_features.attrs.get("layer") or distance_features.name or "distance_features")
+        if distance_features is None and (features.attrs.get("layer") or features.name):
+            distance_space = f"model features ({features.attrs.get('layer') or features.name})"
+    if distance_features is None:
+        d_id, d_ood = x_id, x_ood
+    else:
+        d_id = _matrix(distance_features, avg_id, "distance_features")
+        d_ood = _matrix(distance_features, avg_ood, "distance_features")
+    nearest, arg = min_cosine_distance(d_ood, d_id, device=device)
+    return nearest, arg, distance_space
+
+
 def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSplit, *,
                  estimator=None, n_id_folds: int = 5, seed: int = 0,
                  ceiling: Callable[[xr.DataArray], object] | None = None,
@@ -166,9 +243,11 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
     ``distance_features`` (default: ``features``), named by ``distance_space``.
 
     Returns a Dataset with per-neuroid ``id_r``, ``ood_r``, ``gap``, ``ratio``, per-fold
-    ``id_r_folds``/``ood_r_folds``, optional ceilings and chosen alphas, the per-OOD-stimulus
-    ``nearest_distance``, and medians over neuroids in attrs (``id_score``, ``ood_score``,
-    ``gap``, ``ratio`` = ood_score / id_score, NaN when id_score <= 0).
+    ``id_r_folds``/``ood_r_folds``, per-fold error and signal variances for the range-matched
+    control (``id_err_folds``, ``ood_err_folds``, ``ood_ev_folds``; single trials only),
+    optional ceilings and chosen alphas, the per-OOD-stimulus ``nearest_distance``, and
+    medians over neuroids in attrs (``id_score``, ``ood_score``, ``gap``, ``ratio`` =
+    ood_score / id_score, NaN when id_score <= 0).
     """
     validate_assembly(responses)
     if TIME_BIN in responses.dims:
@@ -182,100 +261,64 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
     y_id = _targets(avg_id, id_ids, "in-distribution")
     y_ood = _targets(avg_ood, ood_ids, "out-of-distribution")
     neuroid_ids = averaged["neuroid_id"].values.astype(str)
-    n_neur = len(neuroid_ids)
 
     estimator = default_estimator(device) if estimator is None else estimator
     folds = _folds(split, id_ids, n_id_folds, seed)
     rng = np.random.default_rng([seed, 11])
     chunks = np.array_split(rng.permutation(len(ood_ids)), len(folds))
-    r_id = np.full((len(folds), n_neur), np.nan)
-    r_ood = np.full((len(folds), n_neur), np.nan)
-    inner = np.full(len(folds), np.nan)
-    alphas = np.full((len(folds), n_neur), np.nan)
-    n_test = np.zeros(len(folds), dtype=np.int64)
-    n_train = np.zeros(len(folds), dtype=np.int64)
-    id_used, ood_used = [], []
-    for k, (tr, te) in enumerate(folds):
-        m = min(len(te), len(chunks[k]))  # equally many test images on both sides
-        te, oc = np.sort(rng.permutation(te)[:m]), np.sort(chunks[k][:m])
-        est = _clone(estimator)
-        est.fit(x_id[tr], y_id[tr])
-        r_id[k] = pearson_r(y_id[te], _predict(est, x_id[te]))
-        r_ood[k] = pearson_r(y_ood[oc], _predict(est, x_ood[oc]))
-        if hasattr(est, "best_score_"):  # inner CV score on the fold's training stimuli (neg. MSE -> R²)
-            var = y_id[tr].var(axis=0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                inner[k] = float(np.nanmean(1.0 + np.asarray(est.best_score_, dtype=np.float64).reshape(-1)
-                                            / np.where(var > 0, var, np.nan)))
-        n_test[k], n_train[k] = m, len(tr)
-        id_used.extend(te.tolist())
-        ood_used.extend(oc.tolist())
-        alpha = getattr(est, "alpha_", None)
-        if alpha is not None:
-            if isinstance(alpha, torch.Tensor):
-                alpha = alpha.detach().cpu().numpy()
-            alpha = np.asarray(alpha, dtype=float).ravel()
-            if alpha.size in (1, n_neur):
-                alphas[k] = alpha
-    id_r = np.nanmean(r_id, axis=0)
-    ood_r = np.nanmean(r_ood, axis=0)
+    f = _fit_folds(x_id, y_id, x_ood, y_ood, folds, chunks, estimator, rng,
+                   _mean_noise(responses, id_ids), _mean_noise(responses, ood_ids))
+    id_r = np.nanmean(f["id_r"], axis=0)
+    ood_r = np.nanmean(f["ood_r"], axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio_n = np.where(id_r != 0, ood_r / id_r, np.nan)
     id_score = float(np.nanmedian(id_r))
     ood_score = float(np.nanmedian(ood_r))
+    nearest, arg, distance_space = _distance(features, distance_features, distance_space, avg_id, avg_ood,
+                                             x_id, x_ood, device)
 
-    if distance_space is None:
-        distance_space = "model features" if distance_features is None else str(
-            distance_features.attrs.get("layer") or distance_features.name or "distance_features")
-        if distance_features is None and (features.attrs.get("layer") or features.name):
-            distance_space = f"model features ({features.attrs.get('layer') or features.name})"
-    if distance_features is None:
-        d_id, d_ood = x_id, x_ood
-    else:
-        d_id = _matrix(distance_features, avg_id, "distance_features")
-        d_ood = _matrix(distance_features, avg_ood, "distance_features")
-    nearest, arg = min_cosine_distance(d_ood, d_id, device=device)
-
-    fold_coord = np.arange(len(folds))
     ds = xr.Dataset(
         {
             "id_r": (NEUROID, id_r), "ood_r": (NEUROID, ood_r),
             "gap": (NEUROID, id_r - ood_r), "ratio": (NEUROID, ratio_n),
-            "id_r_folds": (("fold", NEUROID), r_id), "ood_r_folds": (("fold", NEUROID), r_ood),
-            "inner_r2": ("fold", inner), "n_test": ("fold", n_test), "n_train": ("fold", n_train),
+            "id_r_folds": (("fold", NEUROID), f["id_r"]), "ood_r_folds": (("fold", NEUROID), f["ood_r"]),
+            **{f"{k}_folds": (("fold", NEUROID), f[k]) for k in ("id_err", "ood_err", "ood_ev")},
+            "inner_r2": ("fold", f["inner"]), "n_test": ("fold", f["n_test"]), "n_train": ("fold", f["n_train"]),
             "nearest_distance": ("ood_stimulus", nearest),
         },
         coords={
             "neuroid_id": (NEUROID, neuroid_ids), "region": (NEUROID, averaged["region"].values),
-            "fold": fold_coord, "ood_stimulus_id": ("ood_stimulus", np.asarray(ood_ids)),
+            "fold": np.arange(len(folds)), "ood_stimulus_id": ("ood_stimulus", np.asarray(ood_ids)),
             "nearest_id_stimulus_id": ("ood_stimulus", np.asarray(id_ids)[arg]),
         },
     )
-    if np.isfinite(alphas).any():
-        ds["alpha"] = (("fold", NEUROID), alphas)
-    attrs = {
+    if np.isfinite(f["alpha"]).any():
+        ds["alpha"] = (("fold", NEUROID), f["alpha"])
+    id_tested, ood_tested = [id_ids[i] for i in sorted(f["id_used"])], [ood_ids[i] for i in sorted(f["ood_used"])]
+    ds.attrs = {
         "split_name": split.name, "split_record": json.dumps(split.record, sort_keys=True),
         "protocol": PROTOCOL, "n_id_folds": len(folds), "seed": seed, "estimator": describe_estimator(estimator),
-        "n_id": len(id_ids), "n_ood": len(ood_ids), "n_neuroids": n_neur,
-        "n_id_tested": len(id_used), "n_ood_tested": len(ood_used),
-        "id_tested_ids": json.dumps([id_ids[i] for i in sorted(id_used)]),
-        "ood_tested_ids": json.dumps([ood_ids[i] for i in sorted(ood_used)]),
+        "n_id": len(id_ids), "n_ood": len(ood_ids), "n_neuroids": len(neuroid_ids),
+        "n_id_tested": len(id_tested), "n_ood_tested": len(ood_tested),
+        "id_tested_ids": json.dumps(id_tested), "ood_tested_ids": json.dumps(ood_tested),
         "id_score": id_score, "ood_score": ood_score, "gap": id_score - ood_score,
         "ratio": ood_score / id_score if id_score > 0 else float("nan"),
         "train_test_distance": float(nearest.mean()), "distance_space": distance_space,
         "distance_metric": "mean over OOD stimuli of min cosine distance to an ID stimulus",
     }
-    if ceiling is not None and not is_averaged(responses):  # each side's ceiling on exactly its tested images
-        c_id = _per_neuroid(ceiling(select_stimuli(responses, [id_ids[i] for i in sorted(id_used)])),
-                            neuroid_ids, "ID ceiling")
-        c_ood = _per_neuroid(ceiling(select_stimuli(responses, [ood_ids[i] for i in sorted(ood_used)])),
-                             neuroid_ids, "OOD ceiling")
-        ds["id_ceiling"] = (NEUROID, c_id)
-        ds["ood_ceiling"] = (NEUROID, c_ood)
-        attrs["id_ceiling"] = float(np.nanmedian(c_id))
-        attrs["ood_ceiling"] = float(np.nanmedian(c_ood))
-    else:
-        attrs["ceiling"] = "none: no ceiling callable given" if ceiling is None else \
-            "none: responses have no repetitions"
-    ds.attrs = attrs
+    _add_ceilings(ds, responses, ceiling, id_tested, ood_tested, neuroid_ids)
     return ds
+
+
+def _add_ceilings(ds, responses, ceiling, id_tested, ood_tested, neuroid_ids) -> None:
+    """Each side's ceiling on exactly its tested images (single trials and a callable only)."""
+    if ceiling is None or is_averaged(responses):
+        ds.attrs["ceiling"] = "none: no ceiling callable given" if ceiling is None else \
+            "none: responses have no repetitions"
+        return
+    c_id = _per_neuroid(ceiling(select_stimuli(responses, id_tested)), neuroid_ids, "ID ceiling")
+    c_ood = _per_neuroid(ceiling(select_stimuli(responses, ood_tested)), neuroid_ids, "OOD ceiling")
+    ds["id_ceiling"] = (NEUROID, c_id)
+    ds["ood_ceiling"] = (NEUROID, c_ood)
+    ds.attrs["id_ceiling"] = float(np.nanmedian(c_id))
+    ds.attrs["ood_ceiling"] = float(np.nanmedian(c_ood))

@@ -30,6 +30,9 @@ CONTEXT = ("seed", "device", "protocol", "stimuli", "budget_bytes", "dask", "das
 #: a layer row ``layer_<c>``.
 VALUE_COLUMNS = ("raw", "ceiling", "normalized", "brainscore_normalized", "ci_low", "ci_high", "ceiling_low",
                  "ceiling_high")
+#: Reported-row columns every kind has, added after the first table (so they follow the counts):
+#: each is the Score field of that name.
+LATE_COLUMNS = ("normalized_ci_low", "normalized_ci_high", "n_undefined")
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class MetricKind:
     ``protocols``: other conventions by protocol name, ``{protocol: (normalizer, normalization)}``;
     ``score_fields``: Score attributes beyond :data:`SCORE_FIELDS` with their not-applicable value;
     ``columns``: result columns beyond :data:`VALUE_COLUMNS` (from the Score field of that name and
-    ``layer_<column>``); ``checks``: ``check(row, num, where, atol) -> [messages]`` on result rows;
+    ``layer_<column>``), ``late_columns`` likewise but placed after :data:`LATE_COLUMNS` (columns a
+    kind gained later: the earlier ones keep their positions); ``checks``: ``check(row, num, where, atol) -> [messages]`` on result rows;
     ``standalone``: a benchmark of it is defined by its data alone (``import-data``, Brain-Score
     export), with ``export_options`` as its options."""
 
@@ -51,6 +55,7 @@ class MetricKind:
     layer_vars: tuple = ()
     info_fields: tuple = ()
     columns: tuple = ()
+    late_columns: tuple = ()
     checks: tuple = ()
     standalone: bool = True
     export_options: dict = field(default_factory=dict)
@@ -108,12 +113,19 @@ def protocols() -> tuple[str, ...]:
     return ("neuroalign", *dict.fromkeys(p for k in kinds() for p in METRIC_KINDS[k].protocols))
 
 
+def kind_columns(late: bool = False) -> list[str]:
+    """Every kind's own result columns (``late``: its ``late_columns``), in registration order."""
+    return list(dict.fromkeys(c for k in kinds() for c in getattr(METRIC_KINDS[k], "late_columns" if late
+                                                                  else "columns")))
+
+
 def result_columns() -> list[str]:
-    """The results table's columns: identity, the common values, each kind's own, then counts."""
-    own = [c for k in kinds() for c in METRIC_KINDS[k].columns]
+    """The results table's columns: identity, the common values, each kind's own, the counts and
+    provenance, the common later values, each kind's later ones, then the model's size."""
     return ["model", "model_identity", "benchmark", "kind", "region", "scope", "layer", "selected",
-            *VALUE_COLUMNS[:4], "normalization", *VALUE_COLUMNS[4:], *dict.fromkeys(own),
-            "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli", "protocol"]
+            *VALUE_COLUMNS[:4], "normalization", *VALUE_COLUMNS[4:], *kind_columns(),
+            "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli", "protocol", "benchmark_version",
+            "benchmark_hash", *LATE_COLUMNS, *kind_columns(late=True), "model_parameters"]
 
 
 _SQRT = "raw / sqrt(ceiling); raw = "
@@ -122,8 +134,8 @@ for _record in (
                _SQRT + "median over the included neuroids of held-out Pearson r, ceiling = median over the same "
                "neuroids of the reliability of the averaged responses", info_fields=("splits",)),
     MetricKind("pls", pls.metric, sqrt_reliability,
-               _SQRT + "mean over random halves of the median over the included neuroids of held-out Pearson r "
-               "(Brain-Score's PLS protocol), ceiling = median reliability over the same neuroids",
+               _SQRT + "median over the included neuroids of held-out Pearson r (PLS, nested K-fold over all images, "
+               "as encoding), ceiling = median reliability over the same neuroids",
                protocols={"brainscore": (ratio, "raw / ceiling (Brain-Score's convention); raw = Brain-Score's PLS "
                                                 "score on all images, ceiling = internal consistency (split-half, "
                                                 "Spearman-Brown; median over neuroids per split, mean over splits)")},
@@ -137,11 +149,12 @@ for _record in (
                "gap = id_normalized - ood_normalized, ratio = ood_normalized / id_normalized",
                score_fields=dict.fromkeys(ood.FIELDS, float("nan")),
                layer_vars=tuple(f"layer_{c}" for c in ood.COLUMNS[:6]), columns=ood.COLUMNS,
+               late_columns=ood.LATE_COLUMNS,
                info_fields=("split", "train_test_distance", "n_id_tested", "n_ood_tested"),
                checks=(ood.identities,), standalone=False),
 ):
     register_metric(_record)
 
 __all__ = ["CONTEXT", "LAYER_VARS", "MIN_CEILING", "NORMALIZATION", "NORMALIZERS", "SCORE_FIELDS", "VALUE_COLUMNS",
-           "MetricKind", "build_score", "get_kind", "get_metric", "kinds", "protocols", "register_metric",
+           "LATE_COLUMNS", "MetricKind", "build_score", "get_kind", "get_metric", "kind_columns", "kinds", "protocols", "register_metric",
            "result_columns", "run_metric", "standalone_kinds"]

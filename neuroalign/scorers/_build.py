@@ -23,7 +23,8 @@ SCORE_FIELDS = {
     "aggregate_raw": NAN, "aggregate_ceiling": NAN, "aggregate_normalized": NAN, "brainscore_normalized": NAN,
     "n_excluded": 0, "excluded_reason": "", "n_included": -1, "min_ceiling": MIN_CEILING,
     "ci_low": NAN, "ci_high": NAN, "ci_method": "", "protocol": "neuroalign", "n_stimuli": -1,
-    "ceiling_low": NAN, "ceiling_high": NAN,
+    "ceiling_low": NAN, "ceiling_high": NAN, "normalized_ci_low": NAN, "normalized_ci_high": NAN,
+    "n_undefined": 0,  # issue 27: a model's undefined r counted as 0
 }  # ... then each metric kind's own fields (MetricKind.score_fields), added when it registers
 #: Every per-layer variable (dim ``layer``) of a Score; the results table's layer rows read these.
 LAYER_VARS = ["layer_raw", "layer_ceiling", "layer_normalized", "layer_brainscore_normalized", "layer_ci_low",
@@ -98,17 +99,31 @@ def internal_consistency_of(assembly: xr.DataArray, seed: int = 0, stimulus_ids=
     return split_half_reliability(assembly, seed=seed, stimulus_ids=stimulus_ids, min_ceiling=MIN_CEILING)
 
 
-def included_neuroids(raw: np.ndarray, ceiling: np.ndarray | None) -> tuple[np.ndarray, int, str]:
-    """The neuroids a normalised score is computed over, how many are left out, and why."""
-    finite = np.isfinite(raw)
-    reliable = np.ones_like(finite) if ceiling is None else (ceiling >= MIN_CEILING)
-    ok = finite & reliable
+def included_neuroids(raw: np.ndarray, ceiling: np.ndarray | None,
+                      constant: np.ndarray | None = None) -> tuple[np.ndarray, int, str]:
+    """The neuroids a normalised score is computed over, how many are left out, and why.
+
+    The set comes from the data alone (a ceiling below ``MIN_CEILING`` or undefined, or a
+    ``constant`` response), so it is the same for every model; ``raw`` is not consulted
+    (a model's undefined r counts as 0: :func:`undefined_as_zero`)."""
+    n = len(next(a for a in (constant, ceiling, raw) if a is not None))
+    reliable = np.ones(n, dtype=bool) if ceiling is None else (np.asarray(ceiling) >= MIN_CEILING)
+    varies = np.ones(n, dtype=bool) if constant is None else ~np.asarray(constant, dtype=bool)
+    ok = reliable & varies
     reasons = []
     if (~reliable).sum():
         reasons.append(f"{int((~reliable).sum())} with ceiling < {MIN_CEILING} (or undefined)")
-    if (reliable & ~finite).sum():
-        reasons.append(f"{int((reliable & ~finite).sum())} with undefined r (constant response or prediction)")
+    if (reliable & ~varies).sum():
+        reasons.append(f"{int((reliable & ~varies).sum())} with a constant response")
     return ok, int((~ok).sum()), "; ".join(reasons)
+
+
+def undefined_as_zero(raw: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, int]:
+    """``raw`` with a model's undefined r (constant prediction) set to 0 on the included
+    neuroids, and how many were: a model cannot drop the neuroids it fails on."""
+    raw = np.asarray(raw, dtype=np.float64)
+    undefined = ok & ~np.isfinite(raw)  # broadcasts over leading (layer, split) axes
+    return np.where(undefined, 0.0, raw), int(undefined.sum())
 
 
 def masked_median(values: np.ndarray, mask: np.ndarray) -> float:
@@ -117,12 +132,15 @@ def masked_median(values: np.ndarray, mask: np.ndarray) -> float:
 
 
 def neural_summary(kind: str, raw: np.ndarray, ceiling: xr.DataArray | None, ic: xr.DataArray | None,
-                    layer_neuroid: np.ndarray | None = None) -> dict:
+                    layer_neuroid: np.ndarray | None = None, constant: np.ndarray | None = None) -> dict:
     """Score attrs and per-layer values of one convention: ``raw``, ``ceiling`` and
     ``normalized`` over one neuroid set (``normalized = raw / sqrt(ceiling)``), the excluded
-    count and reason, and Brain-Score's ``median raw / median internal consistency``."""
+    count and reason, and Brain-Score's ``median raw / median internal consistency``.
+    The set is the data's (:func:`included_neuroids`); undefined r counts as 0 (``raw``
+    in the result, ``n_undefined`` in attrs)."""
     c = None if ceiling is None else np.asarray(ceiling.values, dtype=np.float64)
-    ok, n_excl, why = included_neuroids(raw, c)
+    ok, n_excl, why = included_neuroids(raw, c, constant)
+    raw, n_undef = undefined_as_zero(raw, ok)
     agg_raw = masked_median(raw, ok)
     agg_c = float("nan") if c is None else masked_median(c, ok)
     norm = (lambda r: NORMALIZERS[kind](r, agg_c)) if c is not None and agg_c > 0 else (lambda r: float("nan"))
@@ -134,11 +152,13 @@ def neural_summary(kind: str, raw: np.ndarray, ceiling: xr.DataArray | None, ic:
             "normalization": NORMALIZATION[kind] if c is not None else NO_CEILING,
             "ceiling_method": "" if ceiling is None else ceiling.attrs.get("method", ""),
             "n_excluded": n_excl, "excluded_reason": why, "n_included": int(ok.sum()),
-            "min_ceiling": MIN_CEILING,
+            "min_ceiling": MIN_CEILING, "n_undefined": n_undef,
         },
         "included": ok,
+        "raw": raw,
     }
     if layer_neuroid is not None:
+        layer_neuroid = np.array([undefined_as_zero(row, ok)[0] for row in layer_neuroid])
         layer_raw = np.array([masked_median(row, ok) for row in layer_neuroid])
         out["layer_raw"] = layer_raw
         out["layer_normalized"] = np.array([norm(v) for v in layer_raw], dtype=np.float64)

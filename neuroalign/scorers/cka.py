@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..progress import steps
 from ..data.assembly import as_averaged, select_stimuli, stimulus_ids
 from ._build import (NORMALIZATION, build_score)
 
@@ -28,7 +29,7 @@ def score_cka(features, assembly, *, debiased: bool = True, seed: int = 0, n_hal
         idx = pd.Index(ids).get_indexer(subset)
         return float(cka(select_stimuli(features[layer], subset).values, Y[idx], debiased=debiased, device=device))
 
-    full = [value(layer, ids) for layer in layers]
+    full = [value(layer, ids) for layer in steps(layers, "CKA: layers")]
     halves = random_halves(ids, n_halves or N_HALVES, seed)
     chosen, half_raw = [], []
     for sel, rep in halves:

@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..data.assembly import stimulus_ids
+from ..data.assembly import as_averaged, stimulus_ids
+from ..progress import steps
 from ..errors import DataError
-from ._build import (NORMALIZATION, build_score, ceiling_of, included_neuroids, masked_median)
+from ..metrics import constant_columns
+from ._build import (NORMALIZATION, build_score, ceiling_of, included_neuroids, masked_median, undefined_as_zero)
 
 #: A benchmark's ``split`` option -> how its ID/OOD split is drawn (``neuroalign.ood``).
 SPLITS = {
@@ -48,19 +50,21 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
         return ceilings[key]
 
     res = {layer: evaluate_ood(features[layer], assembly, split, seed=seed, ceiling=ceiling, device=device,
-                               estimator=estimator) for layer in layers}
+                               estimator=estimator) for layer in steps(layers, "OOD: layers")}
     first = res[layers[0]]
     inner = np.stack([res[layer]["inner_r2"].values for layer in layers])  # (layer, fold)
     choice = nested_choice(inner)
     folds = np.arange(inner.shape[1])
-    id_f = np.stack([res[layer]["id_r_folds"].values for layer in layers])[choice, folds]  # (fold, neuroid)
-    ood_f = np.stack([res[layer]["ood_r_folds"].values for layer in layers])[choice, folds]
-    id_r, ood_r = np.nanmean(id_f, axis=0), np.nanmean(ood_f, axis=0)
     has_c = "id_ceiling" in first
     c_id = first["id_ceiling"].values if has_c else None
     c_ood = first["ood_ceiling"].values if has_c else None
-    ok, n_excl, why = included_neuroids(np.where(np.isfinite(id_r), ood_r, np.nan),
-                                None if not has_c else np.minimum(c_id, c_ood))
+    ok, n_excl, why = included_neuroids(first["id_r"].values, None if not has_c else np.minimum(c_id, c_ood),
+                                        constant_columns(as_averaged(assembly).values))  # the data's set
+    id_f = np.stack([res[layer]["id_r_folds"].values for layer in layers])[choice, folds]  # (fold, neuroid)
+    ood_f = np.stack([res[layer]["ood_r_folds"].values for layer in layers])[choice, folds]
+    n_undef = int((ok & ~(np.isfinite(id_f) & np.isfinite(ood_f)).all(0)).sum())
+    id_f, ood_f = undefined_as_zero(id_f, ok)[0], undefined_as_zero(ood_f, ok)[0]  # undefined r counts as 0
+    id_r, ood_r = np.nanmean(id_f, axis=0), np.nanmean(ood_f, axis=0)
     med = lambda v: masked_median(v, ok)  # noqa: E731
     C_id, C_ood = (med(c_id), med(c_ood)) if has_c else (float("nan"), float("nan"))
     scale_id = np.sqrt(C_id) if has_c else 1.0
@@ -70,6 +74,7 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
     gap_folds = np.array([med(id_f[k]) / scale_id - med(ood_f[k]) / scale_ood for k in folds])
     n_test, n_train = int(first["n_test"].values.mean()), int(first["n_train"].values.mean())
     gap_ci = corrected_fold_interval(gap_folds, n_train, n_test)
+    ctrl = range_matched_control(res, layers, choice, ok, n_train, n_test)
     ood_ci = corrected_fold_interval([med(ood_f[k]) for k in folds], n_train, n_test)
     table = _layer_table(res, ok, scale_id, scale_ood, has_c)
     scale_note = NORMALIZATION["ood"] if has_c else \
@@ -95,13 +100,13 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
                "id_score": id_raw, "ood_score": ood_raw, "id_normalized": id_n if has_c else float("nan"),
                "ood_normalized": ood_n if has_c else float("nan"),
                "gap": id_n - ood_n, "ratio": ood_n / id_n if id_n > 0 else float("nan"),
-               "gap_ci_low": gap_ci[0], "gap_ci_high": gap_ci[1],
+               "gap_ci_low": gap_ci[0], "gap_ci_high": gap_ci[1], **ctrl,
                "ci_low": ood_ci[0], "ci_high": ood_ci[1],
                "ci_method": "95% interval of the mean over folds, Nadeau-Bengio corrected variance",
                "train_test_distance": float(first.attrs.get("train_test_distance", np.nan)),
                "aggregate_raw": ood_raw, "aggregate_ceiling": C_ood, "aggregate_normalized": ood_n if has_c else
                float("nan"), "brainscore_normalized": float("nan"),
-               "id_ceiling": C_id, "n_excluded": n_excl, "excluded_reason": why, "protocol": "neuroalign",
+               "id_ceiling": C_id, "n_excluded": n_excl, "n_undefined": n_undef, "excluded_reason": why, "protocol": "neuroalign",
                "n_id_tested": int(first.attrs["n_id_tested"]), "n_ood_tested": int(first.attrs["n_ood_tested"]),
                "n_stimuli": split.n_train + split.n_test},
     )
@@ -112,7 +117,7 @@ def _layer_table(res: dict, ok, scale_id, scale_ood, has_c: bool) -> dict[str, l
     table = {k: [] for k in ("id_score", "ood_score", "gap", "ratio", "raw", "normalized", "id_normalized",
                              "ood_normalized")}
     for layer in res:
-        i_raw, o_raw = masked_median(res[layer]["id_r"].values, ok), masked_median(res[layer]["ood_r"].values, ok)
+        i_raw, o_raw = (masked_median(undefined_as_zero(res[layer][v].values, ok)[0], ok) for v in ("id_r", "ood_r"))
         i_r, o_r = i_raw / scale_id, o_raw / scale_ood
         table["id_score"].append(i_raw)
         table["ood_score"].append(o_raw)
@@ -125,6 +130,35 @@ def _layer_table(res: dict, ok, scale_id, scale_ood, has_c: bool) -> dict[str, l
     return table
 
 
+def _rho(ev: np.ndarray, err: np.ndarray) -> np.ndarray:
+    """The noise-free correlation a prediction with error variance ``err`` reaches on
+    signal variance ``ev``: ``sqrt(ev⁺ / (ev⁺ + err⁺))``."""
+    ev, err = np.clip(ev, 0, None), np.clip(err, 0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(np.where(ev + err > 0, ev / (ev + err), 0.0))
+
+
+def range_matched_control(res: dict, layers: list, choice: np.ndarray, ok: np.ndarray, n_train: int,
+                          n_test: int) -> dict:
+    """The OOD gap at one signal range: per fold, the chosen layer's ID and OOD prediction
+    errors each put on the OOD side's explainable signal variance (:func:`_rho`), median over
+    the included neuroids; ``gap_control`` = mean over folds of ID − OOD, with its corrected
+    interval. An exactly transferring map has the same error on both sides, so its control
+    gap is 0 whatever the ranges (docs/methods.md, "OOD"). NaN without repeats."""
+    from ..selection import corrected_fold_interval
+
+    folds = np.arange(len(choice))
+    err_id, err_ood, ev = (np.stack([res[layer][f"{k}_folds"].values for layer in layers])[choice, folds]
+                           for k in ("id_err", "ood_err", "ood_ev"))
+    if not np.isfinite(ev).any():
+        return {}
+    id_c = np.array([masked_median(_rho(ev[k], err_id[k]), ok) for k in folds])
+    ood_c = np.array([masked_median(_rho(ev[k], err_ood[k]), ok) for k in folds])
+    lo, hi = corrected_fold_interval(id_c - ood_c, n_train, n_test)
+    return {"gap_control": float(np.mean(id_c - ood_c)), "gap_control_ci_low": lo, "gap_control_ci_high": hi,
+            "id_control_normalized": float(np.mean(id_c))}
+
+
 def metric(features, data, bench, *, seed=0, device="auto", stimuli=None):
     o = bench.options
     return score_ood(features, data, ood_split(bench, stimuli if stimuli is not None else bench.stimuli(), seed),
@@ -134,8 +168,10 @@ def metric(features, data, bench, *, seed=0, device="auto", stimuli=None):
 #: The OOD kind's result columns (reported row: the Score field; layer rows: ``layer_<c>``, first six)
 #: and its further Score fields, in the order a Score carries them.
 COLUMNS = ("id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized", "gap_ci_low", "gap_ci_high")
+#: Its columns added with the range-matched control (issue 27), after the common later columns.
+LATE_COLUMNS = ("gap_control", "gap_control_ci_low", "gap_control_ci_high")
 FIELDS = ("id_score", "ood_score", "id_normalized", "ood_normalized", "gap", "ratio", "gap_ci_low", "gap_ci_high",
-          "id_ceiling")
+          "id_ceiling", *LATE_COLUMNS, "id_control_normalized")
 
 
 def identities(row, num, where: str, atol: float) -> list[str]:

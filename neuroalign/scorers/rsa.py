@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..progress import steps
 from ..data.assembly import as_averaged, select_stimuli
+from ..errors import DataError
 from ._build import (NORMALIZATION, build_score)
 
 N_HALVES = 50  # random halves (cheap: one batched evaluation each)
@@ -19,6 +21,18 @@ def _per_subject(rdms: xr.DataArray) -> xr.DataArray:
         return rdms.groupby("subject").mean("rdm").rename(subject="rdm").assign_coords(
             subject=("rdm", np.unique(rdms["subject"].values)))
     return rdms
+
+
+def _finite(features: xr.DataArray, layer: str) -> xr.DataArray:
+    """``features``, refused with the layer and stimuli named when any value is NaN or Inf (the
+    bootstrap would otherwise score them as zeros); a lazy store is checked chunk by chunk."""
+    bad = np.asarray((~np.isfinite(features)).any([d for d in features.dims if d != features.dims[0]]).values)
+    if bad.any():
+        ids = features["stimulus_id"].values[bad].tolist()
+        raise DataError(f"RSA: layer {layer!r} has non-finite (NaN/Inf) features for {len(ids)} stimul"
+                        f"{'us' if len(ids) == 1 else 'i'}, e.g. {ids[:5]}; re-extract them (delete the cached "
+                        "store) or fix the model.")
+    return features
 
 
 def _half_counts(ids: np.ndarray, halves) -> tuple[np.ndarray, np.ndarray]:
@@ -46,8 +60,8 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     layers = list(features)
     data_rdms = _per_subject(data_rdms)
     ids = data_rdms["row"].values.astype(str)
-    model_rdms = xr.concat([compute_rdms(select_stimuli(features[layer], ids), "correlation") for layer in layers],
-                           dim="rdm").assign_coords(layer=("rdm", layers))
+    model_rdms = xr.concat([compute_rdms(_finite(select_stimuli(features[layer], ids), layer), "correlation")
+                            for layer in steps(layers, "RSA: layer RDMs")], dim="rdm").assign_coords(layer=("rdm", layers))
     n_sub = data_rdms.sizes["rdm"]
     ceil = n_sub > 1
     boot = bootstrap(model_rdms, data_rdms, method=method, kind="stimulus", n_samples=n_bootstrap, seed=seed,
@@ -69,7 +83,12 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     lower = float(np.nanmean(rep_ceiling[:, 0])) if ceil else float("nan")
     low, high = boot.ceiling if ceil else (np.nan, np.nan)
     ci = half_sample_interval(half_raw)
+    if ceil and not upper > 0:
+        raise DataError(f"RSA: the upper noise-ceiling bound of the {n_sub} data RDMs is {upper:.3g} (they do not "
+                        "agree with each other), so no normalised score exists; check the data RDMs (rows, "
+                        "subjects), or give a single RDM to report the raw score only.")
     norm = raw / upper if ceil else float("nan")
+    modal = layers.index(pd.Series(np.array(layers)[choice]).mode().iloc[0])
     return build_score(
         {"layer_raw": ("layer", per_layer), "layer_ci_low": ("layer", ci_layer[0]),
          "layer_ci_high": ("layer", ci_layer[1]),
@@ -78,13 +97,14 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
          "layer_ceiling_low": ("layer", np.full(len(layers), low)),
          "layer_ceiling_high": ("layer", np.full(len(layers), high)),
          "layer_selection_score": ("layer", np.nanmean(on_sel, axis=0)),
-         "raw_per_half": ("half", half_raw), "chosen_layer_per_half": ("half", np.array(layers)[choice])},
-        {"layer": layers},
+         "raw_per_half": ("half", half_raw), "chosen_layer_per_half": ("half", np.array(layers)[choice]),
+         "model_rdm": (("model_row", "model_col"), model_rdms.values[modal].astype(np.float32))},
+        {"layer": layers, "model_row": ids, "model_col": ids},
         **{
             "metric": f"RSA: correlation-distance model RDM vs data RDM(s), {method}, mean over subjects; "
                       f"layer rows: all stimuli with 95% stimulus-bootstrap intervals ({n_bootstrap} samples)",
             "normalization": NORMALIZATION["rsa"] if ceil else "none: a single data RDM has no ceiling",
-            "layer": pd.Series(np.array(layers)[choice]).mode().iloc[0],
+            "layer": layers[modal],
             "layer_selection": f"repeated random halves ({len(halves)}): the layer is chosen on one half of the "
                                "stimuli and scored on the other; the modal choice is named",
             "aggregate_raw": raw, "aggregate_ceiling": upper, "aggregate_normalized": norm,
@@ -98,11 +118,16 @@ def score_rsa(features, data_rdms: xr.DataArray, *, method: str = "spearman", se
     )
 
 
-def metric(features, data, bench, *, seed=0, device="auto"):
-    o = bench.options
-    if not {"rdm", "row", "col"} <= set(data.dims):  # neural RDM from averaged responses
+def neural_rdms(data) -> xr.DataArray:
+    """The benchmark's data RDMs, one per subject (RDMs from averaged responses when given responses)."""
+    if not {"rdm", "row", "col"} <= set(data.dims):
         from ..similarity import compute_rdms
 
         data = compute_rdms(as_averaged(data), "correlation")
-    return score_rsa(features, data, method=o.get("method", "spearman"), seed=seed, n_halves=o.get("n_halves"),
+    return _per_subject(data)
+
+
+def metric(features, data, bench, *, seed=0, device="auto"):
+    o = bench.options
+    return score_rsa(features, neural_rdms(data), method=o.get("method", "spearman"), seed=seed, n_halves=o.get("n_halves"),
                      device=device)

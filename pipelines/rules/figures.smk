@@ -29,6 +29,7 @@ rule scaling:
         points=f"{RESULTS}/scaling/{{run}}.csv",
         boot=f"{RESULTS}/scaling/{{run}}_boot.csv",
         fit=f"{RESULTS}/scaling/{{run}}_fit.csv",
+        allocation=f"{RESULTS}/scaling/{{run}}_allocation.csv",
     params:
         stimuli=lambda w: SC_RUNS[w.run]["stimuli"],
         flags=lambda w: scaling_flags(w.run),
@@ -47,7 +48,8 @@ rule figures:
         finetune=FINETUNE_TARGETS,
     output:
         done=f"{RESULTS}/figures/done.txt",
-        figs=report(directory(f"{RESULTS}/figures/png"), patterns=["{name}.png"], category="Figures"),
+        figs=report(directory(f"{RESULTS}/figures/png"), patterns=["{name}.png"], category="Figures",
+                    caption="../report/figures.rst"),
     params: ft=lambda w, input: f"--finetune {input.finetune[0]}" if input.finetune else ""
     log: f"{RESULTS}/logs/figures.log"
     shell: "{NA} figures {input.results} {RESULTS}/figures --scaling {input.scaling} {params.ft} > {log} 2>&1 && ls {RESULTS}/figures > {output.done}"

@@ -18,7 +18,8 @@ rule leaderboard:
         figures=f"{RESULTS}/figures/done.txt",  # each model page shows its figures
         grid=f"{RESULTS}/leaderboard/models.yaml",
     output:
-        html=report(f"{RESULTS}/leaderboard/leaderboard.html", category="Leaderboard"),
+        html=report(f"{RESULTS}/leaderboard/leaderboard.html", category="Leaderboard",
+                    caption="../report/leaderboard.rst"),
         csv=f"{RESULTS}/leaderboard/leaderboard.csv",
         json=f"{RESULTS}/leaderboard/leaderboard.json",
     params:

@@ -80,9 +80,13 @@ def test_1_layer_name_with_shell_syntax_refused_at_submit(tmp_path):
 def test_1_workflow_quotes_every_value_and_refuses_unsafe_entries(tmp_path):
     """A hand-written submissions entry with a shell layer is refused when the Snakefile is read;
     a config model's layer holding shell syntax reaches `neuroalign` as one quoted word."""
-    from neuroalign.boundary import folder_sha256
     from neuroalign.data.registry import sha256_file
 
+    try:
+        from neuroalign.boundary import folder_sha256
+    except ImportError:  # the code before the boundary pinned one file only (this test then shows the injection)
+        def folder_sha256(_):
+            return ""
     marker = tmp_path / "pwned"
     pkg = _pkg(tmp_path / "pkg")
     entry = {"spec": f"plugin:{pkg / 'model.py'}:build", "layers": ["block2", f"b$(touch {marker})"],
@@ -95,6 +99,7 @@ def test_1_workflow_quotes_every_value_and_refuses_unsafe_entries(tmp_path):
              "--directory", str(tmp_path), "--cores", "1"]
     proc = subprocess.run([*snake, "results/activations/evil/synthetic.json", "--configfile", tmp_path / "c1.yaml"],
                           capture_output=True, text=True, timeout=600)
+    assert not marker.exists(), "the layer name ran a command on the host"
     assert proc.returncode != 0 and "is not allowed" in proc.stdout + proc.stderr, proc.stderr[-2000:]
     cfg.update(submissions=None, models={"ref": {"spec": "reference", "layers": ["block2", f"b$(touch {marker})"]}})
     (tmp_path / "c2.yaml").write_text(yaml.safe_dump(cfg))
@@ -124,14 +129,19 @@ def test_2_record_is_the_hosts_reading_not_the_models_claims(tmp_path, monkeypat
     attack = (f"import json, os\nprint(json.dumps({FORGED!r}), flush=True)\n"
               "chunk = b'A' * 2**20\nfor _ in range(1024):\n    os.write(1, chunk)\n"
               f"print(json.dumps({FORGED!r}), flush=True)\n")
+    from neuroalign.activations.reduction import parse_reductions
+    from neuroalign.data.synthetic import synthetic_stimuli
+    from neuroalign.models.base import Preprocessing
+
+    synthetic_stimuli(n_images=2), parse_reductions("avgpool", ["x"]), Preprocessing()  # the host's own imports first
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rec = submit(_pkg(tmp_path / "pkg", attack), tmp_path / "subs.yaml", n_images=2, memory_gb=6)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 200, f"the host grew by {grown_mib:.0f} MiB reading the model's output"
     entry = yaml.safe_load((tmp_path / "subs.yaml").read_text())["models"]
     assert list(entry) == ["m1"] and entry["m1"]["authors"] == ["A"] and entry["m1"]["layers"] == ["block2"]
     assert rec["shapes"] == {"block2": [2, 32]} and rec["preprocessing"]["input_size"] == 64
     assert rec["identity"].endswith(rec["folder_sha256"])
-    assert grown_mib < 200, f"the host grew by {grown_mib:.0f} MiB reading the model's output"
     assert rec["limits"].startswith("rlimit: 6.0 GiB") and "per process" in rec["limits"]
 
 
@@ -166,17 +176,14 @@ def test_2_forged_arrays_refused_by_the_host(tmp_path, forgery, needle):
 
 FORGE_SCORE = """
 import neuroalign.scoring as S
-_orig = S.get_metric
-def _forged(kind):
-    f = _orig(kind)
-    def g(*a, **k):
-        ds = f(*a, **k)
-        for key in list(ds.attrs):
-            if key.startswith("aggregate_"):
-                ds.attrs[key] = 0.987654
-        return ds
-    return g
-S.get_metric = _forged
+_orig = S.run_metric
+def _forged(*a, **k):
+    ds = _orig(*a, **k)
+    for key in list(ds.attrs):
+        if key.startswith("aggregate_"):
+            ds.attrs[key] = 0.987654
+    return ds
+S.run_metric = _forged
 """
 
 
@@ -289,7 +296,8 @@ def test_6_helper_module_changed_or_deleted_after_submit_refused(tmp_path):
     subs = tmp_path / "subs.yaml"
     submit(pkg, subs, n_images=2)
     config = {"models": {}, "submissions": str(subs)}
-    pinned = grid_models(config)["m1"]["pinned"]
+    grid_models(config)
+    pinned = str(yaml.safe_load(subs.read_text())["models"]["m1"].get("folder_sha256"))
     (pkg / "helper.py").write_text("SCALE = 2  # changed after submit\n")
     with pytest.raises(ConfigError, match=r"m1.*changed since it was submitted.*neuroalign submit"):
         grid_models(config)
@@ -310,12 +318,15 @@ def test_6_helper_module_changed_or_deleted_after_submit_refused(tmp_path):
 
 def test_7_memory_limit_holds_for_the_whole_sandbox(tmp_path):
     """Four processes of 1.2 GiB each under --memory-gb 4: they may not all get their memory."""
-    from neuroalign.limits import Limits
-
-    with Limits(2**30, 64) as lim:
-        if lim.kind == "rlimit":
-            pytest.skip("no cgroup can be created on this host: the limit is per process, and says so "
-                        "(test_2_record_is_the_hosts_reading_not_the_models_claims)")
+    try:
+        from neuroalign.limits import Limits
+    except ImportError:  # the code before the boundary had per-process limits only
+        Limits = None
+    if Limits is not None:
+        with Limits(2**30, 64) as lim:
+            if lim.kind == "rlimit":
+                pytest.skip("no cgroup can be created on this host: the limit is per process, and says so "
+                            "(test_2_record_is_the_hosts_reading_not_the_models_claims)")
     attack = """
     import subprocess, sys
     code = ("b = bytearray(1228 * 2**20)\\nb[::4096] = b'x' * len(range(0, len(b), 4096))\\n"

@@ -124,11 +124,15 @@ def load_cowley(session: str, *, prefer_raw: bool = True) -> tuple[xr.DataArray,
             "units": "spike count per 100 ms",
             "citation": ds.citation,
             # Presentation timing, for recording time (neuroalign.scaling.presentation_period).
-            # The upstream readme (data_V4_responses/readme.txt) gives only the 100 ms counting
-            # bin; the 100 ms flash followed by a 100 ms blank is from the paper's Methods
-            # (Cowley, Stan, Pillow & Smith 2023, bioRxiv 10.1101/2023.11.22.568315) — to be
-            # checked against the text; override with `neuroalign scaling --stimulus-duration-s
-            # / --interstimulus-s` or the workflow config.
+            # NOT VERIFIED: the upstream readme (data_V4_responses/readme.txt) gives only the
+            # 100 ms counting bin. The 100 ms flash + 100 ms blank is as remembered from the
+            # paper's Methods (Cowley, Stan, Pillow & Smith 2023, bioRxiv 10.1101/2023.11.22.568315;
+            # Nature 2026, 10.1038/s41586-026-10150-1); issue 27's search of the stored copies
+            # (PMC10690296, the Nature page, cowleygroup/V4_compact_models) reached only the
+            # abstract, not the Methods text. Override with `neuroalign scaling
+            # --stimulus-duration-s / --interstimulus-s` or the workflow config.
+            "timing_source": "unverified: 100 ms counting bin from the upstream readme; 100 ms flash + 100 ms "
+                             "blank as remembered from Cowley et al. 2023 Methods (not found in the stored text)",
             "stimulus_duration_s": STIMULUS_DURATION_S,
             "interstimulus_interval_s": INTERSTIMULUS_INTERVAL_S,
         },

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ...models.reference import build_reference_net, preprocess_uint8, reference_features
 from ...data.assembly import make_assembly
 from ...data.stimuli import StimulusSet
 
@@ -92,6 +91,8 @@ def load_synthetic(**overrides) -> tuple[xr.DataArray, StimulusSet]:
     ceiling (reliability of its n-trial mean over these stimuli); attrs record the
     parameters and the median true ceiling.
     """
+    from ...models.reference import build_reference_net, preprocess_uint8, reference_features  # torch: on use
+
     params = SyntheticParams(**overrides)
     images, meta = make_images(params)
     ids = meta.index.to_list()

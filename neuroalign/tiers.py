@@ -1,0 +1,84 @@
+"""Tiers on one benchmark: which models' differences are real, at a glance.
+
+From the Scores of several models on one benchmark version (shared draws): every pair is
+compared (:func:`neuroalign.comparison.compare_scores`), q-values are Benjamini–Hochberg
+over the pairs, and a compact letter display gives each model letters such that two models
+share a letter exactly when no significant difference (q < alpha) separates them within a
+run of the ranking (Piepho 2004's insert-absorb result for ordered means: maximal runs of
+adjacent models, best first, with no significant pair inside). Ranking reliability
+(Brain-Score's 2026 bootstrap proposal): ``1 − mean(se²) / Var(scores)`` with each model's
+combined bootstrap variance ``se²``. Definitions: docs/methods.md ("Tiers").
+"""
+
+from __future__ import annotations
+
+import string
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from .comparison import SCALES, bh_fdr, compare_scores
+from .resampling import combined_variance, draws_of, interval
+
+ALPHA = 0.05
+
+
+def pairwise(scores: list) -> pd.DataFrame:
+    """Every pair of Scores on one benchmark (rows of :data:`neuroalign.comparison.COLUMNS`),
+    q-values by Benjamini–Hochberg over the pairs."""
+    rows = [compare_scores(a, b, (a.attrs["model"], b.attrs["model"])) for a, b in combinations(scores, 2)]
+    df = pd.DataFrame(rows)
+    if len(df):
+        df["q_value"] = bh_fdr(df["p_value"].values)
+    return df
+
+
+def letters(order: list[str], different) -> dict[str, str]:
+    """Compact letter display for models listed best first; ``different(a, b)``: a significant pair.
+
+    Each maximal run ``order[i..j]`` with no significant pair inside gets a letter (runs
+    contained in an earlier run get none), so models share a letter iff they fall in one run."""
+    runs = []
+    for i in range(len(order)):
+        j = i
+        while j + 1 < len(order) and not any(different(order[k], order[j + 1]) for k in range(i, j + 1)):
+            j += 1
+        if not runs or j > runs[-1][1]:
+            runs.append((i, j))
+    out = {m: "" for m in order}
+    for n, (i, j) in enumerate(runs):
+        letter = string.ascii_lowercase[n % 26] * (1 + n // 26)
+        for m in order[i:j + 1]:
+            out[m] += letter
+    return out
+
+
+def ranking_reliability(points, variances) -> float:
+    """``1 − mean(se²) / Var(points)`` (Var with ddof 1): 1 when the errors are negligible
+    beside the spread of the models, ≤ 0 when the ranking is noise."""
+    points, variances = np.asarray(points, float), np.asarray(variances, float)
+    ok = np.isfinite(points) & np.isfinite(variances)
+    if ok.sum() < 2 or np.var(points[ok], ddof=1) == 0:
+        return float("nan")
+    return float(1 - np.mean(variances[ok]) / np.var(points[ok], ddof=1))
+
+
+def benchmark_tiers(scores: list, alpha: float = ALPHA) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """``(models, pairs, reliability)``: per model its score, interval and tier letters (best
+    first), the pairwise table, and the benchmark's ranking reliability."""
+    pairs = pairwise(scores)
+    scale = "normalized" if len(pairs) and (pairs["scale"] == "normalized").all() else "raw"
+    if not len(pairs):
+        scale = "normalized" if np.isfinite(scores[0].attrs.get("aggregate_normalized", np.nan)) else "raw"
+    rows = []
+    for s in scores:
+        point, draws = float(s.attrs[SCALES[scale]]), draws_of(s, scale)
+        lo, hi = interval(point, draws)
+        rows.append({"model": s.attrs["model"], "score": point, "ci_low": lo, "ci_high": hi,
+                     "variance": combined_variance(draws), "scale": scale})
+    models = pd.DataFrame(rows)
+    models = models.sort_values("score", ascending=False, ignore_index=True)
+    sig = {frozenset((r.model_a, r.model_b)) for r in pairs.itertuples() if r.q_value < alpha}
+    models["tier"] = models["model"].map(letters(list(models["model"]), lambda a, b: frozenset((a, b)) in sig))
+    return models, pairs, ranking_reliability(models["score"], models["variance"])
