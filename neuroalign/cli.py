@@ -245,7 +245,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     """One or more stimulus sets in one process (the workflow extracts all of a model's sets
     this way: one interpreter, torch start-up and model load); each set's manifest is written
     as soon as its stores are complete."""
-    from .activations.extract import extraction_manifest, write_manifest
+    from .activations import extraction_manifest, write_manifest
     from .boundary import Refused
     from .models import load_model
 

@@ -6,13 +6,16 @@ workflow's config check parses reductions) does not import torch through ``extra
 from importlib import import_module
 
 _WHERE = {"estimate_bytes": ".extract", "extract": ".extract", "extract_outputs": ".extract",
-          "Reduction": ".reduction", "open_activations": ".store"}
+          "extraction_manifest": ".extract", "write_manifest": ".extract", "Reduction": ".reduction",
+          "open_activations": ".store"}
 __all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str):
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_WHERE[name], __name__), name)
-    globals()[name] = value  # the function ``extract``, not the submodule of that name
-    return value
+    module = import_module(_WHERE[name], __name__)
+    for other, where in _WHERE.items():  # every name of that module: the function ``extract``, not the
+        if where == _WHERE[name]:         # submodule of that name the import just bound
+            globals()[other] = getattr(module, other)
+    return globals()[name]
