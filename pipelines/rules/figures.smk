@@ -10,11 +10,11 @@ def scaling_flags(run):
     model = r["model"]
     spec = model_spec(model) if model in MODELS else model
     red = model_reduction(model) if model in MODELS else config.get("reduction", "avgpool")
-    flags = [f"--model '{spec}'", f"--layer '{r['layer']}'", f"--reduction {red}", f"--name {run}",
-             f"--n-points {SC.get('n_points', 6)}", f"--n-draws {SC.get('n_draws', 3)}", f"--n-boot {SC.get('n_boot', 1000)}"]
-    flags += [f"--{k.replace('_', '-')} {r[k]}" for k in ("min_images", "stimulus_duration_s", "interstimulus_s")
-              if r.get(k) is not None]
-    return " ".join(flags)
+    values = {"--model": spec, "--layer": r["layer"], "--reduction": red, "--name": run,
+              "--n-points": SC.get("n_points", 6), "--n-draws": SC.get("n_draws", 3), "--n-boot": SC.get("n_boot", 1000),
+              **{f"--{k.replace('_', '-')}": r[k] for k in ("min_images", "stimulus_duration_s", "interstimulus_s")
+                 if r.get(k) is not None}}
+    return " ".join(f"{flag} {Q(str(v))}" for flag, v in values.items())  # every value quoted
 
 
 def scaling_inputs(w):
@@ -31,14 +31,14 @@ rule scaling:
         fit=f"{RESULTS}/scaling/{{run}}_fit.csv",
         allocation=f"{RESULTS}/scaling/{{run}}_allocation.csv",
     params:
-        stimuli=lambda w: SC_RUNS[w.run]["stimuli"],
+        stimuli=lambda w: Q(SC_RUNS[w.run]["stimuli"]),
         flags=lambda w: scaling_flags(w.run),
     wildcard_constraints: run="[A-Za-z0-9][A-Za-z0-9.-]*"
     log: f"{RESULTS}/logs/scaling/{{run}}.log"
     threads: 2
     shell:
-        "{NA} scaling {params.stimuli} {params.flags} --seed {config[seed]} --device {config[device]} "
-        "--cache-dir {CACHE} --out {output.points} > {log} 2>&1"
+        "{NA} scaling {params.stimuli} {params.flags} --seed {CFG[seed]} --device {CFG[device]} "
+        "--cache-dir {CACHE_Q} --out {output.points:q} > {log:q} 2>&1"
 
 
 rule figures:
@@ -50,6 +50,8 @@ rule figures:
         done=f"{RESULTS}/figures/done.txt",
         figs=report(directory(f"{RESULTS}/figures/png"), patterns=["{name}.png"], category="Figures",
                     caption="../report/figures.rst"),
-    params: ft=lambda w, input: f"--finetune {input.finetune[0]}" if input.finetune else ""
+    params:
+        ft=lambda w, input: f"--finetune {Q(input.finetune[0])}" if input.finetune else "",
+        sc=lambda w, input: ("--scaling " + " ".join(map(Q, input.scaling))) if input.scaling else "",
     log: f"{RESULTS}/logs/figures.log"
-    shell: "{NA} figures {input.results} {RESULTS}/figures --scaling {input.scaling} {params.ft} > {log} 2>&1 && ls {RESULTS}/figures > {output.done}"
+    shell: "{NA} figures {input.results:q} {RESULTS_Q}/figures {params.sc} {params.ft} > {log:q} 2>&1 && ls {RESULTS_Q}/figures > {output.done:q}"
