@@ -237,7 +237,8 @@ def test_import_broken_image_found_at_import(tmp_path):
 def test_import_error_names_the_users_folder_not_a_temporary(tmp_path):
     rows = pd.DataFrame({"stimulus_id": [f"im{i}" for i in range(5)] + ["ghost"]})
     proc, out = _import(tmp_path, np.zeros((6, 2)), rows=rows)
-    one_line_error(proc, "ghost", str(out), outputs=[out])
+    # the unknown id is caught before anything is written, naming the user's rows file (not a .tmp-PID copy)
+    one_line_error(proc, "ghost", str(tmp_path / "rows.csv"), outputs=[out])
     no_tmp_named(proc)
 
 
