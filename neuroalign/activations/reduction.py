@@ -58,6 +58,8 @@ class Reduction:
     def n_features(self, shape: tuple[int, ...]) -> int:
         """Feature count for one image whose layer output has ``shape`` (batch dim excluded)."""
         if self.kind == "srp":
+            n_in = int(np.prod(shape))
+            _check_projection_size(int(self.dim), max(1, round(math.sqrt(n_in))), n_in)
             return int(self.dim)
         if self.kind == "avgpool":
             return int(_channels(shape))
@@ -106,8 +108,9 @@ class Reduction:
 
         key = (n_in, str(device))
         if key not in self._proj:
-            g = torch.Generator().manual_seed(self.seed)
             s = max(1, round(math.sqrt(n_in)))
+            _check_projection_size(self.dim, s, n_in)
+            g = torch.Generator().manual_seed(self.seed)
             rows = torch.arange(self.dim).repeat_interleave(s)
             cols = torch.randint(0, n_in, (self.dim * s,), generator=g)
             signs = torch.randint(0, 2, (self.dim * s,), generator=g).float().mul_(2).sub_(1)
@@ -123,6 +126,26 @@ class Reduction:
                     proj = proj.to_sparse_csr()
             self._proj[key] = proj.to(device)
         return self._proj[key]
+
+
+PROJECTION_BYTES_PER_ENTRY = 48  # building it: int64 row + col, float value, the coalesced copy, CSR
+
+
+def _check_projection_size(dim: int, per_row: int, n_in: int) -> None:
+    """Refuse an ``srp:<dim>`` whose projection cannot be built in half of this machine's memory
+    (``srp:2000000000`` would otherwise exhaust it), naming a dim that fits."""
+    import os
+
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
+    except (ValueError, OSError, AttributeError):
+        limit = 8 * 2**30
+    need = dim * per_row * PROJECTION_BYTES_PER_ENTRY
+    if need > limit:
+        fits = 2 ** int(math.log2(max(1, limit / (per_row * PROJECTION_BYTES_PER_ENTRY))))
+        raise ConfigError(f"reduction srp:{dim} on a layer of {n_in} units needs about {need / 2**30:.1f} GiB for its "
+                          f"random projection, over half of this machine's memory ({limit / 2**30:.1f} GiB); use a "
+                          f"smaller dimension, e.g. srp:{min(fits, 4096)}.")
 
 
 def _channels(shape: tuple[int, ...]) -> int:
