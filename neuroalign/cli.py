@@ -574,11 +574,8 @@ def _add_extraction_args(p: argparse.ArgumentParser, *, layers_and_budget: bool 
                         "(exit 0) instead of an error (the workflow uses it)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="neuroalign", description="Measure how brain-like a vision model is.")
-    p.add_argument("--version", action="version", version=f"neuroalign {__import__('neuroalign').__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _listing_parsers(sub) -> None:
+    """Subcommands datasets, models, benchmarks: what is here."""
     d = sub.add_parser("datasets", help="list registered dataset files, where they are and whether checksums hold",
                        description="List each registered dataset file: its local path, presence and SHA-256 check.")
     d.add_argument("--all", action="store_true", help="also list registered files that are not present locally")
@@ -603,6 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--long", action="store_true", help="also the stimulus set and the description of each")
     b.set_defaults(func=cmd_benchmarks)
 
+
+def _compute_parsers(sub) -> None:
+    """Subcommands extract, score, compare, rdms: the model on stimuli."""
     e = sub.add_parser("extract", help="extract activations of MODEL to stimulus sets into the cache",
                        description="Example: neuroalign extract efficientnet-lite0 --stimuli kriegeskorte2008_92. "
                                    "Repeat --stimuli (with one --manifest each) to extract several in one process.")
@@ -664,6 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extraction_args(rd)
     rd.set_defaults(func=cmd_rdms)
 
+
+def _data_parsers(sub) -> None:
+    """Subcommands import-data, results, export-brainscore: tables and files in and out."""
     im = sub.add_parser("import-data", help="turn (response array, stimulus ids, images) into a checked benchmark",
                         description="Example: neuroalign import-data --array r.npy --rows rows.csv --stimuli images.zip "
                                     "--identifier mylab.v4.encoding --region V4 --out-dir mylab_v4")
@@ -698,6 +701,9 @@ def build_parser() -> argparse.ArgumentParser:
     eb.add_argument("--results", type=Path, default=None, help="take each region's layer from neuroalign's choice")
     eb.set_defaults(func=cmd_export_brainscore)
 
+
+def _experiment_parsers(sub) -> None:
+    """Subcommands finetune, finetune-summary, scaling: the experiments."""
     ft = sub.add_parser("finetune", help="fine-tune MODEL with neural data as a regulariser (or a control)",
                         description="Example: neuroalign finetune efficientnet-lite0 --layer _blocks.6 "
                                     "--neural cowley:210322:natural --loss cka --condition shuffled --out-dir ft/shuffled")
@@ -758,6 +764,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extraction_args(sl, layers_and_budget=False)  # one --layer; no budget check in this command
     sl.set_defaults(func=cmd_scaling)
 
+
+def _output_parsers(sub) -> None:
+    """Subcommands figures, leaderboard, submit, new-submission: what a reader or submitter sees."""
     f = sub.add_parser("figures", help="regenerate every figure from a results table",
                        description="Example: neuroalign figures results/results.csv results/figures")
     f.add_argument("results", type=Path, help="results CSV or a folder of them")
@@ -802,6 +811,14 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument("--name", default=None, help="the model's name (default: the folder's name)")
     ns.set_defaults(func=cmd_new_submission)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neuroalign", description="Measure how brain-like a vision model is.")
+    p.add_argument("--version", action="version", version=f"neuroalign {__import__('neuroalign').__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for add in (_listing_parsers, _compute_parsers, _data_parsers, _experiment_parsers, _output_parsers):
+        add(sub)
     return p
 
 

@@ -26,6 +26,19 @@ def ood_split(bench, stimuli, seed: int = 0):
     raise DataError(f"benchmark {bench.identifier}: unknown OOD split kind {o['split']!r}.")
 
 
+def _memo_ceiling(method: str):
+    """A side's ceiling by its tested stimulus ids: the same for every layer, computed once."""
+    ceilings = {}
+
+    def ceiling(a):
+        key = tuple(stimulus_ids(a))
+        if key not in ceilings:
+            ceilings[key] = ceiling_of(a, method=method)
+        return ceilings[key]
+
+    return ceiling
+
+
 def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estimator=None,
               ceiling_method: str = "reliability") -> xr.Dataset:
     """ID vs OOD predictivity per layer: the layer is chosen per fold by its inner score on the
@@ -35,14 +48,7 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
     from ..selection import corrected_fold_interval, nested_choice
 
     layers = list(features)
-    ceilings = {}  # per side's tested stimulus ids: the same for every layer, computed once
-
-    def ceiling(a):
-        key = tuple(stimulus_ids(a))
-        if key not in ceilings:
-            ceilings[key] = ceiling_of(a, method=ceiling_method)
-        return ceilings[key]
-
+    ceiling = _memo_ceiling(ceiling_method)
     res = {layer: evaluate_ood(features[layer], assembly, split, seed=seed, ceiling=ceiling, device=device,
                                estimator=estimator) for layer in steps(layers, "OOD: layers")}
     first = res[layers[0]]
@@ -70,20 +76,7 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
     gap_ci = corrected_fold_interval(gap_folds, n_train, n_test)
     ctrl = range_matched_control(res, layers, choice, ok, n_train, n_test)
     ood_ci = corrected_fold_interval([med(ood_f[k]) for k in folds], n_train, n_test)
-    # per layer (every fold with that layer): full-data numbers for layer-by-layer figures
-    table = {k: [] for k in ("id_score", "ood_score", "gap", "ratio", "raw", "normalized", "id_normalized",
-                             "ood_normalized")}
-    for layer in layers:
-        i_raw, o_raw = (masked_median(undefined_as_zero(res[layer][v].values, ok)[0], ok) for v in ("id_r", "ood_r"))
-        i_r, o_r = i_raw / scale_id, o_raw / scale_ood
-        table["id_score"].append(i_raw)
-        table["ood_score"].append(o_raw)
-        table["raw"].append(o_raw)
-        table["normalized"].append(o_r if has_c else float("nan"))
-        table["id_normalized"].append(i_r if has_c else float("nan"))
-        table["ood_normalized"].append(o_r if has_c else float("nan"))
-        table["gap"].append(i_r - o_r)
-        table["ratio"].append(o_r / i_r if i_r > 0 else float("nan"))
+    table = _layer_table(res, layers, ok, scale_id, scale_ood, has_c)
     scale_note = NORMALIZATION["ood"] if has_c else \
         "none: no repeats, so gap and ratio are on raw Pearson r (no ceiling on either side)"
     return build_score(
@@ -117,6 +110,24 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
                "n_id_tested": int(first.attrs["n_id_tested"]), "n_ood_tested": int(first.attrs["n_ood_tested"]),
                "n_stimuli": split.n_train + split.n_test},
     )
+
+
+def _layer_table(res: dict, layers: list, ok: np.ndarray, scale_id: float, scale_ood: float, has_c: bool) -> dict:
+    """Per layer (every fold with that layer): full-data numbers for layer-by-layer figures."""
+    table = {k: [] for k in ("id_score", "ood_score", "gap", "ratio", "raw", "normalized", "id_normalized",
+                             "ood_normalized")}
+    for layer in layers:
+        i_raw, o_raw = (masked_median(undefined_as_zero(res[layer][v].values, ok)[0], ok) for v in ("id_r", "ood_r"))
+        i_r, o_r = i_raw / scale_id, o_raw / scale_ood
+        table["id_score"].append(i_raw)
+        table["ood_score"].append(o_raw)
+        table["raw"].append(o_raw)
+        table["normalized"].append(o_r if has_c else float("nan"))
+        table["id_normalized"].append(i_r if has_c else float("nan"))
+        table["ood_normalized"].append(o_r if has_c else float("nan"))
+        table["gap"].append(i_r - o_r)
+        table["ratio"].append(o_r / i_r if i_r > 0 else float("nan"))
+    return table
 
 
 def _rho(ev: np.ndarray, err: np.ndarray) -> np.ndarray:

@@ -31,6 +31,22 @@ def sessions() -> list[str]:
     return sorted(m.group(1) for f in files if (m := re.match(r"responses_repeat_averaged/responses_(\d+)\.npy$", f)))
 
 
+#: Presentation timing, for recording time (neuroalign.scaling.presentation_period).
+TIMING_ATTRS = {
+    # NOT VERIFIED: the upstream readme (data_V4_responses/readme.txt) gives only the
+    # 100 ms counting bin. The 100 ms flash + 100 ms blank is as remembered from the
+    # paper's Methods (Cowley, Stan, Pillow & Smith 2023, bioRxiv 10.1101/2023.11.22.568315;
+    # Nature 2026, 10.1038/s41586-026-10150-1); issue 27's search of the stored copies
+    # (PMC10690296, the Nature page, cowleygroup/V4_compact_models) reached only the
+    # abstract, not the Methods text. Override with `neuroalign scaling
+    # --stimulus-duration-s / --interstimulus-s` or the workflow config.
+    "timing_source": "unverified: 100 ms counting bin from the upstream readme; 100 ms flash + 100 ms "
+                     "blank as remembered from Cowley et al. 2023 Methods (not found in the stored text)",
+    "stimulus_duration_s": STIMULUS_DURATION_S,
+    "interstimulus_interval_s": INTERSTIMULUS_INTERVAL_S,
+}
+
+
 def load_cowley(session: str, *, prefer_raw: bool = True) -> tuple[xr.DataArray, StimulusSet]:
     """Load one session as (assembly, stimulus set).
 
@@ -50,6 +66,32 @@ def load_cowley(session: str, *, prefer_raw: bool = True) -> tuple[xr.DataArray,
             f"Cowley session {session} has responses but no images upstream, so no model can be scored on it; "
             f"sessions with images: {', '.join(s for s in known if f'images/images_{s}.zip' in ds.files)}."
         )
+    stimuli, col_ids, family, n_img = _session_stimuli(session)
+    values, img_idx, kind, n_neur = _session_responses(session, ds, prefer_raw)
+    if max(img_idx) + 1 != n_img:
+        raise ValueError(f"session {session}: responses cover {max(img_idx) + 1} images, the zip holds {n_img}.")
+    assembly = make_assembly(
+        values,
+        stimulus_id=col_ids[img_idx],
+        neuroid_id=[f"cowley-{session}-n{i:03d}" for i in range(n_neur)],
+        region="V4",
+        presentation_coords={"column": img_idx + 1, "family": family[img_idx].astype(str)},
+        neuroid_coords={"session": [session] * n_neur, "animal": [ANIMALS.get(session[:4], "?")] * n_neur},
+        attrs={
+            "identifier": f"{DATASET}.{session}",
+            "stimulus_set_identifier": stimuli.identifier,
+            "responses_kind": kind,
+            "units": "spike count per 100 ms",
+            "citation": ds.citation,
+            **TIMING_ATTRS,
+        },
+    )
+    return assembly, stimuli
+
+
+def _session_stimuli(session: str):
+    """The session's images, identical JPEG bytes sharing the id of their first column:
+    (stimulus set, per-column ids, per-column family, number of columns)."""
     zip_path = fetch(DATASET, f"images/images_{session}.zip")
     images = StimulusSet.from_zip(zip_path, identifier=f"{DATASET}-{session}")
     n_img = len(images)
@@ -74,14 +116,19 @@ def load_cowley(session: str, *, prefer_raw: bool = True) -> tuple[xr.DataArray,
         f"{DATASET}-{session}", list(col_ids[unique_cols]),
         [images.files[order[i]] for i in unique_cols], zip_path, meta,
     )
+    return stimuli, col_ids, family, n_img
 
+
+def _session_responses(session: str, ds, prefer_raw: bool):
+    """(presentation × neuroid values, image column of each presentation, kind, neurons): single
+    trials from ``responses_raw`` when present (NaN-padded repeats dropped), else the averages."""
     raw_rel = f"responses_raw/responses_{session}.npy"
     raw_path = None
     if prefer_raw and raw_rel in ds.files:
         try:
             raw_path = fetch(DATASET, raw_rel)
         except DatasetUnavailableError as exc:
-            warnings.warn(f"single trials unavailable, using repeat-averaged responses: {exc}", stacklevel=2)
+            warnings.warn(f"single trials unavailable, using repeat-averaged responses: {exc}", stacklevel=3)
     if raw_path is not None:
         raw = np.load(raw_path)  # (neuron, image, repeat), NaN-padded
         kind = "raw"
@@ -95,33 +142,5 @@ def load_cowley(session: str, *, prefer_raw: bool = True) -> tuple[xr.DataArray,
         n_neur = avg.shape[0]
         img_idx = np.arange(avg.shape[1])
         values = avg.T
-    if max(img_idx) + 1 != n_img:
-        raise ValueError(f"session {session}: responses cover {max(img_idx) + 1} images, the zip holds {n_img}.")
-    assembly = make_assembly(
-        values,
-        stimulus_id=col_ids[img_idx],
-        neuroid_id=[f"cowley-{session}-n{i:03d}" for i in range(n_neur)],
-        region="V4",
-        presentation_coords={"column": img_idx + 1, "family": family[img_idx].astype(str)},
-        neuroid_coords={"session": [session] * n_neur, "animal": [ANIMALS.get(session[:4], "?")] * n_neur},
-        attrs={
-            "identifier": f"{DATASET}.{session}",
-            "stimulus_set_identifier": stimuli.identifier,
-            "responses_kind": kind,
-            "units": "spike count per 100 ms",
-            "citation": ds.citation,
-            # Presentation timing, for recording time (neuroalign.scaling.presentation_period).
-            # NOT VERIFIED: the upstream readme (data_V4_responses/readme.txt) gives only the
-            # 100 ms counting bin. The 100 ms flash + 100 ms blank is as remembered from the
-            # paper's Methods (Cowley, Stan, Pillow & Smith 2023, bioRxiv 10.1101/2023.11.22.568315;
-            # Nature 2026, 10.1038/s41586-026-10150-1); issue 27's search of the stored copies
-            # (PMC10690296, the Nature page, cowleygroup/V4_compact_models) reached only the
-            # abstract, not the Methods text. Override with `neuroalign scaling
-            # --stimulus-duration-s / --interstimulus-s` or the workflow config.
-            "timing_source": "unverified: 100 ms counting bin from the upstream readme; 100 ms flash + 100 ms "
-                             "blank as remembered from Cowley et al. 2023 Methods (not found in the stored text)",
-            "stimulus_duration_s": STIMULUS_DURATION_S,
-            "interstimulus_interval_s": INTERSTIMULUS_INTERVAL_S,
-        },
-    )
-    return assembly, stimuli
+    return values, img_idx, kind, n_neur
+
