@@ -258,7 +258,7 @@ def private_folder(cache_root: Path):
     """A fresh folder for one sandboxed run beside the cache (removed afterwards, whatever happens)."""
     from .atomic import remove
 
-    incoming = cache_root / "incoming"
+    incoming = Path(cache_root).absolute() / "incoming"  # absolute: the child runs in another working directory
     try:
         incoming.mkdir(parents=True, exist_ok=True)
         work = incoming / f"run-{os.getpid()}-{uuid.uuid4().hex[:12]}"

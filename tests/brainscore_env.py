@@ -48,8 +48,11 @@ def ensure(timeout: float = 1500) -> Path:
     t0 = time.monotonic()
     if not PYTHON.is_file():
         subprocess.run([_base_python(), "-m", "venv", str(VENV)], check=True, timeout=300)
-    proc = subprocess.run([str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                           "-r", str(REQUIREMENTS)], capture_output=True, text=True, timeout=timeout)
+    install = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)]
+    proc = subprocess.run(install, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0 and "No module named pip" in proc.stderr:  # a venv whose pip went missing: restore, retry
+        subprocess.run([str(PYTHON), "-m", "ensurepip"], capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(install, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"installing {REQUIREMENTS} into {VENV} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     (VENV / STAMP).write_text(REQUIREMENTS.read_text())

@@ -36,7 +36,7 @@ def k92(data_root):
     return load_kriegeskorte92()
 
 
-# ---- parallel runs (pytest-xdist, `-n 2 --dist loadgroup`: the README's test command) ----------
+# ---- parallel runs (opt-in: `pytest -n 2 --dist loadgroup`; the README runs the suite serially) ----
 #: Modules whose tests run one after another on one worker: the SLURM cluster (system daemons),
 #: the workflow runs (snakemake, several processes each), Brain-Score's shared virtual
 #: environment, the browser, and the slow real-data fits. Everything else is spread over workers.

@@ -75,9 +75,10 @@ def running_daemons() -> dict[str, list[int]]:
         if entry.name.isdigit():
             try:
                 comm = (entry / "comm").read_text().strip()
-            except OSError:  # it ended
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):  # it ended
                 continue
-            if comm in found:
+            if comm in found and state != "Z":  # a zombie has exited (its parent has not reaped it yet)
                 found[comm].append(int(entry.name))
     return {name: pids for name, pids in found.items() if pids}
 
@@ -100,7 +101,9 @@ def cluster():
         if started:
             stop = subprocess.run(["bash", str(STOP)], capture_output=True, text=True, timeout=120,
                                   stdin=subprocess.DEVNULL)
-            left = {k: v for k, v in running_daemons().items() if k not in before}
+            deadline = time.monotonic() + 30  # a daemon takes a moment to exit after stop.sh signals it
+            while (left := {k: v for k, v in running_daemons().items() if k not in before}) and time.monotonic() < deadline:
+                time.sleep(0.5)
             assert stop.returncode == 0 and not left, (f"{STOP.relative_to(ROOT)} exited {stop.returncode} and left "
                                                        f"{left or 'nothing'} running:\n{stop.stderr[-3000:]}")
 

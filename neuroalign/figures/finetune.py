@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._common import journal_figure, legend_below, read_table, save_figure, styled
+from ._common import journal_figure, legend_below, new_figure, read_table, save_figure, styled
 
 FINETUNE_COLUMNS = ("condition", "noise_level", "robustness", "heldout_predictivity", "task_fidelity")
 

@@ -53,6 +53,21 @@ def _title(dataset, sub: pd.DataFrame) -> str:
     return f"{dataset} · {' '.join(who)}" if who else str(dataset)
 
 
+def _draw_points(ax, pts: pd.DataFrame) -> None:
+    """The points, one colour per repeat count (a discrete legend); those below the fit's floor hollow."""
+    below = pts["y"] < FIT_FLOOR
+    reps = sorted(pts["n_repeats"].unique()) if "n_repeats" in pts.columns else [None]
+    cmap = mpl.colormaps["viridis"].resampled(max(len(reps), 2))
+    for i, r in enumerate(reps):  # a discrete legend, one colour per repeat count
+        at = (pts["n_repeats"] == r) if r is not None else pd.Series(True, index=pts.index)
+        label = "points" if r is None else f"{r:g} repeat{'s' if r != 1 else ''} per image"
+        ax.scatter(pts.loc[at & ~below, "recording_time_s"], pts.loc[at & ~below, "y"], color=cmap(i), s=12,
+                   zorder=3, label=label)
+        if (at & below).any():
+            ax.scatter(pts.loc[at & below, "recording_time_s"], pts.loc[at & below, "y"], facecolor="none",
+                       edgecolor=cmap(i), s=12, zorder=3, label="hollow: FEVE < 0 (not fitted)")
+
+
 @styled
 def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95, name: str = "scaling_law",
                 n_boot: int | None = None, seed: int = 0):
@@ -106,12 +121,7 @@ def scaling_law(points, out_dir, *, boot=None, y: str = "feve", ci: float = 0.95
             band_lo = band_hi = np.full_like(t, np.nan)
         curves.append(pd.DataFrame({"dataset": ds, "recording_time_s": t, "fitted": fit.predict(t),
                                     "band_low": band_lo, "band_high": band_hi}))
-        below = pts["y"] < FIT_FLOOR
-        ax.scatter(pts.loc[~below, "recording_time_s"], pts.loc[~below, "y"], color="k", s=12, zorder=3,
-                   label="points (fitted)")
-        if below.any():
-            ax.scatter(pts.loc[below, "recording_time_s"], pts.loc[below, "y"], facecolor="none", edgecolor="k",
-                       s=12, zorder=3, label="FEVE < 0 (not fitted)")
+        _draw_points(ax, pts)
         ax.axhline(0, color="0.6", lw=0.6)
         ax.plot(t, fit.predict(t), color="C0", lw=2, label="sigmoid fit")
         ax.set_xscale("log")

@@ -82,7 +82,7 @@ def calibrate_noise(module, images, labels, *, mean, std, device, seed=0, target
 
 
 def calibrate_pgd(module, images, labels, *, mean, std, device, steps=PGD_STEPS, seed=0, target=0.5,
-                  lo=0.25 / 255, hi=8 / 255, iterations=4) -> tuple[float, float]:
+                  lo=0.02 / 255, hi=8 / 255, iterations=6) -> tuple[float, float]:
     """Bisection in log ε for the PGD strength at which the model's robust accuracy is nearest
     ``target`` -> (ε, robust accuracy at ε). ``iterations`` attacks on ``images``."""
     best = (float("nan"), float("inf"))

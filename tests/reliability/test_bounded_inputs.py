@@ -237,7 +237,8 @@ def test_import_broken_image_found_at_import(tmp_path):
 def test_import_error_names_the_users_folder_not_a_temporary(tmp_path):
     rows = pd.DataFrame({"stimulus_id": [f"im{i}" for i in range(5)] + ["ghost"]})
     proc, out = _import(tmp_path, np.zeros((6, 2)), rows=rows)
-    one_line_error(proc, "ghost", str(out), outputs=[out])
+    # the unknown id is caught before anything is written, naming the user's rows file (not a .tmp-PID copy)
+    one_line_error(proc, "ghost", str(tmp_path / "rows.csv"), outputs=[out])
     no_tmp_named(proc)
 
 
@@ -284,3 +285,14 @@ def test_numeric_options_refused(tmp_path, flag, args):
     proc = cli(*args, cwd=tmp_path)  # relative outputs land in tmp_path, should the option pass
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert f"error: argument {flag}: must be" in proc.stderr, proc.stderr
+
+
+# ---- a random projection bounded by the machine's memory ----
+
+def test_huge_srp_dimension_refused_before_allocating(tmp_path):
+    """``srp:2000000000`` ran the machine out of memory; now one line naming a dimension that fits."""
+    cache = tmp_path / "c"
+    proc = cli("extract", "reference", "--stimuli", "synthetic", "--reduction", "srp:2000000000",
+               "--cache-dir", cache, mem_gb=12)
+    one_line_error(proc, "srp:2000000000", "for the projection", "would fit")
+    assert not list(cache.rglob("*.zarr")), "a store was left behind"

@@ -97,14 +97,15 @@ def test_1_workflow_quotes_every_value_and_refuses_unsafe_entries(tmp_path):
     (tmp_path / "c1.yaml").write_text(yaml.safe_dump(cfg))
     snake = [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(ROOT / "Snakefile"),
              "--directory", str(tmp_path), "--cores", "1"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # the rules call `neuroalign`
     proc = subprocess.run([*snake, "results/activations/evil/synthetic.json", "--configfile", tmp_path / "c1.yaml"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
     assert not marker.exists(), "the layer name ran a command on the host"
     assert proc.returncode != 0 and "is not allowed" in proc.stdout + proc.stderr, proc.stderr[-2000:]
     cfg.update(submissions=None, models={"ref": {"spec": "reference", "layers": ["block2", f"b$(touch {marker})"]}})
     (tmp_path / "c2.yaml").write_text(yaml.safe_dump(cfg))
     subprocess.run([*snake, "results/activations/ref/synthetic.json", "--configfile", tmp_path / "c2.yaml"],
-                   capture_output=True, text=True, timeout=600)
+                   capture_output=True, text=True, timeout=600, env=env)
     log = (tmp_path / "results/logs/extract/ref.log").read_text()
     assert "b$(touch" in log and not marker.exists(), log[-1000:]  # the layer was named, never run
 
