@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from filelock import FileLock
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("NEUROALIGN_BRAINSCORE_VENV", ROOT / ".venv-brainscore"))
 REQUIREMENTS = ROOT / "requirements-brainscore.txt"
@@ -42,9 +44,17 @@ def ready() -> bool:
 
 
 def ensure(timeout: float = 1500) -> Path:
-    """Create ``.venv-brainscore`` when missing or stale; return its python. Raises with pip's log on failure."""
+    """Create ``.venv-brainscore`` when missing or stale; return its python. Raises with pip's log on failure.
+    One process builds it at a time (a file lock beside it): pytest-xdist workers, or two test runs."""
     if ready():
         return PYTHON
+    with FileLock(str(VENV.parent / f"{VENV.name}.lock")):
+        if not ready():  # another process may have built it while this one waited
+            _build(timeout)
+    return PYTHON
+
+
+def _build(timeout: float) -> None:
     t0 = time.monotonic()
     if not PYTHON.is_file():
         subprocess.run([_base_python(), "-m", "venv", str(VENV)], check=True, timeout=300)
@@ -57,7 +67,6 @@ def ensure(timeout: float = 1500) -> Path:
         raise RuntimeError(f"installing {REQUIREMENTS} into {VENV} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     (VENV / STAMP).write_text(REQUIREMENTS.read_text())
     print(f"[brainscore_env] built {VENV} in {time.monotonic() - t0:.0f} s", file=sys.stderr)
-    return PYTHON
 
 
 def run(script: str | Path, *args, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:

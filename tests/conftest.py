@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from shared_service import run_member
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("NEUROALIGN_DATA", str(ROOT.parent / "shared" / "datasets"))
 os.environ.setdefault("NEUROALIGN_OFFLINE", "1")
@@ -36,27 +38,38 @@ def k92(data_root):
     return load_kriegeskorte92()
 
 
-# ---- parallel runs (opt-in: `pytest -n 2 --dist loadgroup`; the README runs the suite serially) ----
-#: Modules whose tests run one after another on one worker: the SLURM cluster (system daemons),
-#: the workflow runs (snakemake, several processes each), Brain-Score's shared virtual
-#: environment, the browser, and the slow real-data fits. Everything else is spread over workers.
-SERIAL_MODULES = {"test_slurm", "test_workflow", "test_brainscore_benchmarks", "test_brainscore_parity",
-                  "test_leaderboard_browser", "test_datasets_real", "test_encoding_real", "test_finetune",
-                  "test_finetune_cowley"}
+# ---- parallel runs: `pytest -n 2 --dist loadfile` (the README's command) ----
+# Each test file runs on one worker, so its module fixtures are built once. Files are queued
+# longest first (below; xdist would otherwise queue them by their number of tests), so that the
+# two workers end together. The services a file may share with another worker are made safe
+# where they are built: the SLURM cluster (tests/shared_service.py: started once per run, stopped
+# when the last worker is out) and Brain-Score's virtual environment (tests/brainscore_env.py:
+# built under a file lock). (xdist_group/loadgroup is not used: pytest-xdist 3.8 renames the
+# node ids for it in a way pytest 9.2 ignores, so every group was spread over the workers.)
 
-
-#: Run last: the cluster is stopped when its module ends, and a Snakemake start while
-#: SLURM's tools are installed but no controller answers waits for ``scontrol`` (the SLURM
-#: executor plugin asks it on import), so no workflow test should come after it.
-LAST_MODULES = ("test_slurm",)
+#: Test files by their time in a serial run (`pytest --durations`), longest first; the rest follow
+#: in collection order.
+LONGEST_FIRST = ("test_slurm", "test_workflow", "test_finetune_cowley", "test_brainscore_parity",
+                 "test_brainscore_benchmarks", "test_activations", "test_finetune", "test_leaderboard_browser",
+                 "test_encoding_real", "test_datasets_real")
 
 
 def _module(item) -> str:
     return item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
 
 
+def pytest_configure(config):
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist installed: keep the order below
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: _module(item) in LAST_MODULES)  # stable: the order is kept otherwise
-    for item in items:
-        if _module(item) in SERIAL_MODULES or item.get_closest_marker("slow") or item.get_closest_marker("brainscore"):
-            item.add_marker(pytest.mark.xdist_group("serial"))
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_module(item), len(rank)))  # stable: the order is kept otherwise
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_member(tmp_path_factory):
+    """This worker is in the run until its last test (the SLURM cluster waits for every worker)."""
+    with run_member(tmp_path_factory):
+        yield

@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from shared_service import shared_service
 from tiny_grid import BIN, ROOT, TINY, env, snakemake_cmd, submit_package, tiny_workdir
 
 pytestmark = pytest.mark.slow
@@ -83,29 +84,43 @@ def running_daemons() -> dict[str, list[int]]:
     return {name: pids for name, pids in found.items() if pids}
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A running one-node cluster; on teardown, what start.sh started is stopped (stop.sh) and
-    checked gone, so the test session leaves no daemon behind. A cluster that was already up
-    before the tests is left running."""
+def _start_cluster() -> dict:
+    """Run start.sh; what the stop needs: whether it started the cluster, the daemons running before."""
     before = running_daemons()
     proc = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)
-    started = "already running" not in proc.stderr
-    try:
-        if proc.returncode != 0:
-            pytest.fail(f"the SLURM cluster did not start: {START.relative_to(ROOT)} exited {proc.returncode}\n"
-                        f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-        yield proc.stderr.strip().splitlines()[-1]
-    finally:
-        if started:
-            stop = subprocess.run(["bash", str(STOP)], capture_output=True, text=True, timeout=120,
-                                  stdin=subprocess.DEVNULL)
-            deadline = time.monotonic() + 30  # a daemon takes a moment to exit after stop.sh signals it
-            while (left := {k: v for k, v in running_daemons().items() if k not in before}) and time.monotonic() < deadline:
-                time.sleep(0.5)
-            assert stop.returncode == 0 and not left, (f"{STOP.relative_to(ROOT)} exited {stop.returncode} and left "
-                                                       f"{left or 'nothing'} running:\n{stop.stderr[-3000:]}")
+    state = {"started": "already running" not in proc.stderr, "before": before,
+             "line": (proc.stderr.strip().splitlines() or [""])[-1]}
+    if proc.returncode != 0:
+        _stop_cluster(state)  # what a failed start left running
+        pytest.fail(f"the SLURM cluster did not start: {START.relative_to(ROOT)} exited {proc.returncode}\n"
+                    f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return state
+
+
+def _stop_cluster(state: dict) -> None:
+    """stop.sh, when start.sh started the cluster; then no daemon may be left that was not running before."""
+    if not state["started"]:
+        return
+    stop = subprocess.run(["bash", str(STOP)], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30  # a daemon takes a moment to exit after stop.sh signals it
+    while (left := {k: v for k, v in running_daemons().items() if k not in state["before"]}) \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert stop.returncode == 0 and not left, (f"{STOP.relative_to(ROOT)} exited {stop.returncode} and left "
+                                               f"{left or 'nothing'} running:\n{stop.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    """A running one-node cluster, started once per test run whatever the number of pytest-xdist
+    workers (under a file lock: two start.sh at once would race for apt's dpkg lock). It stays up
+    until the last worker of the run is out (no Snakemake start waits for an absent controller);
+    then what start.sh started is stopped (stop.sh) and checked gone, so the test run leaves no
+    daemon behind. A cluster that was already up before the tests is left running."""
+    with shared_service(tmp_path_factory, "slurm-cluster", _start_cluster, _stop_cluster) as state:
+        yield state["line"]
 
 
 @dataclass
