@@ -124,3 +124,18 @@ def test_banded_ridge_sums_band_grams_like_its_own_decomposition(monkeypatch):
     np.testing.assert_array_equal(shared.alpha_, alone.alpha_)
     np.testing.assert_allclose(shared.coef_, alone.coef_, rtol=1e-8, atol=1e-12)
     assert shared.band_scales_[:, 0].min() > 0  # the signal band is never switched off
+
+
+def test_kfold_folded_operator_gives_the_per_batch_product():
+    """With many targets each fold's ``op Uᵀ`` is formed once (one GEMM per batch instead of
+    two); its validation errors are the two-GEMM path's up to float rounding."""
+    from neuroalign.mapping.ridge import _fold_operators, _kfold_scores
+
+    X, Y, _, _ = _wellconditioned(n=120, p=300)
+    plan = make_plan(X, alphas=ALPHAS, cv=5, dtype="float64", device="cpu")
+    Yb = torch.as_tensor(Y, dtype=torch.float64)
+    two, one = _fold_operators(plan, 1), _fold_operators(plan, 10 ** 6)
+    assert all(ops[0] is not None for ops in two) and all(ops[0] is None for ops in one)
+    a, b = _kfold_scores(two, Yb, True, len(ALPHAS)), _kfold_scores(one, Yb, True, len(ALPHAS))
+    np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-10)
+    assert torch.equal(a.argmax(0), b.argmax(0))

@@ -268,7 +268,7 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
     }
     alphas = plan.alphas
     setup, cv_scores = _MODES[plan.mode]
-    state = setup(plan)
+    state = setup(plan, t)
     to_weights = full.weights_map(t)
     for start in range(0, t, bs):
         sl = slice(start, min(t, start + bs))
@@ -291,7 +291,7 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
 
 # ---- the cross-validation modes: per mode, a setup once per fit and the scores of a target batch ----
 
-def _loo_setup(plan: Plan):
+def _loo_setup(plan: Plan, n_targets: int):
     full, alphas, n = plan.full, plan.alphas, plan.n_samples
     h = full.lam[None, :] / (full.lam[None, :] + alphas[:, None])  # (A, r)
     one_minus_diag = 1.0 - (full.U.square() @ h.T).T  # (A, n)
@@ -324,11 +324,11 @@ def _kfold_mode_scores(plan: Plan, state, Yb, Yc, z):
     return _kfold_scores(state, Yb, plan.fit_intercept, len(plan.alphas))
 
 
-#: ``Plan.mode`` -> (setup(plan) once per fit, scores(plan, state, Yb, Yc, z) per target batch).
+#: ``Plan.mode`` -> (setup(plan, n_targets) once per fit, scores(plan, state, Yb, Yc, z) per target batch).
 _MODES = {
-    "gcv": (lambda plan: None, _gcv_scores),
+    "gcv": (lambda plan, n_targets: None, _gcv_scores),
     "loo": (_loo_setup, _loo_scores),
-    "kfold": (lambda plan: _fold_operators(plan), _kfold_mode_scores),
+    "kfold": (lambda plan, n_targets: _fold_operators(plan, n_targets), _kfold_mode_scores),
 }
 
 
@@ -355,12 +355,15 @@ def _filter_factors(lam: torch.Tensor, alphas: torch.Tensor, tol: float):
     return None
 
 
-def _fold_operators(plan: Plan) -> list[tuple]:
+def _fold_operators(plan: Plan, n_targets: int) -> list[tuple]:
     """Per fold, ``op = [B diag(d_j)]_j`` stacked to ``(m·n_val, r)``, built once per fit.
 
     ``d_j`` are the rows of the filter factors (:func:`_filter_factors`, with their
     ``C``), or the filters ``1/(λ+α)`` themselves (``m = n_alphas``, ``C = None``), so a
     target batch costs one ``Uᵀ Y_train`` and one GEMM per fold whatever the number of alphas.
+    With enough targets, ``op Uᵀ`` ``(m·n_val, n_train)`` is formed once instead (its
+    ``m·n_val·r·n_train`` pays back when ``r ≈ n_train``, the dual case): one GEMM per fold
+    and batch, no ``Uᵀ Y_train`` (same numbers up to float rounding: the product is reassociated).
     """
     dev = plan.full.U.device
     tol = 1e-6 if plan.full.U.dtype != torch.float64 else 1e-13
@@ -369,7 +372,11 @@ def _fold_operators(plan: Plan) -> list[tuple]:
         factors = _filter_factors(f.lam, plan.alphas, tol)
         D = factors[1] if factors else 1.0 / (f.lam[None, :] + plan.alphas[:, None])
         op = (f.B[None] * D[:, None, :]).reshape(-1, f.B.shape[1])
-        ops.append((f, None if factors is None else factors[0], op,
+        U = f.U
+        (rows, r), n_tr = op.shape, U.shape[0]
+        if n_targets * (r * n_tr + rows * r - rows * n_tr) > rows * r * n_tr:
+            op, U = op @ U.T, None  # training targets straight to validation predictions
+        ops.append((U, None if factors is None else factors[0], op,
                     torch.as_tensor(f.train, device=dev), torch.as_tensor(f.val, device=dev)))
     return ops
 
@@ -377,10 +384,11 @@ def _fold_operators(plan: Plan) -> list[tuple]:
 def _kfold_scores(ops: list[tuple], Yb: torch.Tensor, fit_intercept: bool, n_alphas: int) -> torch.Tensor:
     """Negated validation MSE per alpha and target of one batch, averaged over the folds."""
     scores = torch.zeros(n_alphas, Yb.shape[1], dtype=Yb.dtype, device=Yb.device)
-    for f, C, op, tr, va in ops:
+    for U, C, op, tr, va in ops:
         Ytr = Yb[tr]
         m = Ytr.mean(0) if fit_intercept else torch.zeros_like(Ytr[0])
-        pred = (op @ (f.U.T @ (Ytr - m))).view(op.shape[0] // len(va), len(va), -1)
+        Ytr = Ytr - m
+        pred = (op @ (Ytr if U is None else U.T @ Ytr)).view(op.shape[0] // len(va), len(va), -1)
         if C is not None:
             pred = torch.tensordot(C, pred, dims=1)  # (A, n_val, b)
         pred.sub_((Yb[va] - m)[None])  # now residuals
