@@ -355,7 +355,7 @@ def presentation_period(assembly: xr.DataArray, *, stimulus_duration_s: float | 
     """Seconds of recording one trial costs: stimulus duration + inter-stimulus interval.
 
     Read from the assembly attrs ``stimulus_duration_s`` and ``interstimulus_interval_s``
-    (dataset metadata, e.g. :mod:`neuroalign.data.cowley` with its source); an argument
+    (dataset metadata, e.g. :mod:`neuroalign.datasets.cowley` with its source); an argument
     overrides its attr. A value missing from both is an error naming both ways to give it.
     """
     given = {"stimulus_duration_s": stimulus_duration_s, "interstimulus_interval_s": interstimulus_s}
