@@ -697,7 +697,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     from .figures import make_all_figures
 
     made = make_all_figures(args.results, args.out_dir, scaling=args.scaling, finetune=args.finetune,
-                            n_boot=args.n_boot, seed=args.seed)
+                            n_boot=args.n_boot, seed=args.seed, scores=args.scores)
     png = args.out_dir / "png"
     png.mkdir(parents=True, exist_ok=True)
     for name, paths in made.items():
@@ -720,6 +720,8 @@ def _figures_parser(sub) -> None:
     f.add_argument("--scaling", type=Path, nargs="+", default=None,
                    help="scaling-law points CSVs (their _boot.csv beside them give the bands)")
     f.add_argument("--finetune", type=Path, default=None, help="fine-tuning summary CSV")
+    f.add_argument("--scores", type=Path, default=None,
+                   help="folder of score NetCDFs (results/scores): the model-comparison figure with tiers")
     f.add_argument("--n-boot", type=_positive_int, default=1000)
     f.add_argument("--seed", type=int, default=0)
     f.set_defaults(func=cmd_figures)
@@ -727,7 +729,8 @@ def _figures_parser(sub) -> None:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import write_leaderboard
 
-    out = write_leaderboard(args.results, args.out_dir, figures_dir=args.figures_dir, info=args.info)
+    out = write_leaderboard(args.results, args.out_dir, figures_dir=args.figures_dir, info=args.info,
+                            scores=args.scores)
     print(f"leaderboard: {out['html']} (open it in a browser; {len(out['models'])} model pages in "
           f"{out['html'].parent / 'models'}), {out['csv']} and {out['json']}")
     return 0
@@ -743,6 +746,9 @@ def _leaderboard_parser(sub) -> None:
     lb.add_argument("--info", action="append", type=Path, default=None,
                     help="YAML of model details shown on the model pages (spec, authors, identity...): the "
                          "submissions file, or any file shaped `models: {name: {...}}` (repeatable)")
+    lb.add_argument("--scores", type=Path, default=None,
+                    help="folder of score NetCDFs (the workflow's results/scores): tiers, intervals of the means and "
+                         "a pairwise page per benchmark")
     lb.set_defaults(func=cmd_leaderboard)
 
 def cmd_new_submission(args: argparse.Namespace) -> int:
