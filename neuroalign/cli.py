@@ -473,7 +473,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         if len(args.models) != 2 or not args.benchmark:
             raise ConfigError("compare: give two models and at least one --benchmark (or --scores A.nc B.nc).")
-        df = compare(*args.models, args.benchmark, cache_dir=args.cache_dir, device=args.device, layers=args.layers,
+        df = compare(*args.models, args.benchmark, cache_dir=args.cache_dir, results=args.results, config=args.config,
+                     device=args.device, layers=args.layers,
                      reduction=args.reduction, budget_bytes=_budget(args), progress=_progress())
     shown = df.assign(**{c: df[c].map(lambda v: f"{v:.4g}") for c in ("score_a", "score_b", "diff", "ci_low",
                                                                          "ci_high", "p_value", "q_value")})
@@ -489,11 +490,16 @@ def _compare_parser(sub) -> None:
     cp = sub.add_parser("compare", help="paired comparison of two models per benchmark (interval, p, FDR q)",
                         description="Example: neuroalign compare efficientnet-lite0 torchvision:squeezenet1_1 "
                                     "--benchmark cowley2023.210325.encoding --benchmark kriegeskorte2008.human_it.rsa")
-    cp.add_argument("models", nargs="*", help="MODEL_A MODEL_B (specs)")
+    cp.add_argument("models", nargs="*", help="MODEL_A MODEL_B: names of the workflow config's models (e.g. "
+                    "squeezenet-untrained) or specs")
     cp.add_argument("--benchmark", action="append", default=[], help="benchmark id or file; repeatable")
     cp.add_argument("--scores", nargs=2, type=Path, default=None, metavar=("A.nc", "B.nc"),
                     help="compare two score files instead (same benchmark version)")
     cp.add_argument("--table", type=Path, default=None, help="write the comparison table as CSV")
+    cp.add_argument("--results", type=Path, default=None,
+                    help="the workflow's results folder: its scores/<model>/<benchmark>.nc are used when current")
+    cp.add_argument("--config", type=Path, default=None,
+                    help="workflow config whose model names resolve to specs (default: the built-in default.yaml)")
     _add_extraction_args(cp)
     cp.set_defaults(func=cmd_compare)
 
