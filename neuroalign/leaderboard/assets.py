@@ -43,9 +43,9 @@ td.more dt{font-weight:600} td.more dd{margin:0;max-width:40em}
 .methods pre{background:#f6f6f6;padding:.5em;overflow-x:auto}
 code{font-size:12px}
 td.small{font-size:11px;max-width:26em}
-td .tier{display:inline-block;margin-left:.25em;padding:0 3px;border-radius:3px;background:#fff;color:#111;
+td .tier{display:inline-block;margin-left:.2em;padding:0 2px;border-radius:3px;background:#fff;color:#111;
   font-size:10.5px;font-weight:700;border:1px solid #888;line-height:1.2}
-td .ci{display:block;font-size:9.5px;line-height:1.15;white-space:nowrap;opacity:.9}
+td .ci{display:block;font-size:9.5px;line-height:1.15;white-space:normal;opacity:.9}
 td.missing .ci{display:none}
 #tiers td.tier{font-weight:700}
 #pairwise td.pair span{display:block;white-space:nowrap} #pairwise td.pair .ci,#pairwise td.pair .q{font-size:11px;color:#444}

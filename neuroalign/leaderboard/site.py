@@ -17,7 +17,8 @@ from ..figures._common import slug
 from ..figures.make_all import MODELS_DIR
 from .assets import CSS, MAIN_JS, SORT_JS
 from .report_front import front_page_rst
-from .pairwise_page import AGGREGATE, page_name, render_pairwise
+from .pairwise_page import AGGREGATE, interval_text, page_name, render_pairwise
+from .decisions import NO_DRAWS
 from .table import NOT_SCORED, leaderboard_data, leaderboard_table, load_model_info, read_results, relpath
 
 #: One colour scale for every normalised cell: 0 (light) to 1 (dark), colour-blind safe (YlGnBu).
@@ -119,8 +120,8 @@ def _main_table(data: dict) -> str:
     regions = data["regions"]
     brain = [b for b in data["benchmarks"] if not b["check"]]
     heads = [_head("rank", "rank", first="ascending"), _head("model", "model", typ="text"),
-             _head("overall", "overall", sub="mean of regions · tier · 95%"),
-             _head("n_scored", "benchmarks", sub="normalised")]
+             _head("overall", "overall", sub="mean of regions"),
+             _head("n_scored", "n&#8201;/&#8201;N", sub="normalised")]
     for r in regions:
         bs = [b for b in brain if b["region"] == r]
         button = (f'<button type="button" class="expand" aria-expanded="false" data-target="{e(r)}" '
@@ -129,7 +130,8 @@ def _main_table(data: dict) -> str:
                            sub="mean"))
         for b in bs:
             heads.append(_head(f"bench:{b['id']}", _bench_label(b["id"]), cls="bench collapsed",
-                               attrs=f'data-region-of="{e(r)}"', sub=_version_text(b)))
+                               attrs=f'data-region-of="{e(r)}" data-version="{e(_version_text(b))}" '
+                                     f'title="{e(b["id"])} {e(_version_text(b))}"'))
     body = []
     for m in data["models"]:
         page = f"{MODELS_DIR}/{data['pages'][m['model']]}"
@@ -140,7 +142,7 @@ def _main_table(data: dict) -> str:
                  f'<td class="text model" data-value="{e(m["model"])}"><a href="{e(page)}">{e(m["model"])}</a>'
                  f"{spec_html}</td>"]
         cells.append(_num_cell(m["overall"], href=page, title=f"{m['model']}: mean over regions",
-                               why=f"unranked: {m['n_in_set']}/{m['n_set']} benchmarks normalised",
+                               why=f"unranked: {m['n_in_set']}/{m['n_set']} normalised",
                                extra=_extra(m.get("tier"), m.get("overall_ci"), why=_agg_why(data))))
         cells.append(f'<td class="num" data-value="{m["n_in_set"]}" title="{m["n_in_set"]} of the {m["n_set"]} ranked '
                      f'benchmarks normalised ({m["n_scored"]} of {m["n_brain"]} brain benchmarks scored); only models '
@@ -192,7 +194,8 @@ def _decisions_table(data: dict) -> str:
     for b, d in items:
         name = "aggregate (overall)" if b is None else b["id"]
         href = f"{BENCH_DIR}/{page_name(AGGREGATE if b is None else b['id'])}"
-        tiers = ", ".join(f"{e(r['model'])} <strong>{e(r['tier'])}</strong>" if r["tier"] else
+        tiers = f"not compared: {NO_DRAWS} for {', '.join(map(e, d['missing_draws']))}" if d.get("missing_draws") else \
+            ", ".join(f"{e(r['model'])} <strong>{e(r['tier'])}</strong>" if r["tier"] else
                           f"{e(r['model'])} ({e(r['why'])})" for r in d["models"])
         rel = "–" if d.get("reliability") is None else f"{d['reliability']:.2f}"
         rows.append(f'<tr data-bench="{e(name)}"><td class="text"><a href="{e(href)}">{_bench_label(name)}</a></td>'
@@ -324,12 +327,16 @@ def _bench_rows(m: dict, benches: list[dict]) -> str:
             f'{n(rec["raw"])}<td class="num nowrap" data-field="interval">{interval}</td>{n(rec["ceiling"])}{norm}'
             f'{n(rec["brainscore_normalized"])}<td class="text">{e(str(rec["layer"]))}</td>'
             f'<td class="text small">{e(rec.get("normalization") or "–")}</td><td class="text">{excl or "–"}</td>'
-            f'<td class="num"><a href="{href}">row {rec["results_row"]}</a></td></tr>')
+            f'<td class="num"><a href="{href}">row {rec["results_row"]}</a></td>'
+            f'<td class="num nowrap" data-field="normalized_interval">'
+            f'{interval_text(rec.get("normalized_ci_low"), rec.get("normalized_ci_high"))}</td>'
+            f'<td class="text" data-field="tier">{e(rec.get("tier") or "–")}</td></tr>')
     head = ("<thead><tr><th class=text>benchmark</th><th class=text>region</th><th class=text>kind</th><th>raw</th>"
             "<th>interval<span class=sub>95%, of raw</span></th><th>ceiling</th><th>normalised</th>"
             "<th>Brain-Score normalised<span class=sub>median raw / median "
             "ceiling</span></th><th class=text>chosen layer</th><th class=text>normalisation</th>"
-            "<th class=text>neuroids excluded</th><th>results.csv</th></tr></thead>")
+            "<th class=text>neuroids excluded</th><th>results.csv</th><th>interval<span class=sub>95%, of "
+            "normalised</span></th><th class=text>tier</th></tr></thead>")
     return head + "<tbody>" + "".join(rows) + "</tbody>"
 
 
@@ -352,8 +359,8 @@ def render_model(m: dict, data: dict, *, page_dir: Path, figures_dir: Path | Non
     for k, v in info.items():
         if k not in INFO_ORDER:
             dl.append(f'<dt>{e(k.replace("_", " "))}</dt><dd data-field="{e(k)}">{_info_value(v)}</dd>')
-    rank = "unranked (no brain benchmark with a normalised score)" if m["rank"] is None else \
-        f"{m['rank']} of {sum(x['rank'] is not None for x in data['models'])}"
+    rank = (f"unranked: {m['n_in_set']}/{m['n_set']} ranked benchmarks normalised" if m["rank"] is None else
+            f"{m['rank']} of {sum(x['rank'] is not None for x in data['models'])}")
     regions = "".join(
         f'<li id="region-{e(r)}">{e(r)}: <strong data-region="{e(r)}">{_fmt(m["regions"][r])}</strong></li>'
         for r in data["regions"])

@@ -171,7 +171,7 @@ def _aggregate(entry: dict, brain: list[str], ranked_set: list[str], bench_regio
         entry["regions"][r] = (float(np.mean([entry["benchmarks"][b]["normalized"] for b in mine]))
                                if mine and set(mine) <= have else None)
         if mine and not set(mine) <= have:
-            entry["region_missing"][r] = f"{len(have & set(mine))}/{len(mine)} benchmarks normalised: not averaged"
+            entry["region_missing"][r] = f"{len(have & set(mine))}/{len(mine)} normalised"
     entry["n_set"], entry["n_in_set"] = len(ranked_set), len(have)
     means = [entry["regions"][r] for r in regions if any(bench_region[b] == r for b in ranked_set)]
     entry["overall"] = float(np.mean(means)) if ranked_set and len(have) == len(ranked_set) else None
@@ -279,7 +279,10 @@ def _add_decisions(data: dict, scores, picked: dict, weights: dict) -> None:
         m["region_ci"] = {r: set_interval(usable, m["model"], _region_weights(data, r))
                           if m["regions"].get(r) is not None else None for r in data["regions"]}
         for b, rec in m["benchmarks"].items():
-            rec["tier"] = next((r["tier"] for r in per[b]["models"] if r["model"] == m["model"]), None)
+            row = next((r for r in per[b]["models"] if r["model"] == m["model"] and r["tier"]), None)
+            rec["tier"] = row["tier"] if row else None
+            if row and per[b]["scale"] == "normalized" and rec.get("normalized_ci_low") is None:  # a row from
+                rec["normalized_ci_low"], rec["normalized_ci_high"] = row["ci_low"], row["ci_high"]  # older tables
         row = next((r for r in agg["models"] if r["model"] == m["model"]), None)
         m["tier"] = row["tier"] if row else None
         m["overall_ci"] = [row["ci_low"], row["ci_high"]] if row and row["ci_low"] is not None else None
