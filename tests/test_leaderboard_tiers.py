@@ -133,3 +133,17 @@ def test_site_pages_show_tiers_intervals_and_pairs(tmp_path):
     main = paths["html"].read_text()
     assert 'data-tier="a"' in main and "0.95–0.95" in main  # delta's draws have no spread: a point interval
     assert (tmp_path / "site" / "benchmarks" / "aggregate.html").is_file()
+
+
+def test_letters_share_exactly_the_pairs_not_different():
+    """Non-adjacent models not different share a letter even when the model between them differs from
+    one of them (delta ≈ charlie, alpha ≠ charlie): runs of adjacent models would separate them."""
+    from neuroalign.tiers import letters
+
+    sig = {frozenset(p) for p in (("alpha", "charlie"), ("delta", "bravo"), ("alpha", "bravo"), ("charlie", "bravo"))}
+    order = ["delta", "alpha", "charlie", "bravo"]
+    got = letters(order, lambda a, b: frozenset((a, b)) in sig)
+    assert got == {"delta": "ab", "alpha": "a", "charlie": "b", "bravo": "c"}
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            assert bool(set(got[a]) & set(got[b])) == (frozenset((a, b)) not in sig)

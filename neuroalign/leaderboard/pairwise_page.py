@@ -15,7 +15,7 @@ from ..figures._common import slug
 e = html.escape
 AGGREGATE = "aggregate"
 SCALE_WORDS = {"normalized": "ceiling-normalised", "raw": "raw (no ceiling for every model)"}
-RELIABILITY = ("ranking reliability 1 − mean(se²) / Var(scores) over the models with paired draws "
+RELIABILITY = ("1 − mean(se²) / Var(scores) over the models with paired draws "
                "(1: the order is real; ≤ 0: it is noise)")
 
 
