@@ -488,8 +488,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _compare_parser(sub) -> None:
     cp = sub.add_parser("compare", help="paired comparison of two models per benchmark (interval, p, FDR q)",
-                        description="Example: neuroalign compare efficientnet-lite0 torchvision:squeezenet1_1 "
-                                    "--benchmark cowley2023.210325.encoding --benchmark kriegeskorte2008.human_it.rsa")
+                        description="Example: neuroalign compare efficientnet-lite0 squeezenet-untrained "
+                                    "--benchmark cowley2023.210325.encoding --benchmark kriegeskorte2008.human_it.rsa "
+                                    "--results results (names of the workflow config's models, or specs)")
     cp.add_argument("models", nargs="*", help="MODEL_A MODEL_B: names of the workflow config's models (e.g. "
                     "squeezenet-untrained) or specs")
     cp.add_argument("--benchmark", action="append", default=[], help="benchmark id or file; repeatable")

@@ -132,8 +132,6 @@ def test_model_comparison_figure(tmp_path, drawn):
     """Issue 26 §4: scores with intervals and tier letters per benchmark, at journal size."""
     from fake_scores import fake_score, unit_noise, write_scores
 
-    from neuroalign.figures import model_compare
-
     rows, scores = [], []
     for seed, (bench, kind, region, values) in enumerate((
             ("cowley.encoding", "encoding", "V4", {"a": (0.9, 0.04), "b": (0.95, 0.0), "c": (0.8, 0.02)}),

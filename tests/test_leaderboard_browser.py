@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from fake_scores import fake_score, unit_noise, write_scores
+
 from neuroalign.figures import make_all_figures
 from neuroalign.leaderboard import leaderboard_data, leaderboard_table, write_leaderboard
 from neuroalign.scoring import RESULT_COLUMNS
@@ -513,7 +513,7 @@ def test_tier_column_and_a_pairwise_page(server, browser):
     assert rows[4].get_attribute("data-model") == "echo-net" and "no score file" in rows[4].text
     assert tier_col == [("delta-net", "a"), ("alpha-net", "a"), ("charlie-net", "b"), ("bravo-net", "c")]
     pair = drv.find_element("css selector", '#pairwise td[data-a="delta-net"][data-b="alpha-net"]')
-    diff, ci, q = pair.text.split("\n")
+    diff, ci, _q = pair.text.split("\n")
     assert diff == "+0.050" and ci == f"[{0.05 - 1.959964 * 0.04:.3f}, {0.05 + 1.959964 * 0.04:.3f}]"
     assert "sig" not in pair.get_attribute("class") and float(pair.get_attribute("data-q")) > 0.05
     back = drv.find_element("css selector", '#pairwise td[data-a="alpha-net"][data-b="delta-net"]').text

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from fake_scores import fake_score, unit_noise, write_scores
 from scipy.stats import norm
 
-from fake_scores import fake_score, unit_noise, write_scores
 from neuroalign.errors import DataError
 from neuroalign.leaderboard import leaderboard_data, write_leaderboard
 from neuroalign.scoring import RESULT_COLUMNS

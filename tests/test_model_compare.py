@@ -208,7 +208,7 @@ def test_compare_by_workflow_name_reads_the_workflow_scores_and_scores_only_what
     import pandas as pd
     import yaml
 
-    import neuroalign.scoring as scoring
+    from neuroalign import scoring
     from neuroalign.cli import main
     from neuroalign.comparison import compare, workflow_models
 

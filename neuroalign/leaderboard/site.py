@@ -16,9 +16,9 @@ from ..atomic import atomic_path
 from ..figures._common import slug
 from ..figures.make_all import MODELS_DIR
 from .assets import CSS, MAIN_JS, SORT_JS
-from .report_front import front_page_rst
-from .pairwise_page import AGGREGATE, interval_text, page_name, render_pairwise
 from .decisions import NO_DRAWS
+from .pairwise_page import AGGREGATE, interval_text, page_name, render_pairwise
+from .report_front import front_page_rst
 from .table import NOT_SCORED, leaderboard_data, leaderboard_table, load_model_info, read_results, relpath
 
 #: One colour scale for every normalised cell: 0 (light) to 1 (dark), colour-blind safe (YlGnBu).
