@@ -133,6 +133,9 @@ def test_site_pages_show_tiers_intervals_and_pairs(tmp_path):
     main = paths["html"].read_text()
     assert 'data-tier="a"' in main and "0.95–0.95" in main  # delta's draws have no spread: a point interval
     assert (tmp_path / "site" / "benchmarks" / "aggregate.html").is_file()
+    wide = pd.read_csv(paths["csv"]).set_index("model")
+    assert wide.loc["charlie", f"{ENC}.tier"] == "b" and wide.loc["bravo", "n_in_set"] == 1
+    assert wide.loc["charlie", f"{ENC}.normalized_ci_low"] == pytest.approx(0.8 - 1.959964 * 0.02, abs=1e-5)
 
 
 def test_letters_share_exactly_the_pairs_not_different():

@@ -289,18 +289,20 @@ def _add_decisions(data: dict, scores, picked: dict, weights: dict) -> None:
 
 
 def leaderboard_table(results, model_info: dict | None = None, *, data: dict | None = None) -> pd.DataFrame:
-    """The wide table (``leaderboard.csv``): ``rank, model, overall, n_scored, n_normalized, n_brain``,
-    one column per region, then per benchmark ``B.normalized``, ``B.raw``, ``B.ceiling``, ``B.layer``,
-    ``B.missing`` (check benchmarks included, never in ``overall``); best model first."""
+    """The wide table (``leaderboard.csv``): ``rank, model, overall, n_scored, n_normalized, n_brain,
+    n_in_set, n_set, tier``, one column per region, then per benchmark ``B.normalized``, ``B.raw``,
+    ``B.ceiling``, ``B.layer``, ``B.normalized_ci_low/high``, ``B.tier``, ``B.missing`` (check
+    benchmarks included, never in ``overall``); best model first."""
     data = data if data is not None else leaderboard_data(results, model_info)
     recs = []
     for e in data["models"]:
         r = {"rank": e["rank"], "model": e["model"], "overall": e["overall"], "n_scored": e["n_scored"],
-             "n_normalized": e["n_normalized"], "n_brain": e["n_brain"]}
+             "n_normalized": e["n_normalized"], "n_brain": e["n_brain"], "n_in_set": e["n_in_set"],
+             "n_set": e["n_set"], "tier": e.get("tier")}
         r.update({reg: e["regions"].get(reg) for reg in data["regions"]})
         for b in data["benchmarks"]:
             rec = e["benchmarks"].get(b["id"], {})
-            for k in ("normalized", "raw", "ceiling", "layer"):
+            for k in ("normalized", "raw", "ceiling", "layer", "normalized_ci_low", "normalized_ci_high", "tier"):
                 r[f"{b['id']}.{k}"] = rec.get(k)
             r[f"{b['id']}.missing"] = rec.get("missing") if rec else NOT_SCORED
         recs.append(r)
