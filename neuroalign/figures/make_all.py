@@ -53,6 +53,8 @@ def make_all_figures(results, out_dir, *, scaling=None, finetune=None, per_model
                 if has_rows(sub):
                     made[f"{model}/{name}"] = fn(sub, out_dir / MODELS_DIR / slug(model), name=name)
     if scores is not None:  # the score NetCDFs' folder: the model comparison with tiers
+        if not Path(scores).is_dir():
+            raise DataError(f"scores folder {scores} does not exist; give the workflow's results/scores folder.")
         try:
             made["model_compare"] = model_compare(results, out_dir, scores=scores)
         except DataError as exc:

@@ -62,7 +62,7 @@ def _num_cell(v, *, href: str | None, title: str, cls: str = "", attrs: str = ""
     if v is None:
         raw_txt = f'<span class="raw">raw {raw:.3f}</span>' if raw is not None else ""
         return (f'<td class="missing {cls}" data-value="" title="{e(why)}" {attrs}>{raw_txt or "–"}'
-                f'<span class="why">{e(why)}</span></td>')
+                f'{extra if raw_txt else ""}<span class="why">{e(why)}</span></td>')  # a raw-scale tier stays
     bg, fg = colour(v)
     inner = f'<a href="{e(href)}" title="{e(title)}">{v:.3f}</a>' if href else f"{v:.3f}"
     return (f'<td class="num {cls}" data-value="{v!r}" style="background:{bg};color:{fg}" '
