@@ -473,7 +473,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         if len(args.models) != 2 or not args.benchmark:
             raise ConfigError("compare: give two models and at least one --benchmark (or --scores A.nc B.nc).")
-        df = compare(*args.models, args.benchmark, cache_dir=args.cache_dir, device=args.device, layers=args.layers,
+        df = compare(*args.models, args.benchmark, cache_dir=args.cache_dir, results=args.results, config=args.config,
+                     device=args.device, layers=args.layers,
                      reduction=args.reduction, budget_bytes=_budget(args), progress=_progress())
     shown = df.assign(**{c: df[c].map(lambda v: f"{v:.4g}") for c in ("score_a", "score_b", "diff", "ci_low",
                                                                          "ci_high", "p_value", "q_value")})
@@ -487,13 +488,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _compare_parser(sub) -> None:
     cp = sub.add_parser("compare", help="paired comparison of two models per benchmark (interval, p, FDR q)",
-                        description="Example: neuroalign compare efficientnet-lite0 torchvision:squeezenet1_1 "
-                                    "--benchmark cowley2023.210325.encoding --benchmark kriegeskorte2008.human_it.rsa")
-    cp.add_argument("models", nargs="*", help="MODEL_A MODEL_B (specs)")
+                        description="Example: neuroalign compare efficientnet-lite0 squeezenet-untrained "
+                                    "--benchmark cowley2023.210325.encoding --benchmark kriegeskorte2008.human_it.rsa "
+                                    "--results results (names of the workflow config's models, or specs)")
+    cp.add_argument("models", nargs="*", help="MODEL_A MODEL_B: names of the workflow config's models (e.g. "
+                    "squeezenet-untrained) or specs")
     cp.add_argument("--benchmark", action="append", default=[], help="benchmark id or file; repeatable")
     cp.add_argument("--scores", nargs=2, type=Path, default=None, metavar=("A.nc", "B.nc"),
                     help="compare two score files instead (same benchmark version)")
     cp.add_argument("--table", type=Path, default=None, help="write the comparison table as CSV")
+    cp.add_argument("--results", type=Path, default=None,
+                    help="the workflow's results folder: its scores/<model>/<benchmark>.nc are used when current")
+    cp.add_argument("--config", type=Path, default=None,
+                    help="workflow config whose model names resolve to specs (default: the built-in default.yaml)")
     _add_extraction_args(cp)
     cp.set_defaults(func=cmd_compare)
 
@@ -697,7 +704,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     from .figures import make_all_figures
 
     made = make_all_figures(args.results, args.out_dir, scaling=args.scaling, finetune=args.finetune,
-                            n_boot=args.n_boot, seed=args.seed)
+                            n_boot=args.n_boot, seed=args.seed, scores=args.scores)
     png = args.out_dir / "png"
     png.mkdir(parents=True, exist_ok=True)
     for name, paths in made.items():
@@ -720,6 +727,8 @@ def _figures_parser(sub) -> None:
     f.add_argument("--scaling", type=Path, nargs="+", default=None,
                    help="scaling-law points CSVs (their _boot.csv beside them give the bands)")
     f.add_argument("--finetune", type=Path, default=None, help="fine-tuning summary CSV")
+    f.add_argument("--scores", type=Path, default=None,
+                   help="folder of score NetCDFs (results/scores): the model-comparison figure with tiers")
     f.add_argument("--n-boot", type=_positive_int, default=1000)
     f.add_argument("--seed", type=int, default=0)
     f.set_defaults(func=cmd_figures)
@@ -727,7 +736,8 @@ def _figures_parser(sub) -> None:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import write_leaderboard
 
-    out = write_leaderboard(args.results, args.out_dir, figures_dir=args.figures_dir, info=args.info)
+    out = write_leaderboard(args.results, args.out_dir, figures_dir=args.figures_dir, info=args.info,
+                            scores=args.scores)
     print(f"leaderboard: {out['html']} (open it in a browser; {len(out['models'])} model pages in "
           f"{out['html'].parent / 'models'}), {out['csv']} and {out['json']}")
     return 0
@@ -743,6 +753,9 @@ def _leaderboard_parser(sub) -> None:
     lb.add_argument("--info", action="append", type=Path, default=None,
                     help="YAML of model details shown on the model pages (spec, authors, identity...): the "
                          "submissions file, or any file shaped `models: {name: {...}}` (repeatable)")
+    lb.add_argument("--scores", type=Path, default=None,
+                    help="folder of score NetCDFs (the workflow's results/scores): tiers, intervals of the means and "
+                         "a pairwise page per benchmark")
     lb.set_defaults(func=cmd_leaderboard)
 
 def cmd_new_submission(args: argparse.Namespace) -> int:

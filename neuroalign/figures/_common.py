@@ -34,7 +34,8 @@ REQUIRED = ("model", "benchmark", "kind", "layer")
 def _read_one(path: Path, *, other_csv_ok: bool = False) -> pd.DataFrame | None:
     """One results CSV; with ``other_csv_ok`` a CSV without the results columns gives None."""
     try:
-        df = pd.read_csv(path, dtype={"model": str, "benchmark": str, "kind": str, "layer": str, "region": str},
+        df = pd.read_csv(path, dtype={"model": str, "benchmark": str, "kind": str, "layer": str, "region": str,
+                                       "benchmark_hash": str},
                          keep_default_na=True)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable results CSV ({exc}).") from exc

@@ -46,6 +46,7 @@ rule figures:
         results=f"{RESULTS}/results.csv",
         scaling=SC_TABLES,
         finetune=FINETUNE_TARGETS,
+        scores=expand(f"{RESULTS}/scores/{{model}}/{{benchmark}}.nc", model=list(MODELS), benchmark=BENCHMARKS),
     output:
         done=f"{RESULTS}/figures/done.txt",
         figs=report(directory(f"{RESULTS}/figures/png"), patterns=["{name}.png"], category="Figures",
@@ -54,4 +55,4 @@ rule figures:
         ft=lambda w, input: f"--finetune {Q(input.finetune[0])}" if input.finetune else "",
         sc=lambda w, input: ("--scaling " + " ".join(map(Q, input.scaling))) if input.scaling else "",
     log: f"{RESULTS}/logs/figures.log"
-    shell: "{NA} figures {input.results:q} {RESULTS_Q}/figures {params.sc} {params.ft} > {log:q} 2>&1 && ls {RESULTS_Q}/figures > {output.done:q}"
+    shell: "{NA} figures {input.results:q} {RESULTS_Q}/figures --scores {RESULTS_Q}/scores {params.sc} {params.ft} > {log:q} 2>&1 && ls {RESULTS_Q}/figures > {output.done:q}"
