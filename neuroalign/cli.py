@@ -651,7 +651,7 @@ def _finetune_summary_parser(sub) -> None:
 
 def cmd_scaling(args: argparse.Namespace) -> int:
     from .models import load_model
-    from .scaling import default_grid, load_scaling_data, run_scaling, write_scaling
+    from .scaling import data_id, default_grid, load_scaling_data, run_scaling, write_scaling
     from .scoring import model_features
 
     assembly, stimuli = load_scaling_data(args.stimuli)
@@ -662,7 +662,8 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     run = run_scaling(assembly, feats, images, repeats, alloc, seed=args.seed, n_draws=args.n_draws,
                       device=args.device, stimulus_duration_s=args.stimulus_duration_s,
                       interstimulus_s=args.interstimulus_s, dataset=name)
-    written = write_scaling(run, args.out, name, n_boot=args.n_boot, seed=args.seed)
+    written = write_scaling(run, args.out, name, n_boot=args.n_boot, seed=args.seed, benchmark=data_id(args.stimuli),
+                            model=args.model_name or args.model, layer=args.layer)
     print(run.points.groupby(["result", "n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
     print(written["fit"].table().to_string(index=False))
     print(written["allocation"].to_string(index=False))
@@ -687,6 +688,8 @@ def _scaling_parser(sub) -> None:
     sl.add_argument("--interstimulus-s", type=_nonnegative_float, default=None,
                     help="seconds between images (default: the dataset's metadata)")
     sl.add_argument("--name", default=None, help="dataset label in the tables (default: the stimulus set)")
+    sl.add_argument("--model-name", default=None,
+                    help="the model's name in the tables and the figure's title (default: its spec)")
     sl.add_argument("--seed", type=int, default=0)
     sl.add_argument("--out", type=Path, required=True,
                     help="points CSV; <stem>_boot.csv (bootstrap refits) and <stem>_fit.csv are written beside it")

@@ -536,24 +536,37 @@ def run_scaling(assembly: xr.DataArray, features: xr.DataArray, image_counts, re
     return ScalingRun(pd.DataFrame(rows), np.array(times), rec.trials[rec.test][:, :, rec.keep], preds, grid, results)
 
 
-def write_scaling(run: ScalingRun, out, name: str, *, n_boot: int = 1000, seed: int = 0) -> dict:
+def write_scaling(run: ScalingRun, out, name: str, *, n_boot: int = 1000, seed: int = 0, benchmark: str | None = None,
+                  model: str | None = None, layer: str | None = None) -> dict:
     """Fit the curve, tabulate the allocations and write a run's four tables, each atomically:
     ``<out>`` (points), ``<stem>_boot.csv`` (refits), ``<stem>_fit.csv`` (parameters) and
-    ``<stem>_allocation.csv``. The points table goes last: it marks the step done."""
+    ``<stem>_allocation.csv``. The points table goes last: it marks the step done. Every table
+    records ``benchmark`` (the data's id), ``model`` and ``layer`` where given: the figures' titles
+    name them."""
     from pathlib import Path
 
     from .atomic import atomic_path
 
     out = Path(out)
+    labels = {k: v for k, v in (("benchmark", benchmark), ("model", model), ("layer", layer)) if v is not None}
     fit = run.fit(n_boot=n_boot, seed=seed)
-    alloc = run.allocations(n_boot=n_boot, seed=seed).assign(dataset=name)
+    alloc = run.allocations(n_boot=n_boot, seed=seed).assign(dataset=name, **labels)
     side = lambda suffix: out.with_name(out.stem + suffix)  # noqa: E731
-    tables = {side("_boot.csv"): run.boot_table(fit, name), side("_fit.csv"): fit.table().assign(dataset=name),
-              side("_allocation.csv"): alloc, out: run.points}
+    tables = {side("_boot.csv"): run.boot_table(fit, name).assign(**labels),
+              side("_fit.csv"): fit.table().assign(dataset=name, **labels),
+              side("_allocation.csv"): alloc, out: run.points.assign(**labels)}
     for path, table in tables.items():
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False)
     return {"fit": fit, "allocation": alloc, "tables": tables}
+
+
+def data_id(spec: str) -> str:
+    """The id a scaling run's data goes by: a benchmark file's identifier, else ``spec`` itself
+    (a benchmark id or a stimulus set)."""
+    from .benchmarks import get_benchmark, is_benchmark_file
+
+    return get_benchmark(spec).identifier if is_benchmark_file(spec) else str(spec)
 
 
 def load_scaling_data(spec: str):

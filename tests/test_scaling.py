@@ -256,3 +256,31 @@ def test_scaling_reads_a_benchmark_and_refuses_averaged_data():
     assert "repetition" in asm.coords and len(stimuli) == len(np.unique(asm["stimulus_id"].values))
     with pytest.raises(DataError, match="no single trials"):
         load_scaling_data("kriegeskorte2008.human_it.rsa")
+
+
+def test_tables_and_figure_titles_name_the_benchmark_model_and_layer(tmp_path, monkeypatch):
+    """Issue 28: `neuroalign scaling` records the benchmark id, the model and the layer in all four
+    tables, and both scaling figures' titles name them (not the run's label)."""
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from neuroalign.cli import main
+    from neuroalign.figures import scaling_allocation, scaling_law
+
+    out = tmp_path / "run.csv"
+    assert main(["scaling", "synthetic.encoding", "--model", "reference", "--model-name", "ref-net", "--layer",
+                 "block2", "--name", "myrun", "--n-points", "3", "--n-draws", "1", "--n-boot", "20", "--min-images",
+                 "20", "--stimulus-duration-s", "0.1", "--interstimulus-s", "0.1", "--device", "cpu", "--cache-dir",
+                 str(tmp_path / "cache"), "--out", str(out)]) == 0
+    for suffix in ("", "_boot", "_fit", "_allocation"):
+        t = pd.read_csv(tmp_path / f"run{suffix}.csv")
+        assert (t["benchmark"] == "synthetic.encoding").all() and (t["model"] == "ref-net").all(), suffix
+        assert (t["layer"] == "block2").all() and (t["dataset"] == "myrun").all(), suffix
+    titles = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (titles.append(self.axes[0].get_title()),
+                                                                  real(self, *a, **k))[1])
+    scaling_law(out, tmp_path / "figs")
+    scaling_allocation(out, tmp_path / "figs")
+    assert titles[0] == "synthetic.encoding · ref-net block2"
+    assert titles[-1].startswith("synthetic.encoding · ref-net block2: ")
