@@ -89,23 +89,6 @@ def _nonnegative_float(text: str) -> float:
     return _number(text, zero_ok=True)
 
 
-#: Outputs checked writable before any work (attribute, is a folder): a read-only or missing
-#: place is said in one line at the start, not in a traceback after the whole computation.
-OUTPUTS = {"datasets": (("output", False),), "extract": (("manifest", False),),
-           "score": (("out", False), ("table", False)), "rdms": (("out", False),), "results": (("out", False),),
-           "finetune-summary": (("out", False),), "scaling": (("out", False),), "figures": (("out_dir", True),),
-           "leaderboard": (("out_dir", True),)}
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    from .atomic import check_writable
-
-    for attr, folder in OUTPUTS.get(args.command, ()):
-        value = getattr(args, attr, None)
-        for path in value if isinstance(value, list) else [value] if value else []:
-            check_writable(path, folder=folder)
-
-
 def _progress() -> bool:
     """Progress bars on a terminal only: a log file or pipe (the workflow's logs) stays quiet."""
     return sys.stderr.isatty()
@@ -853,10 +836,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "sandbox", False) and args.command not in SANDBOXED_COMMANDS:
             raise ConfigError(f"{args.command} --sandbox is not supported: run `neuroalign extract --sandbox` for the "
                               "model first, or drop --sandbox for code you trust.")
-        _check_outputs(args)  # writable before any work
         from .guard import check_outputs
 
-        check_outputs(args)  # never write over a file this run reads or import-data was given
+        check_outputs(args)  # writable before any work; never over a file this run reads or import-data was given
         if getattr(args, "device", None) is not None:  # resolved once per command, passed down as a torch.device
             from .device import resolve_device
 
