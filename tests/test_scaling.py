@@ -113,6 +113,33 @@ def test_fit_bounds_ymax_and_leaves_negative_values_out():
         fit_sigmoid([1, 1, 10, 10], [0.1, 0.1, 0.5, 0.5])
 
 
+def test_fit_held_at_a_bound_is_the_bounded_fit():
+    """Where LM leaves the bounds (ymax > 1: a curve still rising at the largest budget), the
+    active-set step (the crossed parameter held at its bound, LM on the others) reaches the
+    bounded trust-region fit's optimum: the same parameters, a sum of squares no larger."""
+    from scipy.optimize import curve_fit
+
+    from neuroalign.scaling import _fit_at_bounds, _inside, _jac_x, _model_x, _setup
+
+    rng = np.random.default_rng(0)
+    t = np.logspace(0.5, 3.0, 8)
+    checked = 0
+    for _ in range(20):
+        y = sigmoid_log10(t, 1.6, rng.uniform(1.0, 3.0), 10 ** rng.uniform(2.5, 3.5)) + rng.normal(0, 0.02, t.size)
+        _, x, y, bounds, p0 = _setup(t, y)
+        lm = curve_fit(_model_x, x, y, p0=p0, jac=_jac_x, method="lm", maxfev=5000)[0]
+        if _inside(lm, bounds):
+            continue
+        fast = _fit_at_bounds(x, y, lm, bounds)
+        trf = curve_fit(_model_x, x, y, p0=np.clip(p0, *bounds), jac=_jac_x, bounds=bounds, maxfev=20000)[0]
+        sse = lambda p: float(((_model_x(x, *p) - y) ** 2).sum())  # noqa: E731
+        assert fast is not None and fast[0] == 1.0  # ymax held at its bound
+        assert sse(fast) <= sse(trf) * (1 + 1e-8)  # the same optimum, to the trust region's tolerance
+        np.testing.assert_allclose(fast, trf, rtol=1e-3, atol=1e-3)
+        checked += 1
+    assert checked >= 15  # incl. fits where LM also pushed t50 out (held, then freed again)
+
+
 def test_presentation_period_from_metadata_and_overrides(data_root):
     from neuroalign.datasets.cowley import load_cowley
     from neuroalign.datasets.synthetic import load_synthetic
