@@ -89,23 +89,6 @@ def _nonnegative_float(text: str) -> float:
     return _number(text, zero_ok=True)
 
 
-#: Outputs checked writable before any work (attribute, is a folder): a read-only or missing
-#: place is said in one line at the start, not in a traceback after the whole computation.
-OUTPUTS = {"datasets": (("output", False),), "extract": (("manifest", False),),
-           "score": (("out", False), ("table", False)), "rdms": (("out", False),), "results": (("out", False),),
-           "finetune-summary": (("out", False),), "scaling": (("out", False),), "figures": (("out_dir", True),),
-           "leaderboard": (("out_dir", True),)}
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    from .atomic import check_writable
-
-    for attr, folder in OUTPUTS.get(args.command, ()):
-        value = getattr(args, attr, None)
-        for path in value if isinstance(value, list) else [value] if value else []:
-            check_writable(path, folder=folder)
-
-
 def _progress() -> bool:
     """Progress bars on a terminal only: a log file or pipe (the workflow's logs) stays quiet."""
     return sys.stderr.isatty()
@@ -658,7 +641,7 @@ def _finetune_summary_parser(sub) -> None:
 
 def cmd_scaling(args: argparse.Namespace) -> int:
     from .models import load_model
-    from .scaling import default_grid, load_scaling_data, run_scaling, write_scaling
+    from .scaling import data_id, default_grid, load_scaling_data, run_scaling, write_scaling
     from .scoring import model_features
 
     assembly, stimuli = load_scaling_data(args.stimuli)
@@ -669,7 +652,8 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     run = run_scaling(assembly, feats, images, repeats, alloc, seed=args.seed, n_draws=args.n_draws,
                       device=args.device, stimulus_duration_s=args.stimulus_duration_s,
                       interstimulus_s=args.interstimulus_s, dataset=name)
-    written = write_scaling(run, args.out, name, n_boot=args.n_boot, seed=args.seed)
+    written = write_scaling(run, args.out, name, n_boot=args.n_boot, seed=args.seed, benchmark=data_id(args.stimuli),
+                            model=args.model_name or args.model, layer=args.layer)
     print(run.points.groupby(["result", "n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
     print(written["fit"].table().to_string(index=False))
     print(written["allocation"].to_string(index=False))
@@ -694,6 +678,8 @@ def _scaling_parser(sub) -> None:
     sl.add_argument("--interstimulus-s", type=_nonnegative_float, default=None,
                     help="seconds between images (default: the dataset's metadata)")
     sl.add_argument("--name", default=None, help="dataset label in the tables (default: the stimulus set)")
+    sl.add_argument("--model-name", default=None,
+                    help="the model's name in the tables and the figure's title (default: its spec)")
     sl.add_argument("--seed", type=int, default=0)
     sl.add_argument("--out", type=Path, required=True,
                     help="points CSV; <stem>_boot.csv (bootstrap refits) and <stem>_fit.csv are written beside it")
@@ -863,10 +849,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "sandbox", False) and args.command not in SANDBOXED_COMMANDS:
             raise ConfigError(f"{args.command} --sandbox is not supported: run `neuroalign extract --sandbox` for the "
                               "model first, or drop --sandbox for code you trust.")
-        _check_outputs(args)  # writable before any work
         from .guard import check_outputs
 
-        check_outputs(args)  # never write over a file this run reads or import-data was given
+        check_outputs(args)  # writable before any work; never over a file this run reads or import-data was given
         if getattr(args, "device", None) is not None:  # resolved once per command, passed down as a torch.device
             from .device import resolve_device
 

@@ -48,7 +48,8 @@ def _table(tmp_path):
                                  raw=r, ceiling=0.3, ceiling_low=0.12, ceiling_high=0.3, ci_low=r - 0.03, ci_high=r + 0.03))
             rows.append(dict(model=m, benchmark="cowley.ood", kind="ood", region="V4", layer=layer, selected="False",
                              raw=raw, id_score=raw, ood_score=raw - 0.1, id_normalized=raw / 0.8 if m == "deep" else None,
-                             ood_normalized=(raw - 0.1) / 0.8 if m == "deep" else None))
+                             ood_normalized=(raw - 0.1) / 0.8 if m == "deep" else None, id_ci_low=raw - 0.03,
+                             id_ci_high=raw + 0.03, ci_low=raw - 0.13, ci_high=raw - 0.07))
     path = tmp_path / "results.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     t = np.repeat(np.logspace(0, 3, 6), 3)
@@ -117,6 +118,9 @@ def test_what_each_figure_shows(tmp_path, drawn):
     o = pd.read_csv(id_vs_ood(results, tmp_path)["csv"])
     assert set(o["scale"]) == {"raw"}  # one model lacks normalised scores: every dot on raw r
     np.testing.assert_allclose(o["gap"], 0.1)
+    np.testing.assert_allclose(o["id_ci_high"] - o["id_ci_low"], 0.06)  # intervals drawn, on the raw scale here
+    np.testing.assert_allclose(o["ood_score"] - o["ood_ci_low"], 0.03)
+    assert any("interval" in x.get_text() for x in drawn[-1].legends[0].get_texts())
     assert "raw" in drawn[-1].axes[0].get_xlabel()
     assert any("a dot per layer" in x.get_text() for x in drawn[-1].legends[0].get_texts())
 

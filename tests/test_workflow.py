@@ -195,6 +195,16 @@ def test_jobs_per_model_or_stimulus_set(tmp_path):
     assert len([x for x in out.splitlines() if "neuroalign extract" in x]) == len(TINY["models"]) * len(sets)
 
 
+def test_scaling_rule_passes_the_model_and_layer(tmp_path):
+    """Issue 28: the scaling rule names the grid model and the layer, which the tables record and
+    the figure's title shows (not only the model's spec)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    out = _snakemake(tmp_path, "-n", "-p", "--forceall", config=cfg).stdout
+    (line,) = [x for x in out.splitlines() if "neuroalign scaling" in x]
+    assert "--model reference --model-name ref --layer block2" in line
+
+
 def test_misspelled_config_key_is_named(tmp_path):
     bad = dict(TINY, benchmarcks=["synthetic.encoding"])
     cfg = tmp_path / "bad.yaml"

@@ -24,10 +24,10 @@ RESULTS_COLUMNS = (
     "ci_low", "ci_high", "id_score", "ood_score", "gap", "ratio", "n_neuroids", "n_stimuli",
 )
 OPTIONAL_COLUMNS = ("ceiling_low", "ceiling_high", "id_normalized", "ood_normalized", "brainscore_normalized",
-                    "n_excluded")
+                    "n_excluded", "id_ci_low", "id_ci_high")
 NUMERIC = ("raw", "ceiling", "normalized", "ci_low", "ci_high", "id_score", "ood_score", "gap", "ratio",
            "n_neuroids", "n_stimuli", "ceiling_low", "ceiling_high", "id_normalized", "ood_normalized",
-           "brainscore_normalized", "n_excluded")
+           "brainscore_normalized", "n_excluded", "id_ci_low", "id_ci_high")
 REQUIRED = ("model", "benchmark", "kind", "layer")
 
 

@@ -32,7 +32,8 @@ FIGURE_CAPTIONS = {
                        "relative depth, with its 95% interval over outer folds; the dashed line is the noise "
                        "ceiling (√reliability), the ring the layer the reported score chose.",
     "id_vs_ood": "In- against out-of-distribution predictivity, one dot per layer, on one scale (named on the "
-                 "axes); dots under the dashed identity line lose predictivity out of distribution.",
+                 "axes), with its 95% intervals over folds on each side; dots under the dashed identity line lose "
+                 "predictivity out of distribution.",
     "rsa_bars": "RSA: each layer's RDM correlation with the brain (Spearman ρ) with its 95% bootstrap interval "
                 "over stimuli; the grey band is the noise ceiling (lower to upper bound).",
 }

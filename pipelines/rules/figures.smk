@@ -10,7 +10,7 @@ def scaling_flags(run):
     model = r["model"]
     spec = model_spec(model) if model in MODELS else model
     red = model_reduction(model) if model in MODELS else config.get("reduction", "avgpool")
-    values = {"--model": spec, "--layer": r["layer"], "--reduction": red, "--name": run,
+    values = {"--model": spec, "--model-name": model, "--layer": r["layer"], "--reduction": red, "--name": run,
               "--n-points": SC.get("n_points", 6), "--n-draws": SC.get("n_draws", 3), "--n-boot": SC.get("n_boot", 1000),
               **{f"--{k.replace('_', '-')}": r[k] for k in ("min_images", "stimulus_duration_s", "interstimulus_s")
                  if r.get(k) is not None}}
