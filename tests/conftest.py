@@ -47,8 +47,8 @@ def k92(data_root):
 # built under a file lock). (xdist_group/loadgroup is not used: pytest-xdist 3.8 renames the
 # node ids for it in a way pytest 9.2 ignores, so every group was spread over the workers.)
 
-#: Test files by their time in a serial run (`pytest --durations`), longest first; the rest follow
-#: in collection order.
+#: The longest test files, longest first (from the per-file reruns of the last session's closing
+#: note; refresh from a serial run's `pytest --durations=0`); the rest follow in collection order.
 LONGEST_FIRST = ("test_slurm", "test_workflow", "test_finetune_cowley", "test_brainscore_parity",
                  "test_brainscore_benchmarks", "test_activations", "test_finetune", "test_leaderboard_browser",
                  "test_encoding_real", "test_datasets_real")
