@@ -90,12 +90,12 @@ def _lean(w: torch.Tensor, total: float = 2 ** 24) -> torch.Tensor:
 def _by_rows(fn, a: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``fn(rows, out_rows)`` over blocks of rows, one block per torch thread: numpy's sorts
     run on one core and release the GIL, so threads share the rows out."""
+    n = min(torch.get_num_threads(), a.size // max(1, a.shape[-1]))
+    if n <= 1 or a.size < 2 ** 16 or not (a.flags.c_contiguous and out.flags.c_contiguous):
+        fn(a, out)  # (a reshape of a strided array would copy: sort in place on the array itself)
+        return out
     rows = a.reshape(-1, a.shape[-1])
     orow = out.reshape(-1, out.shape[-1])
-    n = min(torch.get_num_threads(), len(rows))
-    if n <= 1 or a.size < 2 ** 16:
-        fn(rows, orow)
-        return out
     cuts = np.linspace(0, len(rows), n + 1).astype(int)
     with ThreadPoolExecutor(n) as pool:
         list(pool.map(lambda i: fn(rows[cuts[i]:cuts[i + 1]], orow[cuts[i]:cuts[i + 1]]), range(n)))
