@@ -65,21 +65,31 @@ def factor_counts(C: np.ndarray, U: np.ndarray | None) -> dict:
 def combined_variance(draws: dict, n: tuple | None = None) -> float:
     """Schütt et al. (2023) combination of the both / stimuli / units bootstrap variances.
 
-    ``n = (n_stimuli, n_units)``: their small-sample form (each single-factor variance scaled
-    by ``k/(k-1)``, the interaction term by the product), clipped to
+    ``n = (n_stimuli, n_units[, share])``: their small-sample form (each single-factor variance
+    scaled by ``k/(k-1)``, the interaction term by the product), clipped to
     ``[max(scaled single-factor variances), V_both]``; without ``n`` the large-sample form
-    ``2(V_s + V_u) − V_both`` clipped to ``[max(V_s, V_u), V_both]``."""
+    ``2(V_s + V_u) − V_both`` clipped to ``[max(V_s, V_u), V_both]``. ``share``: the part of the
+    stimulus variance a draw's statistic truly has (RSA drops the pairs between copies of a
+    stimulus, so a draw rests on its distinct stimuli only): ``V_s`` is scaled by it and
+    ``V_both`` loses the rest of ``V_s``."""
     v = {f: float(np.nanvar(np.asarray(d, dtype=np.float64), ddof=1)) for f, d in draws.items()
          if np.isfinite(d).sum() > 1}
     if set(v) != set(draws):
         return float("nan")
+    share = n[2] if n is not None and len(n) > 2 else 1.0
+    stim = share * v["stimuli"]
     if "both" not in v:
-        return v["stimuli"]
-    a, b = (1.0, 1.0) if n is None else (n[0] / (n[0] - 1), n[1] / (n[1] - 1))
-    s, u = a * v["stimuli"], b * v["units"]
-    combined = s + u - a * b * (v["both"] - v["stimuli"] - v["units"]) if n is not None else \
-        2 * (v["stimuli"] + v["units"]) - v["both"]
-    return float(min(max(combined, s, u), v["both"]))
+        return stim
+    both = v["both"] - (1 - share) * v["stimuli"]
+    a, b = (1.0, 1.0) if n is None else (k / (k - 1) if k > 1 else 1.0 for k in n[:2])
+    s, u = a * stim, b * v["units"]
+    combined = s + u - a * b * (both - stim - v["units"]) if n is not None else 2 * (stim + v["units"]) - both
+    return float(min(max(combined, s, u), both))
+
+
+def copy_share(C: np.ndarray) -> float:
+    """The mean share of distinct stimuli in the draws (≈ 1 − 1/e)."""
+    return float(np.mean((C > 0).sum(1) / C.shape[1]))
 
 
 def interval(point: float, draws: dict, level: float = 0.95, n: tuple | None = None) -> tuple[float, float]:
@@ -338,7 +348,7 @@ def rsa_score_draws(ds: xr.Dataset, data, bench, key: str, n_draws: int) -> dict
     out = rsa_factor_draws(model, data_rdms, bench.options.get("method", "spearman"), C, U)
     out = {scale: {f: d[:, 0] for f, d in draws.items()} for scale, draws in out.items()}
     return {**out, "units": "subjects" if n_sub > 1 else "(one subject RDM: stimuli only)",
-            "n": (len(C[0]), n_sub)}
+            "n": (len(C[0]), n_sub, copy_share(C))}
 
 
 def attach(ds: xr.Dataset, data, bench, key: str, n_draws: int | None = None) -> xr.Dataset:
@@ -359,14 +369,14 @@ def attach(ds: xr.Dataset, data, bench, key: str, n_draws: int | None = None) ->
     for name, draws in stats.items():
         ds[f"resample_{name}"] = (("factor", "resample"), np.stack([draws[f] for f in factors]))
     ds = ds.assign_coords(factor=factors)
-    n = tuple(int(k) for k in out["n"])
+    n = (int(out["n"][0]), int(out["n"][1]), *out["n"][2:])
     points = {"ci": "aggregate_raw", "normalized_ci": "aggregate_normalized",
               **{f"{name}_ci": name for name in out.get("extra", {})}}
     for (prefix, point), name in zip(points.items(), stats):
         ds.attrs[f"{prefix}_low"], ds.attrs[f"{prefix}_high"] = interval(ds.attrs[point], stats[name], n=n)
     ds.attrs.update(ci_method=CI_METHOD.format(units=out["units"], n=n_draws), resample_key=key,
                     n_resamples=int(n_draws), resample_units=out["units"], resample_n_stimuli=n[0],
-                    resample_n_units=n[1])
+                    resample_n_units=n[1], resample_stimulus_share=float(n[2]) if len(n) > 2 else 1.0)
     return ds
 
 
@@ -377,7 +387,9 @@ def draws_of(ds: xr.Dataset, scale: str) -> dict:
 
 
 def sizes_of(ds: xr.Dataset) -> tuple | None:
-    """``(n_stimuli, n_units)`` a Score's draws were made over (the small-sample variance's
-    ``n``), None for a Score written before they were recorded."""
+    """``(n_stimuli, n_units, stimulus share)`` a Score's draws were made over (the ``n`` of
+    :func:`combined_variance`), None for a Score written before they were recorded."""
     a = ds.attrs
-    return (int(a["resample_n_stimuli"]), int(a["resample_n_units"])) if "resample_n_units" in a else None
+    if "resample_n_units" not in a:
+        return None
+    return int(a["resample_n_stimuli"]), int(a["resample_n_units"]), float(a.get("resample_stimulus_share", 1.0))

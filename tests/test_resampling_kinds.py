@@ -41,6 +41,14 @@ def test_small_sample_combination_known_answer():
     assert rs.combined_variance(draws, (30, 8)) == pytest.approx(min(max(want, a * v["stimuli"], b * v["units"]),
                                                                      v["both"]))
     assert rs.combined_variance(draws, (10**9, 10**9)) == pytest.approx(rs.combined_variance(draws))  # large samples
+    f = 0.6  # RSA: only the distinct stimuli's share of the stimulus variance is real
+    s, both = f * v["stimuli"], v["both"] - (1 - f) * v["stimuli"]
+    want = a * s + b * v["units"] - a * b * (both - s - v["units"])
+    assert rs.combined_variance(draws, (30, 8, f)) == pytest.approx(min(max(want, a * s, b * v["units"]), both))
+    assert rs.combined_variance({"stimuli": draws["stimuli"]}, (30, 1, f)) == pytest.approx(f * v["stimuli"])
+    assert rs.copy_share(np.array([[2.0, 0.0, 1.0], [1.0, 1.0, 1.0]])) == pytest.approx(5 / 6)
+    C = rs.draw_counts("k", np.arange(40).astype(str), 4000)
+    assert rs.copy_share(C) == pytest.approx(1 - (1 - 1 / 40) ** 40, abs=0.005)
 
 
 @pytest.mark.parametrize("debiased", [False, True])
