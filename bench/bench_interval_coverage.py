@@ -53,15 +53,19 @@ def encoding_dataset(i, n_stim, n_neur, n_draws, n_rep=4, sigma=1.5):
     trials = signal[:, None, :] + sigma * rng.normal(size=(n_stim, n_rep, n_neur))
     means = trials.mean(1)
     parts = (means, trials.var(1, ddof=1) / n_rep)
-    inc = np.ones(n_neur, bool)
+    rel = 1 / (1 + sigma**2 / n_rep)
+    return _neural_result(pred, means, parts, f"coverage-encoding-{i}", n_draws, (0.5 * np.sqrt(rel), 0.5))
+
+
+def _neural_result(pred, means, parts, key, n_draws, truth) -> dict:
+    """Point, draws, population value and sizes on both scales of one neural dataset."""
+    (n_stim, n_neur), inc = pred.shape, np.ones(pred.shape[1], bool)
     raw, ceil = rs.neural_draws(pred, means, parts, inc, None, None)
-    key = f"coverage-encoding-{i}"
     C = rs.draw_counts(key, np.arange(n_stim).astype(str), n_draws)
     U = rs.draw_counts(key, np.arange(n_neur).astype(str), n_draws, what="neuroids")
     draws = rs.neural_factor_draws(pred, means, parts, inc, C, U, NORMALIZERS["encoding"])
-    rel = 1 / (1 + sigma**2 / n_rep)
-    return {"raw": (raw[0], draws["raw"], 0.5 * np.sqrt(rel), (n_stim, n_neur)),
-            "normalized": (raw[0] / np.sqrt(ceil[0]), draws["normalized"], 0.5, (n_stim, n_neur))}
+    return {"raw": (raw[0], draws["raw"], truth[0], (n_stim, n_neur)),
+            "normalized": (raw[0] / np.sqrt(ceil[0]), draws["normalized"], truth[1], (n_stim, n_neur))}
 
 
 def _rsa_data(rng, n_stim, n_sub, d=12, subject_noise=1.0, model_noise=1.5):
@@ -150,15 +154,7 @@ def pls_datasets(n_data, n_stim, n_neur, n_draws):
     for i in range(n_data):
         rng = np.random.default_rng(10_000 + i)
         neuroids = rng.choice(w["B"].shape[1], n_neur, replace=False)
-        pred, means, parts = _side(w, fit, rng, n_stim, neuroids)
-        inc = np.ones(n_neur, bool)
-        raw, ceil = rs.neural_draws(pred, means, parts, inc, None, None)
-        key = f"coverage-pls-{i}"
-        C = rs.draw_counts(key, np.arange(n_stim).astype(str), n_draws)
-        U = rs.draw_counts(key, np.arange(n_neur).astype(str), n_draws, what="neuroids")
-        draws = rs.neural_factor_draws(pred, means, parts, inc, C, U, NORMALIZERS["pls"])
-        yield {"raw": (raw[0], draws["raw"], truth[0], (n_stim, n_neur)),
-               "normalized": (raw[0] / np.sqrt(ceil[0]), draws["normalized"], truth[1], (n_stim, n_neur))}
+        yield _neural_result(*_side(w, fit, rng, n_stim, neuroids), f"coverage-pls-{i}", n_draws, truth)
 
 
 def ood_datasets(n_data, n_stim, n_neur, n_draws, ood_scale=0.6):

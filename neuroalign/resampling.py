@@ -240,19 +240,23 @@ def _cka_cross(K: np.ndarray, Y: np.ndarray, W: np.ndarray, U: np.ndarray, debia
     """Σ_ij w_i w_j K'_ij L_ij per draw, ``L = Y diag(u) Y^T`` and ``K'`` = ``K`` without its
     diagonal (debiased) or ``K`` against the responses centred on the drawn stimuli (biased; a
     Gram centred on any weights gives the same sum then): ``Σ_k u_k z_kᵀ K' z_k`` with
-    ``z_k = w ∘ y_k``, one matrix product per block of draws."""
+    ``z_k = w ∘ y_k``, one matrix product per block of draws with ``K``'s factor."""
     Kf = K - np.diag(np.diag(K)) if debiased else K
     B, (n, p) = max(len(W), len(U)), Y.shape
     if debiased and len(U) == 1:  # neuroids fixed: one n × n matrix, a quadratic form per draw
         return np.broadcast_to((((W @ (Kf * ((Y * U[0]) @ Y.T))) * W).sum(1)), (B,)).copy()
+    evals, vecs = np.linalg.eigh(K)  # K = F Fᵀ with F of K's rank: n·rank·p per draw instead of n²·p
+    keep = evals > max(evals.max(), 0.0) * 1e-10
+    F = vecs[:, keep] * np.sqrt(evals[keep])
+    dK = np.diag(K) if debiased else np.zeros(n)
     step = max(1, 2**21 // (n * p)) if len(W) > 1 else 1
     out = np.empty(len(W))
     for s in range(0, len(W), step):
         w = W[s:s + step]
         yc = Y if debiased else Y - (w @ Y)[:, None, :] / w.sum(1)[:, None, None]
         Z = w[:, :, None] * yc  # (b, n, p)
-        A = (Kf @ Z.transpose(1, 0, 2).reshape(n, -1)).reshape(n, len(w), p).transpose(1, 0, 2)
-        a = np.einsum("bnp,bnp->bp", Z, A)  # per draw and neuroid
+        A = (F.T @ Z.transpose(1, 0, 2).reshape(n, -1)).reshape(-1, len(w), p)
+        a = np.einsum("rbp,rbp->bp", A, A) - np.einsum("n,bnp->bp", dK, Z * Z)  # per draw and neuroid
         if len(W) == 1:  # stimuli fixed: the same per-neuroid sums on every draw
             return (U * a).sum(1) * np.ones(B)
         out[s:s + len(w)] = ((U[s:s + len(w)] if len(U) > 1 else U) * a).sum(1)
