@@ -45,7 +45,7 @@ def run(job: dict) -> None:
     if bad:
         raise ModelError(f"layers {bad} do not exist in the model; valid layers include {sorted(list_layers(model))[:20]}")
     if job["stimuli"] is None:
-        from .data.synthetic import synthetic_stimuli
+        from .datasets.synthetic import synthetic_stimuli
 
         stim = synthetic_stimuli(n_images=max(2, int(job["n_images"])))
     else:

@@ -89,23 +89,6 @@ def _nonnegative_float(text: str) -> float:
     return _number(text, zero_ok=True)
 
 
-#: Outputs checked writable before any work (attribute, is a folder): a read-only or missing
-#: place is said in one line at the start, not in a traceback after the whole computation.
-OUTPUTS = {"datasets": (("output", False),), "extract": (("manifest", False),),
-           "score": (("out", False), ("table", False)), "rdms": (("out", False),), "results": (("out", False),),
-           "finetune-summary": (("out", False),), "scaling": (("out", False),), "figures": (("out_dir", True),),
-           "leaderboard": (("out_dir", True),)}
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    from .atomic import check_writable
-
-    for attr, folder in OUTPUTS.get(args.command, ()):
-        value = getattr(args, attr, None)
-        for path in value if isinstance(value, list) else [value] if value else []:
-            check_writable(path, folder=folder)
-
-
 def _progress() -> bool:
     """Progress bars on a terminal only: a log file or pipe (the workflow's logs) stays quiet."""
     return sys.stderr.isatty()
@@ -473,7 +456,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         if len(args.models) != 2 or not args.benchmark:
             raise ConfigError("compare: give two models and at least one --benchmark (or --scores A.nc B.nc).")
-        df = compare(*args.models, args.benchmark, cache_dir=args.cache_dir, device=args.device, layers=args.layers,
+        df = compare(*args.models, args.benchmark, cache_dir=args.cache_dir, results=args.results, config=args.config,
+                     device=args.device, layers=args.layers,
                      reduction=args.reduction, budget_bytes=_budget(args), progress=_progress())
     shown = df.assign(**{c: df[c].map(lambda v: f"{v:.4g}") for c in ("score_a", "score_b", "diff", "ci_low",
                                                                          "ci_high", "p_value", "q_value")})
@@ -487,13 +471,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _compare_parser(sub) -> None:
     cp = sub.add_parser("compare", help="paired comparison of two models per benchmark (interval, p, FDR q)",
-                        description="Example: neuroalign compare efficientnet-lite0 torchvision:squeezenet1_1 "
-                                    "--benchmark cowley2023.210325.encoding --benchmark kriegeskorte2008.human_it.rsa")
-    cp.add_argument("models", nargs="*", help="MODEL_A MODEL_B (specs)")
+                        description="Example: neuroalign compare efficientnet-lite0 squeezenet-untrained "
+                                    "--benchmark cowley2023.210325.encoding --benchmark kriegeskorte2008.human_it.rsa "
+                                    "--results results (names of the workflow config's models, or specs)")
+    cp.add_argument("models", nargs="*", help="MODEL_A MODEL_B: names of the workflow config's models (e.g. "
+                    "squeezenet-untrained) or specs")
     cp.add_argument("--benchmark", action="append", default=[], help="benchmark id or file; repeatable")
     cp.add_argument("--scores", nargs=2, type=Path, default=None, metavar=("A.nc", "B.nc"),
                     help="compare two score files instead (same benchmark version)")
     cp.add_argument("--table", type=Path, default=None, help="write the comparison table as CSV")
+    cp.add_argument("--results", type=Path, default=None,
+                    help="the workflow's results folder: its scores/<model>/<benchmark>.nc are used when current")
+    cp.add_argument("--config", type=Path, default=None,
+                    help="workflow config whose model names resolve to specs (default: the built-in default.yaml)")
     _add_extraction_args(cp)
     cp.set_defaults(func=cmd_compare)
 
@@ -651,7 +641,7 @@ def _finetune_summary_parser(sub) -> None:
 
 def cmd_scaling(args: argparse.Namespace) -> int:
     from .models import load_model
-    from .scaling import default_grid, load_scaling_data, run_scaling, write_scaling
+    from .scaling import data_id, default_grid, load_scaling_data, run_scaling, write_scaling
     from .scoring import model_features
 
     assembly, stimuli = load_scaling_data(args.stimuli)
@@ -662,7 +652,8 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     run = run_scaling(assembly, feats, images, repeats, alloc, seed=args.seed, n_draws=args.n_draws,
                       device=args.device, stimulus_duration_s=args.stimulus_duration_s,
                       interstimulus_s=args.interstimulus_s, dataset=name)
-    written = write_scaling(run, args.out, name, n_boot=args.n_boot, seed=args.seed)
+    written = write_scaling(run, args.out, name, n_boot=args.n_boot, seed=args.seed, benchmark=data_id(args.stimuli),
+                            model=args.model_name or args.model, layer=args.layer)
     print(run.points.groupby(["result", "n_images", "n_repeats"])[["recording_time_s", "feve"]].mean().to_string())
     print(written["fit"].table().to_string(index=False))
     print(written["allocation"].to_string(index=False))
@@ -687,6 +678,8 @@ def _scaling_parser(sub) -> None:
     sl.add_argument("--interstimulus-s", type=_nonnegative_float, default=None,
                     help="seconds between images (default: the dataset's metadata)")
     sl.add_argument("--name", default=None, help="dataset label in the tables (default: the stimulus set)")
+    sl.add_argument("--model-name", default=None,
+                    help="the model's name in the tables and the figure's title (default: its spec)")
     sl.add_argument("--seed", type=int, default=0)
     sl.add_argument("--out", type=Path, required=True,
                     help="points CSV; <stem>_boot.csv (bootstrap refits) and <stem>_fit.csv are written beside it")
@@ -697,7 +690,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     from .figures import make_all_figures
 
     made = make_all_figures(args.results, args.out_dir, scaling=args.scaling, finetune=args.finetune,
-                            n_boot=args.n_boot, seed=args.seed)
+                            n_boot=args.n_boot, seed=args.seed, scores=args.scores)
     png = args.out_dir / "png"
     png.mkdir(parents=True, exist_ok=True)
     for name, paths in made.items():
@@ -720,6 +713,8 @@ def _figures_parser(sub) -> None:
     f.add_argument("--scaling", type=Path, nargs="+", default=None,
                    help="scaling-law points CSVs (their _boot.csv beside them give the bands)")
     f.add_argument("--finetune", type=Path, default=None, help="fine-tuning summary CSV")
+    f.add_argument("--scores", type=Path, default=None,
+                   help="folder of score NetCDFs (results/scores): the model-comparison figure with tiers")
     f.add_argument("--n-boot", type=_positive_int, default=1000)
     f.add_argument("--seed", type=int, default=0)
     f.set_defaults(func=cmd_figures)
@@ -727,7 +722,8 @@ def _figures_parser(sub) -> None:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import write_leaderboard
 
-    out = write_leaderboard(args.results, args.out_dir, figures_dir=args.figures_dir, info=args.info)
+    out = write_leaderboard(args.results, args.out_dir, figures_dir=args.figures_dir, info=args.info,
+                            scores=args.scores)
     print(f"leaderboard: {out['html']} (open it in a browser; {len(out['models'])} model pages in "
           f"{out['html'].parent / 'models'}), {out['csv']} and {out['json']}")
     return 0
@@ -743,6 +739,9 @@ def _leaderboard_parser(sub) -> None:
     lb.add_argument("--info", action="append", type=Path, default=None,
                     help="YAML of model details shown on the model pages (spec, authors, identity...): the "
                          "submissions file, or any file shaped `models: {name: {...}}` (repeatable)")
+    lb.add_argument("--scores", type=Path, default=None,
+                    help="folder of score NetCDFs (the workflow's results/scores): tiers, intervals of the means and "
+                         "a pairwise page per benchmark")
     lb.set_defaults(func=cmd_leaderboard)
 
 def cmd_new_submission(args: argparse.Namespace) -> int:
@@ -850,10 +849,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "sandbox", False) and args.command not in SANDBOXED_COMMANDS:
             raise ConfigError(f"{args.command} --sandbox is not supported: run `neuroalign extract --sandbox` for the "
                               "model first, or drop --sandbox for code you trust.")
-        _check_outputs(args)  # writable before any work
         from .guard import check_outputs
 
-        check_outputs(args)  # never write over a file this run reads or import-data was given
+        check_outputs(args)  # writable before any work; never over a file this run reads or import-data was given
         if getattr(args, "device", None) is not None:  # resolved once per command, passed down as a torch.device
             from .device import resolve_device
 

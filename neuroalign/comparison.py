@@ -105,31 +105,82 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@-]+", "_", str(text))[:120]
 
 
-def cached_score(model: str, benchmark: str, cache_dir: str | os.PathLike | None = None, **score_kw) -> xr.Dataset:
-    """The Score of ``model`` on ``benchmark``'s current version, from ``<cache_dir>/scores`` when
-    there, else scored and written there (NetCDF, atomic)."""
+def cached_score(model: str, benchmark, cache_dir: str | os.PathLike | None = None, *, name: str | None = None,
+                 **score_kw) -> xr.Dataset:
+    """The Score of ``model`` (a spec) on ``benchmark``'s current version, from ``<cache_dir>/scores``
+    when there, else scored and written there (NetCDF, atomic); ``name``: the model's name in
+    the Score and the file (a workflow grid name), default the spec."""
     from .benchmarks import get_benchmark
     from .scoring import load_score, save_score, score
     from .versions import content_hash
 
-    bench = get_benchmark(benchmark)
+    bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+    name = name or model
     if cache_dir is None:
-        return score(model, bench, cache_dir=cache_dir, **score_kw)
+        return score(model, bench, cache_dir=cache_dir, **score_kw).assign_attrs(model=name)
     h = content_hash(bench)
-    path = Path(cache_dir) / "scores" / f"{_safe(model)}__{_safe(bench.identifier)}@v{bench.version}-{h}.nc"
+    path = Path(cache_dir) / "scores" / f"{_safe(name)}__{_safe(bench.identifier)}@v{bench.version}-{h}.nc"
     if path.is_file():
         return load_score(path)
-    ds = score(model, bench, cache_dir=cache_dir, **score_kw)
+    ds = score(model, bench, cache_dir=cache_dir, **score_kw).assign_attrs(model=name)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_score(ds, path)
     return ds
 
 
-def compare(model_a=None, model_b=None, benchmarks=(), *, scores=None, cache_dir=None, **score_kw) -> pd.DataFrame:
+def workflow_models(config: str | os.PathLike | None = None) -> dict[str, dict]:
+    """``name -> {spec, layers?, reduction?}`` of a workflow config's grid (default: the built-in
+    pipelines/config/default.yaml), so ``compare`` takes the names the leaderboard shows."""
+    from .workflow import DEFAULT, grid_models, with_defaults
+    from .yamlsafe import safe_load
+
+    path = Path(config) if config else DEFAULT
+    if not path.is_file():
+        raise DataError(f"workflow config {path} does not exist; give the config the workflow ran with (--config).")
+    return grid_models(with_defaults(safe_load(path.read_text()) or {}))
+
+
+def workflow_score(name: str, bench, results_dir) -> xr.Dataset | None:
+    """The workflow's Score of grid model ``name`` (``<results_dir>/scores/<name>/<benchmark>.nc``)
+    when it is of the benchmark's current version and carries the shared draws, else None."""
+    from .scoring import load_score
+    from .versions import content_hash
+
+    path = Path(results_dir) / "scores" / name / f"{bench.identifier}.nc"
+    if not path.is_file():
+        return None
+    ds = load_score(path)
+    fresh = str(ds.attrs.get("benchmark_hash")) == content_hash(bench) and "resample_raw" in ds
+    return ds if fresh else None
+
+
+def model_score(name: str, benchmark: str, *, models: dict, results=None, cache_dir=None, **score_kw) -> xr.Dataset:
+    """A model's Score by grid name or spec: the workflow's file under ``results`` when current,
+    else scored (and cached) with the grid entry's spec, layers and reduction (``name`` itself
+    when it is no grid name)."""
+    from .benchmarks import get_benchmark
+
+    bench = get_benchmark(benchmark)
+    ds = workflow_score(name, bench, results) if results else None
+    if ds is not None:
+        return ds
+    entry = models.get(name, {})
+    if entry.get("sandbox"):  # submitted code runs sandboxed in the workflow, never in this process
+        raise DataError(f"{name} is a submitted model: compare reads its workflow score "
+                        f"(<results>/scores/{name}/{bench.identifier}.nc, current version) and none is there; run the "
+                        "workflow first and pass --results.")
+    kw = {**score_kw, **{k: entry[k] for k in ("layers", "reduction") if entry.get(k)}}
+    return cached_score(entry.get("spec", name), bench, cache_dir, name=name, **kw)
+
+
+def compare(model_a=None, model_b=None, benchmarks=(), *, scores=None, cache_dir=None, results=None, config=None,
+            **score_kw) -> pd.DataFrame:
     """Paired comparison of two models, one row per benchmark (:data:`COLUMNS`).
 
-    Either ``model_a``/``model_b`` (specs) with ``benchmarks`` (ids, benchmark files or
-    ``brainscore:`` ids; scored unless cached under ``cache_dir``), or ``scores``: pairs
+    Either ``model_a``/``model_b`` (names of the workflow config's grid, ``config`` or the
+    built-in default, or specs) with ``benchmarks`` (ids, benchmark files or ``brainscore:``
+    ids): read from the workflow's ``results`` folder when scored there on the current
+    version, else scored unless cached under ``cache_dir``; or ``scores``: pairs
     ``(score_a, score_b)`` of Datasets or NetCDF paths.
     """
     from .scoring import load_score
@@ -141,7 +192,8 @@ def compare(model_a=None, model_b=None, benchmarks=(), *, scores=None, cache_dir
     else:
         if not (model_a and model_b and benchmarks):
             raise DataError("compare: give two models and at least one --benchmark, or --scores A.nc B.nc.")
-        pairs = [(cached_score(model_a, b, cache_dir, **score_kw), cached_score(model_b, b, cache_dir, **score_kw))
-                 for b in benchmarks]
+        models = workflow_models(config)
+        pairs = [tuple(model_score(m, b, models=models, results=results, cache_dir=cache_dir, **score_kw)
+                       for m in (model_a, model_b)) for b in benchmarks]
         names = [(f"{model_a} on {b}", f"{model_b} on {b}") for b in benchmarks]
     return table([compare_scores(a, b, where) for (a, b), where in zip(pairs, names)])

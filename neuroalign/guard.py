@@ -1,22 +1,40 @@
-"""Never overwrite a user's input: outputs are checked against what the run reads and what
-``import-data`` was given.
+"""Every command's outputs, in one table (:data:`OUTPUTS`), checked before any work: each can
+be written, and none is an input of the run or an original ``import-data`` was given.
 
-Why: following an example with a reused file name (``--table rows.csv`` right after
-importing ``rows.csv``) silently destroyed the recording's row table. Every command's
-output paths are compared (resolved) with every path it reads in the same run, and with
-every input ``import-data`` has recorded (``imported-inputs.txt`` in the neuroalign cache
-folder, plus ``inputs.txt`` beside each imported ``benchmark.yaml``).
+Why: a read-only or missing place should be said in one line at the start, not in a
+traceback after the whole computation; and following an example with a reused file name
+(``--table rows.csv`` right after importing ``rows.csv``) silently destroyed the recording's
+row table. Every output path is compared (resolved) with every path the command reads in
+the same run, and with every input ``import-data`` has recorded (``imported-inputs.txt`` in
+the neuroalign cache folder, plus ``inputs.txt`` beside each imported ``benchmark.yaml``).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
-#: The argparse destinations that name files or folders a command writes.
-OUTPUT_KEYS = ("out", "table", "manifest", "out_dir", "output")
+
+class Output(NamedTuple):
+    """An argparse destination a command writes: a file (its folder must take a new file) or a
+    ``folder`` (created when missing); ``new``: it must not exist yet (refused if it does, and
+    only its parent is probed, so the check does not create it)."""
+
+    dest: str
+    folder: bool = False
+    new: bool = False
+
+
+#: Per command, the arguments that name what it writes (the one table: writability and the guard).
+OUTPUTS = {"datasets": (Output("output"),), "extract": (Output("manifest"), Output("out")),
+           "score": (Output("out"), Output("table")), "compare": (Output("table"),), "rdms": (Output("out"),),
+           "import-data": (Output("out_dir", folder=True, new=True),), "results": (Output("out"),),
+           "export-brainscore": (Output("out_dir"),),  # renamed into place whole, like a file
+           "finetune": (Output("out_dir"),), "finetune-summary": (Output("out"),), "scaling": (Output("out"),),
+           "figures": (Output("out_dir", folder=True),), "leaderboard": (Output("out_dir", folder=True),)}
 #: Destinations that are read and rewritten on purpose (the submissions file grows by one model).
 UPDATED_IN_PLACE = ("submissions", "cache_dir")
 REGISTRY = "imported-inputs.txt"
@@ -61,19 +79,35 @@ def _recorded(inputs: list[Path]) -> set[Path]:
 
 
 def run_paths(args) -> tuple[list[Path], list[Path]]:
-    """(inputs, outputs) named by a parsed command line: outputs by their destination
-    (``OUTPUT_KEYS``), inputs every other argument that is an existing path."""
+    """(inputs, outputs) named by a parsed command line: outputs by the command's :data:`OUTPUTS`,
+    inputs every other argument that is an existing path."""
+    keys = {o.dest for o in OUTPUTS.get(getattr(args, "command", None), ())}
     outputs, inputs = [], []
     for key, value in vars(args).items():
-        if key in OUTPUT_KEYS:
+        if key in keys:
             outputs += _paths(value)
         elif key not in UPDATED_IN_PLACE and key != "func":
             inputs += [p for p in _paths(value) if p.exists()]
     return inputs, outputs
 
 
+def check_writable_outputs(args) -> None:
+    """Each output of the command can be written (missing folders created), and a ``new`` one
+    does not exist yet: refused in one line before any work."""
+    from .atomic import check_writable
+
+    for out in OUTPUTS.get(args.command, ()):
+        for path in _paths(getattr(args, out.dest, None)):
+            if out.new and path.exists():
+                raise DataError(f"{args.command}: {path} already exists; choose a new "
+                                f"{'folder' if out.folder else 'name'} (nothing was written).")
+            check_writable(path, folder=out.folder and not out.new)
+
+
 def check_outputs(args) -> None:
-    """Refuse (one line, naming the file) an output that is an input of this run or an imported original."""
+    """Refuse (one line, naming the file) an output that cannot be written (:func:`check_writable_outputs`),
+    or that is an input of this run or an imported original."""
+    check_writable_outputs(args)
     inputs, outputs = run_paths(args)
     read = {p.resolve(): "it is read by this command" for p in inputs}
     for p in _recorded(inputs):

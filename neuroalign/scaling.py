@@ -100,19 +100,67 @@ def _jac_x(x, ymax, k, x50):
 
 
 def _fit_once(x, y, p0, bounds):
-    """Levenberg-Marquardt from ``p0`` (fast); the bounded trust-region fit if LM leaves the bounds."""
+    """Levenberg-Marquardt from ``p0`` (fast); if LM leaves the bounds, LM again with the
+    parameters it pushed out held at their bounds (:func:`_fit_at_bounds`); the bounded
+    trust-region fit only when that is not a constrained optimum (it is ~100× slower)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizeWarning)
         warnings.simplefilter("ignore", RuntimeWarning)  # exp overflow on wild trial steps
         try:
             popt, _ = curve_fit(_model_x, x, y, p0=p0, jac=_jac_x, method="lm", maxfev=5000)
-            if np.all(np.isfinite(popt)) and np.all(popt >= bounds[0]) and np.all(popt <= bounds[1]):
+            if _inside(popt, bounds):
                 return popt
+            held = _fit_at_bounds(x, y, popt, bounds)
+            if held is not None:
+                return held
         except RuntimeError:
             pass
         popt, _ = curve_fit(_model_x, x, y, p0=np.clip(p0, bounds[0], bounds[1]), jac=_jac_x, bounds=bounds,
                             maxfev=20000)
     return popt
+
+
+def _inside(p, bounds) -> bool:
+    return bool(np.all(np.isfinite(p)) and np.all(p >= bounds[0]) and np.all(p <= bounds[1]))
+
+
+def _fit_at_bounds(x, y, popt, bounds, max_steps: int = 6):
+    """Active set: the parameters outside ``bounds`` held at the bound they crossed, the others
+    fitted by LM; a free one that leaves its bounds is held too, and a held one whose bound
+    does not bind (the sum of squares falls moving it back inside) is freed again. Returns a
+    constrained optimum (Karush-Kuhn-Tucker conditions met), or None after ``max_steps``."""
+    from scipy.optimize import least_squares
+
+    lo, hi = np.asarray(bounds[0], dtype=np.float64), np.asarray(bounds[1], dtype=np.float64)
+    if not np.all(np.isfinite(popt)):
+        return None
+    free = (popt >= lo) & (popt <= hi)
+    p = np.clip(popt, lo, hi)
+    for _ in range(max_steps):
+        if free.any() and x.size >= free.sum():
+            idx = np.flatnonzero(free)
+
+            def at(q, idx=idx):
+                full = p.copy()
+                full[idx] = q
+                return full
+
+            q = least_squares(lambda q: _model_x(x, *at(q)) - y, p[idx], jac=lambda q: _jac_x(x, *at(q))[:, idx],
+                              method="lm", max_nfev=5000).x
+            if not np.all(np.isfinite(q)):
+                return None
+            p = np.clip(at(q), lo, hi)
+            crossed = free & ((at(q) < lo) | (at(q) > hi))
+            if crossed.any():  # hold what left its bounds, refit the rest
+                free &= ~crossed
+                continue
+        grad = _jac_x(x, *p).T @ (_model_x(x, *p) - y)  # half the gradient of the sum of squares
+        tol = 1e-9 * (1.0 + float(np.abs(grad).max()))
+        inward = ~free & np.where(p >= hi, grad > tol, grad < -tol)  # moving back inside lowers the SSE
+        if not inward.any():
+            return p
+        free |= inward
+    return None
 
 
 def _setup(t, y, floor: float | None = FIT_FLOOR):
@@ -355,7 +403,7 @@ def presentation_period(assembly: xr.DataArray, *, stimulus_duration_s: float | 
     """Seconds of recording one trial costs: stimulus duration + inter-stimulus interval.
 
     Read from the assembly attrs ``stimulus_duration_s`` and ``interstimulus_interval_s``
-    (dataset metadata, e.g. :mod:`neuroalign.data.cowley` with its source); an argument
+    (dataset metadata, e.g. :mod:`neuroalign.datasets.cowley` with its source); an argument
     overrides its attr. A value missing from both is an error naming both ways to give it.
     """
     given = {"stimulus_duration_s": stimulus_duration_s, "interstimulus_interval_s": interstimulus_s}
@@ -536,24 +584,37 @@ def run_scaling(assembly: xr.DataArray, features: xr.DataArray, image_counts, re
     return ScalingRun(pd.DataFrame(rows), np.array(times), rec.trials[rec.test][:, :, rec.keep], preds, grid, results)
 
 
-def write_scaling(run: ScalingRun, out, name: str, *, n_boot: int = 1000, seed: int = 0) -> dict:
+def write_scaling(run: ScalingRun, out, name: str, *, n_boot: int = 1000, seed: int = 0, benchmark: str | None = None,
+                  model: str | None = None, layer: str | None = None) -> dict:
     """Fit the curve, tabulate the allocations and write a run's four tables, each atomically:
     ``<out>`` (points), ``<stem>_boot.csv`` (refits), ``<stem>_fit.csv`` (parameters) and
-    ``<stem>_allocation.csv``. The points table goes last: it marks the step done."""
+    ``<stem>_allocation.csv``. The points table goes last: it marks the step done. Every table
+    records ``benchmark`` (the data's id), ``model`` and ``layer`` where given: the figures' titles
+    name them."""
     from pathlib import Path
 
     from .atomic import atomic_path
 
     out = Path(out)
+    labels = {k: v for k, v in (("benchmark", benchmark), ("model", model), ("layer", layer)) if v is not None}
     fit = run.fit(n_boot=n_boot, seed=seed)
-    alloc = run.allocations(n_boot=n_boot, seed=seed).assign(dataset=name)
+    alloc = run.allocations(n_boot=n_boot, seed=seed).assign(dataset=name, **labels)
     side = lambda suffix: out.with_name(out.stem + suffix)  # noqa: E731
-    tables = {side("_boot.csv"): run.boot_table(fit, name), side("_fit.csv"): fit.table().assign(dataset=name),
-              side("_allocation.csv"): alloc, out: run.points}
+    tables = {side("_boot.csv"): run.boot_table(fit, name).assign(**labels),
+              side("_fit.csv"): fit.table().assign(dataset=name, **labels),
+              side("_allocation.csv"): alloc, out: run.points.assign(**labels)}
     for path, table in tables.items():
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False)
     return {"fit": fit, "allocation": alloc, "tables": tables}
+
+
+def data_id(spec: str) -> str:
+    """The id a scaling run's data goes by: a benchmark file's identifier, else ``spec`` itself
+    (a benchmark id or a stimulus set)."""
+    from .benchmarks import get_benchmark, is_benchmark_file
+
+    return get_benchmark(spec).identifier if is_benchmark_file(spec) else str(spec)
 
 
 def load_scaling_data(spec: str):

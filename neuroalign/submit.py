@@ -87,7 +87,7 @@ def validate_submission(path: str | os.PathLike, *, timeout: float = 300, memory
     import tempfile
 
     from .boundary import REFUSED, Job, Refused, check_output, model_identity, require_sandbox, run_child
-    from .data.synthetic import synthetic_stimuli
+    from .datasets.synthetic import synthetic_stimuli
     from .limits import positive_finite
 
     meta = read_package(path)

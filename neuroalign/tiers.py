@@ -3,9 +3,8 @@
 From the Scores of several models on one benchmark version (shared draws): every pair is
 compared (:func:`neuroalign.comparison.compare_scores`), q-values are Benjamini–Hochberg
 over the pairs, and a compact letter display gives each model letters such that two models
-share a letter exactly when no significant difference (q < alpha) separates them within a
-run of the ranking (Piepho 2004's insert-absorb result for ordered means: maximal runs of
-adjacent models, best first, with no significant pair inside). Ranking reliability
+share a letter exactly when no significant difference (q < alpha) separates them (Piepho
+2004's insert-absorb algorithm). Ranking reliability
 (Brain-Score's 2026 bootstrap proposal): ``1 − mean(se²) / Var(scores)`` with each model's
 combined bootstrap variance ``se²``. Definitions: docs/methods.md ("Tiers").
 """
@@ -37,19 +36,25 @@ def pairwise(scores: list) -> pd.DataFrame:
 def letters(order: list[str], different) -> dict[str, str]:
     """Compact letter display for models listed best first; ``different(a, b)``: a significant pair.
 
-    Each maximal run ``order[i..j]`` with no significant pair inside gets a letter (runs
-    contained in an earlier run get none), so models share a letter iff they fall in one run."""
-    runs = []
-    for i in range(len(order)):
-        j = i
-        while j + 1 < len(order) and not any(different(order[k], order[j + 1]) for k in range(i, j + 1)):
-            j += 1
-        if not runs or j > runs[-1][1]:
-            runs.append((i, j))
+    Piepho's (2004) insert-absorb: start with one letter for all; for each significant pair,
+    split every letter holding both into two (one without each), then drop letters whose models
+    another letter covers. Two models share a letter exactly when no significant difference
+    separates them, also when a third model between them differs from one of them (where
+    runs of adjacent models would give them no common letter). Letters are named best first."""
+    columns = [frozenset(order)]
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            if not different(a, b):
+                continue
+            split = [part for c in columns for part in ((c - {a}, c - {b}) if a in c and b in c else (c,))]
+            columns = [c for k, c in enumerate(split)
+                       if c and not any(c < d or (c == d and m < k) for m, d in enumerate(split))]
+    pos = {m: i for i, m in enumerate(order)}
+    columns.sort(key=lambda c: sorted(pos[m] for m in c))
     out = {m: "" for m in order}
-    for n, (i, j) in enumerate(runs):
+    for n, c in enumerate(columns):
         letter = string.ascii_lowercase[n % 26] * (1 + n // 26)
-        for m in order[i:j + 1]:
+        for m in sorted(c, key=pos.get):
             out[m] += letter
     return out
 

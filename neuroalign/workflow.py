@@ -27,7 +27,7 @@ def with_defaults(config: dict, default_path: str | os.PathLike | None = None) -
                           f"{ALIASES_REFUSED}.")
     default = yaml.safe_load(Path(default_path or DEFAULT).read_text())
     out = dict(config)
-    if "models" not in out and default.get("models"):  # say so: a grid without models is no surprise
+    if config and "models" not in out and default.get("models"):  # a user config without models: say so
         print(f"neuroalign: the config names no `models`: using the default models "
               f"({', '.join(default['models'])}) from {Path(default_path or DEFAULT).name}; "
               "write `models: {}` to score only submitted models.", file=sys.stderr)

@@ -48,7 +48,8 @@ def _table(tmp_path):
                                  raw=r, ceiling=0.3, ceiling_low=0.12, ceiling_high=0.3, ci_low=r - 0.03, ci_high=r + 0.03))
             rows.append(dict(model=m, benchmark="cowley.ood", kind="ood", region="V4", layer=layer, selected="False",
                              raw=raw, id_score=raw, ood_score=raw - 0.1, id_normalized=raw / 0.8 if m == "deep" else None,
-                             ood_normalized=(raw - 0.1) / 0.8 if m == "deep" else None))
+                             ood_normalized=(raw - 0.1) / 0.8 if m == "deep" else None, id_ci_low=raw - 0.03,
+                             id_ci_high=raw + 0.03, ci_low=raw - 0.13, ci_high=raw - 0.07))
     path = tmp_path / "results.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     t = np.repeat(np.logspace(0, 3, 6), 3)
@@ -117,6 +118,9 @@ def test_what_each_figure_shows(tmp_path, drawn):
     o = pd.read_csv(id_vs_ood(results, tmp_path)["csv"])
     assert set(o["scale"]) == {"raw"}  # one model lacks normalised scores: every dot on raw r
     np.testing.assert_allclose(o["gap"], 0.1)
+    np.testing.assert_allclose(o["id_ci_high"] - o["id_ci_low"], 0.06)  # intervals drawn, on the raw scale here
+    np.testing.assert_allclose(o["ood_score"] - o["ood_ci_low"], 0.03)
+    assert any("interval" in x.get_text() for x in drawn[-1].legends[0].get_texts())
     assert "raw" in drawn[-1].axes[0].get_xlabel()
     assert any("a dot per layer" in x.get_text() for x in drawn[-1].legends[0].get_texts())
 
@@ -126,3 +130,39 @@ def test_what_each_figure_shows(tmp_path, drawn):
     texts = [x.get_text() for x in fig.legends[0].get_texts()]
     assert {"1 repeat per image", "2 repeats per image", "4 repeats per image"} <= set(texts)
     assert fig.axes[0].get_title() == "toy · deep b4"
+
+
+def test_model_comparison_figure(tmp_path, drawn):
+    """Issue 26 §4: scores with intervals and tier letters per benchmark, at journal size."""
+    from fake_scores import fake_score, unit_noise, write_scores
+
+    rows, scores = [], []
+    for seed, (bench, kind, region, values) in enumerate((
+            ("cowley.encoding", "encoding", "V4", {"a": (0.9, 0.04), "b": (0.95, 0.0), "c": (0.8, 0.02)}),
+            ("k92.rsa", "rsa", "IT", {"a": (0.5, 0.03), "b": (0.5, 0.05), "c": (0.3, 0.01)}))):
+        for m, (point, s) in values.items():
+            rows.append(dict(model=m, benchmark=bench, kind=kind, region=region, scope="reported", layer="l",
+                             selected=True, raw=0.8 * point, ceiling=0.64, normalized=point, benchmark_version=1,
+                             benchmark_hash="0123abcd0123abcd"))
+            scores.append(fake_score(m, bench, point, s, kind=kind, region=region, z=unit_noise(seed)))
+    write_scores(tmp_path / "scores", scores)
+    pd.DataFrame(rows).to_csv(tmp_path / "results.csv", index=False)
+    made = make_all_figures(tmp_path / "results.csv", tmp_path / "figs", scores=tmp_path / "scores", per_model=False)
+    t = pd.read_csv(made["model_compare"]["csv"])
+    enc = t[t["panel"] == "cowley.encoding"]
+    assert enc["model"].tolist() == ["b", "a", "c"] and enc["tier"].tolist() == ["a", "a", "b"]
+    np.testing.assert_allclose(enc["ci_high"] - enc["score"], [0.0, 1.959964 * 0.04, 1.959964 * 0.02], atol=1e-5)
+    assert set(t["panel"]) == {"cowley.encoding", "k92.rsa", "aggregate"}
+    fig = drawn[-1]
+    w, h = fig.get_size_inches()
+    assert w == pytest.approx(FULL_MM * MM) and h < 240 * MM
+    fig.canvas.draw()
+    assert min(t.get_fontsize() for t in fig.findobj(Text) if t.get_text() and t.get_visible()) >= 6
+    ax = fig.axes[0]
+    assert ax.get_title() == "cowley.encoding v1 · reliability 0.89"  # 1 − mean(.0016, 0, .0004) / Var(.9, .95, .8)
+    letters = [lab.get_text() for lab in ax.child_axes[0].get_yticklabels()]
+    assert letters == ["a", "a", "b"]  # the first panel's tier column, best (top) first
+    box = fig.legends[0].get_window_extent()
+    assert not any(box.overlaps(b) for b in _bands_and_points(fig))
+    im = Image.open(made["model_compare"]["png"])
+    assert im.info["dpi"][0] == pytest.approx(DPI, rel=1e-3) and im.size[0] == pytest.approx(FULL_MM * MM * DPI, abs=2)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroalign.data.synthetic import load_synthetic
+from neuroalign.datasets.synthetic import load_synthetic
 from neuroalign.errors import ConfigError, DataError
 from neuroalign.finetune import balance_weights, gradient_norms, resolve_neural, run_finetune
 from neuroalign.finetune import data as ft_data

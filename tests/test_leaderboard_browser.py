@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from fake_scores import fake_score, unit_noise, write_scores
 
 from neuroalign.figures import make_all_figures
 from neuroalign.leaderboard import leaderboard_data, leaderboard_table, write_leaderboard
@@ -51,14 +52,23 @@ SCORES = {  # model: region: normalised score per benchmark (None: not scored)
     "bravo-net": {"V1": [0.2, 0.2], "V4": [0.2, 0.2, 0.2, 0.2], "IT": [0.3, 0.3, 0.3], "behaviour": [0.3]},
     "echo-net": {"V1": [None, None], "V4": [NC, None, None, None], "IT": [None] * 3, "behaviour": [None]},
 }
-# overall = mean over regions of region means: charlie (0.5+0.65+0.4+0.45)/4 = 0.5; delta (0.85+0.1)/2 = 0.475;
-# alpha (0.3+0.75+0.5+0.25)/4 = 0.45; bravo (0.2+0.2+0.3+0.3)/4 = 0.25; echo: nothing normalised, unranked.
-RANKED = ["charlie-net", "delta-net", "alpha-net", "bravo-net", "echo-net"]
-OVERALL = [0.5, 0.475, 0.45, 0.25, None]
+# overall = mean over regions of region means: charlie (0.5+0.65+0.4+0.45)/4 = 0.5; alpha (0.3+0.75+0.5+0.25)/4
+# = 0.45; bravo (0.2+0.2+0.3+0.3)/4 = 0.25; delta (6 of 10 normalised) and echo (0 of 10): not ranked, never by
+# omission (issue 26: delta's own average, 0.475, would have put it second).
+RANKED = ["charlie-net", "alpha-net", "bravo-net", "delta-net", "echo-net"]
+OVERALL = [0.5, 0.45, 0.25, None, None]
+HASH = "0123abcd0123abcd"  # every benchmark at v1 with this content hash (results rows and score files)
+ENC = "cowley2023.210325.encoding"
+# score files with shared draws point + s·z (tests/fake_scores.py): encoding and human-IT RSA; PLS without draws
+DRAW_SD = {ENC: {"delta-net": 0.0, "alpha-net": 0.04, "charlie-net": 0.02, "bravo-net": 0.06},
+           "kriegeskorte2008.human_it.rsa": {"alpha-net": 0.03, "charlie-net": 0.01, "bravo-net": 0.01,
+                                             "delta-net": 0.01},
+           "cowley2023.210325.pls": None}
 
 
 def _row(**kw) -> dict:
     row = {c: np.nan for c in RESULT_COLUMNS}
+    row.update(benchmark_version=1, benchmark_hash=HASH)
     row.update(kw)
     return row
 
@@ -101,16 +111,19 @@ def test_ranking_aggregates_regions_then_overall():
     assert [b["id"] for b in data["benchmarks"] if b["check"]] == CHECKS
     models = data["models"]
     assert [m["model"] for m in models] == RANKED
-    assert [m["rank"] for m in models] == [1, 2, 3, 4, None]
-    np.testing.assert_allclose([m["overall"] for m in models[:4]], OVERALL[:4])
-    assert models[4]["overall"] is None
+    assert [m["rank"] for m in models] == [1, 2, 3, None, None]
+    np.testing.assert_allclose([m["overall"] for m in models[:3]], OVERALL[:3])
+    assert models[3]["overall"] is None and models[4]["overall"] is None
     charlie = models[0]
     np.testing.assert_allclose([charlie["regions"][r] for r in data["regions"]], [0.5, 0.65, 0.4, 0.45])
     # scored counts every brain benchmark with a row, normalised only those entering the means
-    assert [(m["n_scored"], m["n_normalized"]) for m in models] == [(10, 10), (7, 6), (10, 10), (10, 10), (1, 0)]
+    assert [(m["n_scored"], m["n_normalized"]) for m in models] == [(10, 10), (10, 10), (10, 10), (7, 6), (1, 0)]
+    assert [(m["n_in_set"], m["n_set"]) for m in models] == [(10, 10), (10, 10), (10, 10), (6, 10), (0, 10)]
     assert all(m["n_brain"] == 10 for m in models)
-    delta = models[1]
-    assert delta["regions"]["V1"] is None and delta["regions"]["IT"] == pytest.approx(0.1)
+    delta = models[3]
+    assert delta["regions"]["V1"] is None and delta["regions"]["V4"] == pytest.approx(0.85)
+    assert delta["regions"]["IT"] is None  # 2 of 3: not its own average
+    assert delta["region_missing"]["IT"] == "2/3 normalised"
     assert delta["benchmarks"]["kriegeskorte2008.monkey_it.rsa"]["missing"] == "no ceiling: averaged data"
 
 
@@ -120,7 +133,7 @@ def test_checks_never_change_the_ranking():
     df.loc[(df["region"] == "synthetic") & (df["model"] == "bravo-net"), "normalized"] = 50.0
     moved = leaderboard_data(df)
     assert [m["overall"] for m in moved["models"]] == [m["overall"] for m in base["models"]]
-    assert moved["models"][3]["benchmarks"]["synthetic.encoding"]["normalized"] == 50.0
+    assert moved["models"][2]["benchmarks"]["synthetic.encoding"]["normalized"] == 50.0
 
 
 def test_every_number_names_its_results_row():
@@ -166,7 +179,18 @@ def site(tmp_path_factory):
         "spec": "plugin:/subs/alpha/model.py:build", "authors": ["Ada Lovelace", "Alan Turing"],
         "identity": "alpha-net:3f2a9c", "code_sha256": "ab" * 32, "layers": ["block1", "block2", "block3"],
         "description": "a small convnet"}}}))
-    paths = write_leaderboard(out / "input.csv", out / "board", figures_dir=out / "figures", info=[subs])
+    scores = []
+    for seed, (bench, sds) in enumerate(DRAW_SD.items()):
+        region = next(r for r, bs in REGIONS.items() if bench in bs)
+        for model, by_region in SCORES.items():
+            value = by_region[region][REGIONS[region].index(bench)]
+            if value is not None and value != NC:
+                scores.append(fake_score(model, bench, value, (sds or {}).get(model, 0.0), region=region,
+                                         kind=bench.rsplit(".", 1)[-1], z=unit_noise(seed), draws=sds is not None,
+                                         hash_=HASH))
+    write_scores(out / "scores", scores)
+    paths = write_leaderboard(out / "input.csv", out / "board", figures_dir=out / "figures", info=[subs],
+                              scores=out / "scores")
     return out, paths
 
 
@@ -180,9 +204,9 @@ def test_site_files_and_json_export(site):
     assert [m["model"] for m in exported["models"]] == RANKED
     wide = pd.read_csv(paths["csv"])
     assert wide["model"].tolist() == RANKED
-    np.testing.assert_allclose(wide["overall"][:4], OVERALL[:4])
-    assert wide.loc[1, "V1"] != wide.loc[1, "V1"]  # delta: no V1 score (NaN)
-    assert wide.loc[1, "cadena2019.v1.encoding.missing"] == "not scored"
+    np.testing.assert_allclose(wide["overall"][:3], OVERALL[:3])
+    assert wide.loc[3, "V1"] != wide.loc[3, "V1"]  # delta: no V1 score (NaN)
+    assert wide.loc[3, "cadena2019.v1.encoding.missing"] == "not scored"
     assert set(paths["models"]) == set(RANKED)
 
 
@@ -250,7 +274,7 @@ def test_ranks_and_sorting(server, browser):
     assert drv.title == "neuroalign leaderboard"
     assert _models(drv) == RANKED
     ranks = [r.find_elements("css selector", "td")[0].text for r in _css(drv, "#leaderboard tbody tr")]
-    assert ranks == ["1", "2", "3", "4", "–"]
+    assert ranks == ["1", "2", "3", "–", "–"]
 
     _header(drv, "model").click()
     assert _models(drv) == sorted(RANKED)
@@ -271,7 +295,7 @@ def test_ranks_and_sorting(server, browser):
     assert _models(drv) == RANKED
 
     # region cells carry their numbers, and an empty cell says why
-    assert _cell(drv, "charlie-net", "data-region", "V4").text == "0.650"
+    assert _cell(drv, "charlie-net", "data-region", "V4").text.split("\n")[0] == "0.650"
     assert "not scored" in _cell(drv, "delta-net", "data-region", "V1").text
     assert "no ceiling: averaged data" in _cell(drv, "echo-net", "data-region", "V4").text
     bg = {_cell(drv, m, "data-region", "V4").value_of_css_property("background-color") for m in RANKED[:4]}
@@ -285,7 +309,8 @@ def test_expand_region_and_follow_a_number_to_its_row(server, browser):
     cell = _cell(drv, "alpha-net", "data-bench", bench)
     assert not cell.is_displayed()
     drv.find_element("css selector", 'button.expand[data-target="IT"]').click()
-    assert cell.is_displayed() and cell.text == "0.600"
+    assert cell.is_displayed() and cell.find_element("css selector", "a").text == "0.600"
+    assert cell.find_element("css selector", ".ci").text == "raw 0.55–0.65"  # only a raw interval: labelled raw
     assert _header(drv, "region:IT").get_attribute("aria-sort") is None  # the button does not sort
     missing = _cell(drv, "delta-net", "data-bench", bench)
     assert "raw 0.310" in missing.text and "no ceiling: averaged data" in missing.text
@@ -338,7 +363,7 @@ def test_compare_two_models(server, browser):
     def line(key):
         return [c.text for c in _css(drv, f'#compare tr[data-key="{key}"] td')]
 
-    assert line("overall")[2:] == ["0.450", "0.475", "-0.025"]
+    assert line("overall")[2:] == ["0.450", "–", "–"]  # delta is not ranked: no overall to subtract
     assert line("region:V4")[2:] == ["0.750", "0.850", "-0.100"]
     assert line("region:V1")[2] == "0.300" and line("region:V1")[3].startswith("–")
     it = line("bench:kriegeskorte2008.monkey_it.rsa")
@@ -359,7 +384,7 @@ def test_model_page(server, browser):
     assert field["spec"] == "plugin:/subs/alpha/model.py:build"
     assert field["identity"] == "alpha-net:3f2a9c"
     assert field["authors"] == "Ada Lovelace, Alan Turing"
-    assert drv.find_element("id", "rank").text == "3 of 4"
+    assert drv.find_element("id", "rank").text == "2 of 3"
     assert drv.find_element("id", "overall").text == "0.450"
     row = [c.text for c in _css(drv, '#benchmarks tr[data-bench="cowley2023.210325.pls"] td')]
     # benchmark, region, kind, raw, its interval (labelled raw), ceiling, normalised, Brain-Score normalised, layer
@@ -376,7 +401,7 @@ def test_model_page(server, browser):
     drv.set_window_size(WIDTH, 900)
 
     drv.get(f"{server}/models/delta-net.html")
-    assert drv.find_element("id", "rank").text == "2 of 4"
+    assert drv.find_element("id", "rank").text == "unranked: 6/10 ranked benchmarks normalised"
     assert "not recorded" in drv.find_element("css selector", 'dd[data-field="identity"]').text
     v1 = [c.text for c in _css(drv, '#benchmarks tr[data-bench="cadena2019.v1.pls"] td')]
     assert v1[3] == "not scored"
@@ -399,8 +424,8 @@ def test_table_fits_1280_pixels_with_ten_benchmarks(server, browser):
         button.click()
     assert sum(c.is_displayed() for c in _css(drv, "#leaderboard thead th.bench")) == 10
     right = drv.execute_script("return document.getElementById('leaderboard').getBoundingClientRect().right")
+    assert drv.save_screenshot(str(ARTIFACTS / "leaderboard_expanded.png"))  # before the check: to see a failure
     assert right <= inner, right
-    assert drv.save_screenshot(str(ARTIFACTS / "leaderboard_expanded.png"))
 
 
 def test_pages_read_well(server, browser):
@@ -457,3 +482,47 @@ def test_pages_read_well(server, browser):
     rows[0].find_element("css selector", "summary").click()
     assert "normalization" in rows[0].find_element("css selector", "dl").text
     assert drv.save_screenshot(str(ARTIFACTS / "results_page.png"))
+
+
+def test_tier_column_and_a_pairwise_page(server, browser):
+    """Issue 26 §4: tier letters beside every benchmark score, a page per benchmark with the pairwise
+    matrix (difference, interval, q), versions shown, kinds without draws named."""
+    drv = browser
+    drv.get(f"{server}/leaderboard.html")
+    drv.find_element("css selector", 'button.expand[data-target="V4"]').click()
+    tiers = {m: _cell(drv, m, "data-bench", ENC).find_element("css selector", ".tier").text for m in RANKED[:4]}
+    assert tiers == {"delta-net": "a", "alpha-net": "a", "charlie-net": "b", "bravo-net": "c"}
+    assert _cell(drv, "charlie-net", "data-bench", ENC).find_element("css selector", ".ci").text == "0.76–0.84"
+    assert _header(drv, f"bench:{ENC}").get_attribute("data-version") == "v1"
+    row = drv.find_element("css selector", f'#decisions tr[data-bench="{ENC}"]')
+    assert row.find_elements("css selector", "td")[1].text == "v1"  # the version beside its tiers
+    assert "delta-net a, alpha-net a, charlie-net b, bravo-net c" in row.text
+    rel = float(row.find_element("css selector", 'td[data-field="reliability"]').text)
+    points, se2 = np.array([0.95, 0.9, 0.8, 0.2]), np.array([0.0, 0.04, 0.02, 0.06]) ** 2
+    assert rel == pytest.approx(1 - se2.mean() / points.var(ddof=1), abs=0.005)
+    agg = drv.find_element("css selector", '#decisions tr[data-bench="aggregate (overall)"]').text
+    assert "no paired draws for" in agg and "cowley2023.210325.pls" in agg  # PLS scores carry no draws yet
+
+    row.find_element("css selector", "a").click()
+    assert drv.find_element("id", "bench-name").text == ENC
+    assert drv.find_element("id", "version").text.startswith("version v1")
+    assert drv.find_element("id", "scale").text == "ceiling-normalised"
+    rows = _css(drv, "#tiers tbody tr")
+    tier_col = [(r.get_attribute("data-model"), r.find_element("css selector", 'td[data-field="tier"]').text)
+                for r in rows[:4]]
+    assert rows[4].get_attribute("data-model") == "echo-net" and "no score file" in rows[4].text
+    assert tier_col == [("delta-net", "a"), ("alpha-net", "a"), ("charlie-net", "b"), ("bravo-net", "c")]
+    pair = drv.find_element("css selector", '#pairwise td[data-a="delta-net"][data-b="alpha-net"]')
+    diff, ci, _q = pair.text.split("\n")
+    assert diff == "+0.050" and ci == f"[{0.05 - 1.959964 * 0.04:.3f}, {0.05 + 1.959964 * 0.04:.3f}]"
+    assert "sig" not in pair.get_attribute("class") and float(pair.get_attribute("data-q")) > 0.05
+    back = drv.find_element("css selector", '#pairwise td[data-a="alpha-net"][data-b="delta-net"]').text
+    assert back.split("\n")[0] == "-0.050"
+    assert "sig" in drv.find_element("css selector", '#pairwise td[data-a="alpha-net"][data-b="charlie-net"]'
+                                     ).get_attribute("class")
+    assert len(_css(drv, "#pairwise td.pair")) == 12
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert drv.save_screenshot(str(ARTIFACTS / "leaderboard_pairwise.png"))
+
+    drv.get(f"{server}/benchmarks/cowley2023.210325.pls.html")
+    assert all("no paired draws (pls" in r.text for r in _css(drv, "#tiers tbody tr"))

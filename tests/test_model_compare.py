@@ -198,3 +198,49 @@ def test_scores_keep_what_a_comparison_needs_and_the_cli_compares_them(tmp_path,
     assert main(["compare", "--scores", str(a), str(tmp_path / "c.nc")]) == 2
     err = capsys.readouterr().err
     assert "a.nc" in err and "c.nc" in err and "Traceback" not in err
+
+
+def test_compare_by_workflow_name_reads_the_workflow_scores_and_scores_only_what_is_missing(tmp_path, capsys,
+                                                                                           monkeypatch):
+    """Issue 26 must-show: `compare efficientnet-lite0 squeezenet-untrained` takes the grid's names.
+    A name's current score file under --results is read; a missing one is scored with the config's spec
+    and layers (once, then cached); a stale one (another content hash) is rescored."""
+    import pandas as pd
+    import yaml
+
+    from neuroalign import scoring
+    from neuroalign.cli import main
+    from neuroalign.comparison import compare, workflow_models
+
+    assert workflow_models()["squeezenet-untrained"]["spec"] == "torchvision:squeezenet1_1"  # the default grid
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"models": {"ref-good": {"spec": "reference", "layers": ["block2"]},
+                                              "ref-poor": {"spec": "reference", "layers": ["block1"]}},
+                                   "benchmarks": ["synthetic.encoding"]}))
+    calls, real = [], scoring.score
+
+    def counted(model, bench, **kw):
+        calls.append((model, kw.get("layers")))
+        return real(model, bench, **kw)
+
+    monkeypatch.setattr(scoring, "score", counted)
+    good = real("reference", "synthetic.encoding", layers=["block2"], cache_dir=tmp_path / "cache")
+    good.attrs["model"] = "ref-good"
+    (tmp_path / "results" / "scores" / "ref-good").mkdir(parents=True)
+    scoring.save_score(good, tmp_path / "results" / "scores" / "ref-good" / "synthetic.encoding.nc")
+
+    kw = dict(results=tmp_path / "results", config=cfg, cache_dir=tmp_path / "cache")
+    df = compare("ref-good", "ref-poor", ["synthetic.encoding"], **kw)
+    assert calls == [("reference", ["block1"])]  # only the missing score, with the config's layers
+    assert (df["model_a"].iloc[0], df["model_b"].iloc[0]) == ("ref-good", "ref-poor")
+    assert df["score_a"].iloc[0] == good.attrs["aggregate_normalized"] and df["diff"].iloc[0] > 0
+    assert main(["compare", "ref-good", "ref-poor", "--benchmark", "synthetic.encoding", "--results",
+                 str(tmp_path / "results"), "--config", str(cfg), "--cache-dir", str(tmp_path / "cache"),
+                 "--table", str(tmp_path / "cmp.csv")]) == 0
+    assert len(calls) == 1 and "ref-poor" in capsys.readouterr().out  # cached: nothing rescored
+    assert pd.read_csv(tmp_path / "cmp.csv")["diff"].iloc[0] == pytest.approx(df["diff"].iloc[0])
+
+    good.attrs["benchmark_hash"] = "0" * 16  # left by an older benchmark version: rescored, not compared
+    scoring.save_score(good, tmp_path / "results" / "scores" / "ref-good" / "synthetic.encoding.nc")
+    compare("ref-good", "ref-poor", ["synthetic.encoding"], **kw)
+    assert calls[1:] == [("reference", ["block2"])]

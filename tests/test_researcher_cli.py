@@ -165,6 +165,9 @@ def test_models_empty_runs_submissions_alone(tmp_path, capsys, monkeypatch):
     assert "names no `models`: using the default models" in err and "efficientnet-lite0" in err
     assert "efficientnet-lite0" in cfg["models"]
 
+    cfg = with_defaults({})  # the built-in default run (no --configfile): its models are the defaults, no notice
+    assert capsys.readouterr().err == "" and "efficientnet-lite0" in cfg["models"]
+
 
 # ---- timm specs --------------------------------------------------------------------------------
 

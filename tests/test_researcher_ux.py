@@ -167,3 +167,29 @@ def test_score_shows_progress_over_layers_and_folds(tmp_path, capsys):
     assert "ridge: layers" in err and "folds" in err
     score("reference", "synthetic.encoding", device="cpu", cache_dir=tmp_path, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_one_table_of_outputs_and_a_new_folder_never_created_by_the_check(recording, capsys):
+    """guard.OUTPUTS is the one list of what each command writes (writability and the input guard
+    both read it): it names only arguments its command has, and every output-like argument is in
+    it. import-data --out-dir must not exist: refused in one line, the folder untouched; a
+    missing one is not created by the writability check (import-data then writes it)."""
+    import argparse
+
+    from neuroalign.guard import OUTPUTS
+
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command, parser in sub.choices.items():
+        dests = {a.dest for a in parser._actions}
+        listed = {o.dest for o in OUTPUTS.get(command, ())}
+        assert listed <= dests, command
+        assert dests & {"out", "table", "manifest", "out_dir", "output"} == listed, command
+    (recording / "taken").mkdir()
+    (recording / "taken" / "keep.txt").write_text("mine")
+    rc, _, err = _import(capsys, recording, **{"--out-dir": recording / "taken"})
+    assert rc == 2 and err.strip() == (f"neuroalign import-data: error: import-data: {recording / 'taken'} already "
+                                       "exists; choose a new folder (nothing was written).")
+    assert [p.name for p in (recording / "taken").iterdir()] == ["keep.txt"]
+    rc, _, err = _import(capsys, recording, **{"--out-dir": recording / "new" / "lab"})
+    assert rc == 0, err
+    assert (recording / "new" / "lab" / "benchmark.yaml").is_file()

@@ -113,6 +113,33 @@ def test_fit_bounds_ymax_and_leaves_negative_values_out():
         fit_sigmoid([1, 1, 10, 10], [0.1, 0.1, 0.5, 0.5])
 
 
+def test_fit_held_at_a_bound_is_the_bounded_fit():
+    """Where LM leaves the bounds (ymax > 1: a curve still rising at the largest budget), the
+    active-set step (the crossed parameter held at its bound, LM on the others) reaches the
+    bounded trust-region fit's optimum: the same parameters, a sum of squares no larger."""
+    from scipy.optimize import curve_fit
+
+    from neuroalign.scaling import _fit_at_bounds, _inside, _jac_x, _model_x, _setup
+
+    rng = np.random.default_rng(0)
+    t = np.logspace(0.5, 3.0, 8)
+    checked = 0
+    for _ in range(20):
+        y = sigmoid_log10(t, 1.6, rng.uniform(1.0, 3.0), 10 ** rng.uniform(2.5, 3.5)) + rng.normal(0, 0.02, t.size)
+        _, x, y, bounds, p0 = _setup(t, y)
+        lm = curve_fit(_model_x, x, y, p0=p0, jac=_jac_x, method="lm", maxfev=5000)[0]
+        if _inside(lm, bounds):
+            continue
+        fast = _fit_at_bounds(x, y, lm, bounds)
+        trf = curve_fit(_model_x, x, y, p0=np.clip(p0, *bounds), jac=_jac_x, bounds=bounds, maxfev=20000)[0]
+        sse = lambda p: float(((_model_x(x, *p) - y) ** 2).sum())  # noqa: E731
+        assert fast is not None and fast[0] == 1.0  # ymax held at its bound
+        assert sse(fast) <= sse(trf) * (1 + 1e-8)  # the same optimum, to the trust region's tolerance
+        np.testing.assert_allclose(fast, trf, rtol=1e-3, atol=1e-3)
+        checked += 1
+    assert checked >= 15  # incl. fits where LM also pushed t50 out (held, then freed again)
+
+
 def test_presentation_period_from_metadata_and_overrides(data_root):
     from neuroalign.datasets.cowley import load_cowley
     from neuroalign.datasets.synthetic import load_synthetic
@@ -256,3 +283,31 @@ def test_scaling_reads_a_benchmark_and_refuses_averaged_data():
     assert "repetition" in asm.coords and len(stimuli) == len(np.unique(asm["stimulus_id"].values))
     with pytest.raises(DataError, match="no single trials"):
         load_scaling_data("kriegeskorte2008.human_it.rsa")
+
+
+def test_tables_and_figure_titles_name_the_benchmark_model_and_layer(tmp_path, monkeypatch):
+    """Issue 28: `neuroalign scaling` records the benchmark id, the model and the layer in all four
+    tables, and both scaling figures' titles name them (not the run's label)."""
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from neuroalign.cli import main
+    from neuroalign.figures import scaling_allocation, scaling_law
+
+    out = tmp_path / "run.csv"
+    assert main(["scaling", "synthetic.encoding", "--model", "reference", "--model-name", "ref-net", "--layer",
+                 "block2", "--name", "myrun", "--n-points", "3", "--n-draws", "1", "--n-boot", "20", "--min-images",
+                 "20", "--stimulus-duration-s", "0.1", "--interstimulus-s", "0.1", "--device", "cpu", "--cache-dir",
+                 str(tmp_path / "cache"), "--out", str(out)]) == 0
+    for suffix in ("", "_boot", "_fit", "_allocation"):
+        t = pd.read_csv(tmp_path / f"run{suffix}.csv")
+        assert (t["benchmark"] == "synthetic.encoding").all() and (t["model"] == "ref-net").all(), suffix
+        assert (t["layer"] == "block2").all() and (t["dataset"] == "myrun").all(), suffix
+    titles = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (titles.append(self.axes[0].get_title()),
+                                                                  real(self, *a, **k))[1])
+    scaling_law(out, tmp_path / "figs")
+    scaling_allocation(out, tmp_path / "figs")
+    assert titles[0] == "synthetic.encoding · ref-net block2"
+    assert titles[-1].startswith("synthetic.encoding · ref-net block2: ")

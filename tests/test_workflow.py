@@ -115,7 +115,7 @@ def test_tiny_grid_outputs_and_numbers(tiny_run):
     assert (work / "results" / "leaderboard" / "leaderboard.html").is_file()
     assert (work / "results" / "figures" / "png").is_dir()
     pngs = {p.stem for p in (work / "results" / "figures" / "png").glob("*.png")}
-    assert {"encoding_layers", "rsa_bars", "id_vs_ood", "scaling_law"} <= pngs
+    assert {"encoding_layers", "rsa_bars", "id_vs_ood", "scaling_law", "model_compare"} <= pngs
     scaling = pd.read_csv(work / "results" / "scaling" / "synthetic.csv")
     assert (pd.read_csv(work / "results" / "scaling" / "synthetic_fit.csv")["n_boot_ok"] > 150).all()
     assert scaling["feve"].max() > 0.9  # the generator layer explains the simulated neurons
@@ -130,6 +130,10 @@ def test_submitted_model_on_leaderboard_with_every_benchmark(tiny_run):
         assert pd.notna(row[f"{b}.raw"].iloc[0]), b
     html = (work / "results" / "leaderboard" / "leaderboard.html").read_text()
     assert "submitted-net" in html
+    # issue 26: tiers and intervals in the cells, a pairwise page per benchmark from the score files
+    assert 'class="tier"' in html and 'id="decisions"' in html
+    page = (work / "results" / "leaderboard" / "benchmarks" / "synthetic.encoding.html").read_text()
+    assert page.count('class="num pair') == 6 and 'id="version">version v1' in page  # 3 models: 6 ordered pairs
 
 
 def test_rerun_after_kill_recomputes_nothing_finished(tiny_run):
@@ -189,6 +193,16 @@ def test_jobs_per_model_or_stimulus_set(tmp_path):
     for key in sets:
         assert re.search(rf"^(local)?rule {score_rule_name(key)}:$", out, re.M), score_rule_name(key)
     assert len([x for x in out.splitlines() if "neuroalign extract" in x]) == len(TINY["models"]) * len(sets)
+
+
+def test_scaling_rule_passes_the_model_and_layer(tmp_path):
+    """Issue 28: the scaling rule names the grid model and the layer, which the tables record and
+    the figure's title shows (not only the model's spec)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    out = _snakemake(tmp_path, "-n", "-p", "--forceall", config=cfg).stdout
+    (line,) = [x for x in out.splitlines() if "neuroalign scaling" in x]
+    assert "--model reference --model-name ref --layer block2" in line
 
 
 def test_misspelled_config_key_is_named(tmp_path):

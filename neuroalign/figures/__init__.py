@@ -10,10 +10,11 @@ from .encoding_layers import encoding_layers
 from .finetune import finetune_pareto, finetune_tradeoff, load_finetune
 from .id_ood import id_vs_ood
 from .make_all import make_all_figures
+from .model_compare import comparison_table, model_compare
 from .rsa_bars import rsa_bars
 from .scaling_law import load_points, scaling_allocation, scaling_law
 
 __all__ = [
-    "encoding_layers", "finetune_pareto", "finetune_tradeoff", "id_vs_ood", "load_finetune", "load_points",
-    "load_results", "make_all_figures", "rsa_bars", "scaling_allocation", "scaling_law", "slug",
+    "comparison_table", "encoding_layers", "finetune_pareto", "finetune_tradeoff", "id_vs_ood", "load_finetune", "load_points",
+    "load_results", "make_all_figures", "model_compare", "rsa_bars", "scaling_allocation", "scaling_law", "slug",
 ]

@@ -24,17 +24,18 @@ RESULTS_COLUMNS = (
     "ci_low", "ci_high", "id_score", "ood_score", "gap", "ratio", "n_neuroids", "n_stimuli",
 )
 OPTIONAL_COLUMNS = ("ceiling_low", "ceiling_high", "id_normalized", "ood_normalized", "brainscore_normalized",
-                    "n_excluded")
+                    "n_excluded", "id_ci_low", "id_ci_high")
 NUMERIC = ("raw", "ceiling", "normalized", "ci_low", "ci_high", "id_score", "ood_score", "gap", "ratio",
            "n_neuroids", "n_stimuli", "ceiling_low", "ceiling_high", "id_normalized", "ood_normalized",
-           "brainscore_normalized", "n_excluded")
+           "brainscore_normalized", "n_excluded", "id_ci_low", "id_ci_high")
 REQUIRED = ("model", "benchmark", "kind", "layer")
 
 
 def _read_one(path: Path, *, other_csv_ok: bool = False) -> pd.DataFrame | None:
     """One results CSV; with ``other_csv_ok`` a CSV without the results columns gives None."""
     try:
-        df = pd.read_csv(path, dtype={"model": str, "benchmark": str, "kind": str, "layer": str, "region": str},
+        df = pd.read_csv(path, dtype={"model": str, "benchmark": str, "kind": str, "layer": str, "region": str,
+                                       "benchmark_hash": str},
                          keep_default_na=True)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable results CSV ({exc}).") from exc

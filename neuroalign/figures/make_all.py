@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import DataError
 from ._common import filter_models, load_results, slug
 from .encoding_layers import encoding_layers
 from .finetune import finetune_tradeoff
 from .id_ood import id_vs_ood
+from .model_compare import model_compare
 from .rsa_bars import rsa_bars
 from .scaling_law import scaling_allocation, scaling_law
 
@@ -25,7 +27,7 @@ TABLE_FIGURES = (
 
 
 def make_all_figures(results, out_dir, *, scaling=None, finetune=None, per_model: bool = True,
-                     n_boot: int = 1000, seed: int = 0) -> dict[str, dict[str, Path]]:
+                     n_boot: int = 1000, seed: int = 0, scores=None) -> dict[str, dict[str, Path]]:
     """Build each figure whose inputs exist; return ``{figure name: {"png", "svg", "csv", ...}}``.
 
     ``results``: the results table (DataFrame, CSV or folder of CSVs). ``scaling`` and
@@ -50,6 +52,13 @@ def make_all_figures(results, out_dir, *, scaling=None, finetune=None, per_model
                 sub = filter_models(df, [model])
                 if has_rows(sub):
                     made[f"{model}/{name}"] = fn(sub, out_dir / MODELS_DIR / slug(model), name=name)
+    if scores is not None:  # the score NetCDFs' folder: the model comparison with tiers
+        if not Path(scores).is_dir():
+            raise DataError(f"scores folder {scores} does not exist; give the workflow's results/scores folder.")
+        try:
+            made["model_compare"] = model_compare(results, out_dir, scores=scores)
+        except DataError as exc:
+            log.info("model_compare not drawn: %s", exc)
     if scaling is not None:
         made["scaling_law"] = scaling_law(scaling, out_dir, n_boot=n_boot, seed=seed)
         alloc = scaling_allocation(scaling, out_dir)  # "how to spend a recording hour", when the runs wrote one
@@ -57,7 +66,7 @@ def make_all_figures(results, out_dir, *, scaling=None, finetune=None, per_model
             made["scaling_allocation"] = alloc
     if finetune is not None:
         made["finetune"] = finetune_tradeoff(finetune, out_dir)
-    skipped = {"encoding_layers", "rsa_bars", "id_vs_ood", "scaling_law", "finetune"} - set(made)
+    skipped = {"encoding_layers", "rsa_bars", "model_compare", "id_vs_ood", "scaling_law", "finetune"} - set(made)
     if skipped:
         log.info("figures without data, not drawn: %s", ", ".join(sorted(skipped)))
     return made

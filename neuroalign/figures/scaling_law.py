@@ -48,9 +48,12 @@ def _boot_beside(points, suffix: str = "_boot.csv") -> list:
 
 
 def _title(dataset, sub: pd.DataFrame) -> str:
-    """The benchmark (dataset) id and the model (and layer) the points were computed with, when recorded."""
-    who = [str(sub[c].iloc[0]) for c in ("model", "layer") if c in sub.columns and sub[c].notna().any()]
-    return f"{dataset} · {' '.join(who)}" if who else str(dataset)
+    """The benchmark id (else the run's dataset label) and the model and layer the points were
+    computed with, as ``neuroalign.scaling.write_scaling`` records them."""
+    first = lambda c: str(sub[c].dropna().iloc[0]) if c in sub.columns and sub[c].notna().any() else None  # noqa: E731
+    who = [w for w in (first("model"), first("layer")) if w]
+    data = first("benchmark") or str(dataset)
+    return f"{data} · {' '.join(who)}" if who else data
 
 
 def _draw_points(ax, pts: pd.DataFrame) -> None:
@@ -170,6 +173,6 @@ def scaling_allocation(points, out_dir, *, allocation=None, name: str = "scaling
         ax.set_xlabel("images × repeats per image")
         ax.set_ylabel("fraction of explainable variance explained")
         b = sub.iloc[best]
-        ax.set_title(f"{ds}: {float(sub['recording_time_s'].mean()):.0f} s of recording\nbest {int(b['n_images'])} × "
+        ax.set_title(f"{_title(ds, sub)}: {float(sub['recording_time_s'].mean()):.0f} s of recording\nbest {int(b['n_images'])} × "
                      f"{int(b['n_repeats'])}: {b['feve']:.2f} [{b['ci_low']:.2f}, {b['ci_high']:.2f}]", fontsize=9)
     return save_figure(fig, df, out_dir, name)

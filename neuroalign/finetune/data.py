@@ -38,7 +38,7 @@ def _from_benchmark(spec: str) -> tuple[xr.DataArray, StimulusSet, str | None]:
 
     kind, _, rest = spec.partition(":")
     if kind == "synthetic" and rest:  # another seed: other images and other neurons
-        from ..data.synthetic import load_synthetic
+        from ..datasets.synthetic import load_synthetic
 
         if not rest.isdigit():
             raise ConfigError(f"neural spec {spec!r}: use 'synthetic' or 'synthetic:<seed>'.")
@@ -294,7 +294,7 @@ def make_task_data(task_data, *, transform, neural_images: tuple[torch.Tensor, t
     for an ImageFolder that reads each of its training files once.
     """
     if task_data is None or task_data == "synthetic":
-        from ..data.synthetic import synthetic_stimuli
+        from ..datasets.synthetic import synthetic_stimuli
 
         stim = synthetic_stimuli()
         train, test = split_ids(stim.stimulus_ids, heldout_fraction, seed)

@@ -43,6 +43,13 @@ td.more dt{font-weight:600} td.more dd{margin:0;max-width:40em}
 .methods pre{background:#f6f6f6;padding:.5em;overflow-x:auto}
 code{font-size:12px}
 td.small{font-size:11px;max-width:26em}
+td .tier{display:inline-block;margin-left:.2em;padding:0 2px;border-radius:3px;background:#fff;color:#111;
+  font-size:10.5px;font-weight:700;border:1px solid #888;line-height:1.2}
+td .ci{display:block;font-size:9.5px;line-height:1.15;white-space:normal;opacity:.9}
+td.missing .ci{color:#333}
+#tiers td.tier{font-weight:700}
+#pairwise td.pair span{display:block;white-space:nowrap} #pairwise td.pair .ci,#pairwise td.pair .q{font-size:11px;color:#444}
+#pairwise td.sig{background:#fde7c8} #pairwise th{font-size:12px}
 """
 
 # Sort: numbers highest first on the first click (rank lowest first), text A-Z; a second click flips;

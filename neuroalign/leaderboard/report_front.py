@@ -39,8 +39,8 @@ def front_page_rst(data: dict) -> str:
            f"**What ran.** {len(models)} model(s) scored on {len(brain)} brain benchmark(s) "
            f"in {len(data['regions'])} region(s) ({', '.join(data['regions'])})"
            + (f", plus {len(checks)} check benchmark(s) with known answers (not ranked)." if checks else "."), "",
-           "**Ranking.** " + data["ranking"] + ". Scores are ceiling-normalised; intervals are 95% intervals of "
-           "the *raw* score (their scale is named in each column). Definitions: docs/methods.md, shipped as "
+           "**Ranking.** " + data["ranking"] + ". Scores are ceiling-normalised; each interval column names its "
+           "scale (raw or normalised). Definitions: docs/methods.md, shipped as "
            "``leaderboard/methods.html``.", ""]
     rank_rows = [[m["rank"] or "–", m["model"], _fmt(m["overall"]), f"{m['n_scored']} / {m['n_brain']}"]
                  + [_fmt(m["regions"][r]) for r in data["regions"]] for m in models]
@@ -61,12 +61,15 @@ def front_page_rst(data: dict) -> str:
                 continue
             ci = ("–" if rec["ci_low"] is None or rec["ci_high"] is None
                   else f"[{rec['ci_low']:.3f}, {rec['ci_high']:.3f}]")
+            nci = ("–" if rec.get("normalized_ci_low") is None or rec.get("normalized_ci_high") is None
+                   else f"[{rec['normalized_ci_low']:.3f}, {rec['normalized_ci_high']:.3f}]")
             score_rows.append([b["id"] + (" (check)" if b["check"] else ""), b["region"], m["model"], _fmt(rec["raw"]),
                                ci, _fmt(rec["normalized"]) if rec["normalized"] is not None else rec["missing"],
-                               rec["layer"]])
-    out.append(_list_table("Scores per benchmark (the data: benchmark, region)",
-                           ["benchmark", "region", "model", "raw", "95% interval of raw", "normalised", "layer"],
-                           score_rows))
+                               nci, rec.get("tier") or "–", rec["layer"]])
+    out.append(_list_table("Scores per benchmark (the data: benchmark, region); tier: models sharing a letter are "
+                           "not significantly different (leaderboard/benchmarks/ pages)",
+                           ["benchmark", "region", "model", "raw", "95% interval of raw", "normalised",
+                            "95% interval of normalised", "tier", "layer"], score_rows))
     out.append("The figures below (category *Figures*) each carry a caption saying what they show and how to read "
                "them; the full results table is under *Scores*, the leaderboard site under *Leaderboard*.\n")
     return "\n".join(out)

@@ -16,6 +16,8 @@ from ..atomic import atomic_path
 from ..figures._common import slug
 from ..figures.make_all import MODELS_DIR
 from .assets import CSS, MAIN_JS, SORT_JS
+from .decisions import NO_DRAWS
+from .pairwise_page import AGGREGATE, interval_text, page_name, render_pairwise
 from .report_front import front_page_rst
 from .table import NOT_SCORED, leaderboard_data, leaderboard_table, load_model_info, read_results, relpath
 
@@ -30,11 +32,13 @@ FIGURE_CAPTIONS = {
                        "relative depth, with its 95% interval over outer folds; the dashed line is the noise "
                        "ceiling (√reliability), the ring the layer the reported score chose.",
     "id_vs_ood": "In- against out-of-distribution predictivity, one dot per layer, on one scale (named on the "
-                 "axes); dots under the dashed identity line lose predictivity out of distribution.",
+                 "axes), with its 95% intervals over folds on each side; dots under the dashed identity line lose "
+                 "predictivity out of distribution.",
     "rsa_bars": "RSA: each layer's RDM correlation with the brain (Spearman ρ) with its 95% bootstrap interval "
                 "over stimuli; the grey band is the noise ceiling (lower to upper bound).",
 }
 #: Results-table columns shown first on results.html; the others open per row.
+BENCH_DIR = "benchmarks"  # out_dir/benchmarks/<benchmark>.html: tiers and the pairwise matrix
 KEY_COLUMNS = ("model", "benchmark", "scope", "layer", "selected", "raw", "ceiling", "normalized", "ci_low", "ci_high")
 e = html.escape
 
@@ -55,15 +59,30 @@ def _fmt(v) -> str:
 
 
 def _num_cell(v, *, href: str | None, title: str, cls: str = "", attrs: str = "", why: str = "",
-              raw=None) -> str:
+              raw=None, extra: str = "") -> str:
     if v is None:
         raw_txt = f'<span class="raw">raw {raw:.3f}</span>' if raw is not None else ""
         return (f'<td class="missing {cls}" data-value="" title="{e(why)}" {attrs}>{raw_txt or "–"}'
-                f'<span class="why">{e(why)}</span></td>')
+                f'{extra if raw_txt else ""}<span class="why">{e(why)}</span></td>')  # a raw-scale tier stays
     bg, fg = colour(v)
     inner = f'<a href="{e(href)}" title="{e(title)}">{v:.3f}</a>' if href else f"{v:.3f}"
     return (f'<td class="num {cls}" data-value="{v!r}" style="background:{bg};color:{fg}" '
-            f'title="{e(title)}" {attrs}>{inner}</td>')
+            f'title="{e(title)}" {attrs}>{inner}{extra}</td>')
+
+
+def _extra(tier, ci, *, raw: bool = False, why: str = "no interval") -> str:
+    """A cell's tier letters and 95% interval (two decimals; ``raw`` when it bounds the raw score)."""
+    t = f'<span class="tier" data-tier="{e(tier)}" title="tier: models sharing a letter are not significantly '\
+        f'different">{e(tier)}</span>' if tier else ""
+    text = (f"{'raw ' if raw else ''}{ci[0]:.2f}–{ci[1]:.2f}" if ci and None not in ci else why)
+    return f'{t}<span class="ci" title="95% interval{" of the raw score" if raw else ""}">{e(text)}</span>'
+
+
+def _bench_extra(rec) -> str:
+    """A benchmark cell's tier and interval: of the normalised score, else of raw (labelled raw)."""
+    if rec.get("normalized_ci_low") is not None and rec.get("normalized_ci_high") is not None:
+        return _extra(rec.get("tier"), (rec["normalized_ci_low"], rec["normalized_ci_high"]))
+    return _extra(rec.get("tier"), (rec.get("ci_low"), rec.get("ci_high")), raw=True)
 
 
 def _row_href(rec, prefix: str = "") -> str:
@@ -103,7 +122,7 @@ def _main_table(data: dict) -> str:
     brain = [b for b in data["benchmarks"] if not b["check"]]
     heads = [_head("rank", "rank", first="ascending"), _head("model", "model", typ="text"),
              _head("overall", "overall", sub="mean of regions"),
-             _head("n_scored", "benchmarks", sub="scored")]
+             _head("n_scored", "n&#8201;/&#8201;N", sub="normalised")]
     for r in regions:
         bs = [b for b in brain if b["region"] == r]
         button = (f'<button type="button" class="expand" aria-expanded="false" data-target="{e(r)}" '
@@ -112,7 +131,8 @@ def _main_table(data: dict) -> str:
                            sub="mean"))
         for b in bs:
             heads.append(_head(f"bench:{b['id']}", _bench_label(b["id"]), cls="bench collapsed",
-                               attrs=f'data-region-of="{e(r)}"'))
+                               attrs=f'data-region-of="{e(r)}" data-version="{e(_version_text(b))}" '
+                                     f'title="{e(b["id"])} {e(_version_text(b))}"'))
     body = []
     for m in data["models"]:
         page = f"{MODELS_DIR}/{data['pages'][m['model']]}"
@@ -123,17 +143,20 @@ def _main_table(data: dict) -> str:
                  f'<td class="text model" data-value="{e(m["model"])}"><a href="{e(page)}">{e(m["model"])}</a>'
                  f"{spec_html}</td>"]
         cells.append(_num_cell(m["overall"], href=page, title=f"{m['model']}: mean over regions",
-                               why="unranked: nothing normalised"))
-        cells.append(f'<td class="num" data-value="{m["n_scored"]}" title="{m["n_scored"]} of {m["n_brain"]} brain '
-                     f'benchmarks scored; {m["n_normalized"]} with a normalised score enter the means">'
-                     f'{m["n_scored"]}&#8201;/&#8201;{m["n_brain"]}</td>')
+                               why=f"unranked: {m['n_in_set']}/{m['n_set']} normalised",
+                               extra=_extra(m.get("tier"), m.get("overall_ci"), why=_agg_why(data))))
+        cells.append(f'<td class="num" data-value="{m["n_in_set"]}" title="{m["n_in_set"]} of the {m["n_set"]} ranked '
+                     f'benchmarks normalised ({m["n_scored"]} of {m["n_brain"]} brain benchmarks scored); only models '
+                     f'with all of them are ranked">{m["n_in_set"]}&#8201;/&#8201;{m["n_set"]}</td>')
         for r in regions:
             bs = [b for b in brain if b["region"] == r]
             recs = {b["id"]: m["benchmarks"][b["id"]] for b in bs if b["id"] in m["benchmarks"]}
             used = [f"{b} ({rec['normalized']:.3f})" for b, rec in recs.items() if rec["normalized"] is not None]
             why = "; ".join(sorted({rec["missing"] for rec in recs.values() if rec["missing"]})) if recs else NOT_SCORED
+            why = m.get("region_missing", {}).get(r, "") + ("; " if why and m.get("region_missing", {}).get(r) else "") + why
             cells.append(_num_cell(m["regions"][r], href=f"{page}#region-{r}", cls="region",
                                    attrs=f'data-region="{e(r)}"', why=why,
+                                   extra=_extra(None, (m.get("region_ci") or {}).get(r), why="no paired draws"),
                                    title=f"{r}: mean of {len(used)} benchmark(s): " + ", ".join(used)))
             for b in bs:
                 rec = m["benchmarks"].get(b["id"])
@@ -144,10 +167,47 @@ def _main_table(data: dict) -> str:
                 else:
                     cells.append(_num_cell(rec["normalized"], href=_row_href(rec), title=_bench_title(b["id"], rec),
                                            cls="bench collapsed", attrs=attrs, why=rec["missing"] or "",
-                                           raw=rec["raw"]))
+                                           raw=rec["raw"], extra=_bench_extra(rec)))
         body.append(f'<tr data-model="{e(m["model"])}" data-search="{e(_search_text(m))}">{"".join(cells)}</tr>')
     return (f'<table id="leaderboard"><thead><tr>{"".join(heads)}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _version_text(b: dict) -> str:
+    return "" if b.get("version") is None else f"v{b['version']}"
+
+
+def _agg_why(data: dict) -> str:
+    agg = (data.get("decisions") or {}).get("aggregate") or {}
+    return "no paired draws" if agg.get("missing_draws") or "decisions" not in data else "no interval"
+
+
+def _decisions_table(data: dict) -> str:
+    """Per benchmark (and the aggregate): version, reliability, the tiers, a link to its pairwise page."""
+    from .pairwise_page import AGGREGATE, page_name
+
+    dec = data.get("decisions")
+    if not dec:
+        return ("<h2>Which differences are real</h2><p class=note>No score files were given (<code>--scores</code>): "
+                "no tiers or pairwise comparisons.</p>")
+    rows = []
+    items = [(None, dec["aggregate"])] + [(b, dec["benchmarks"][b["id"]]) for b in data["benchmarks"]]
+    for b, d in items:
+        name = "aggregate (overall)" if b is None else b["id"]
+        href = f"{BENCH_DIR}/{page_name(AGGREGATE if b is None else b['id'])}"
+        tiers = f"not compared: {NO_DRAWS} for {', '.join(map(e, d['missing_draws']))}" if d.get("missing_draws") else \
+            ", ".join(f"{e(r['model'])} <strong>{e(r['tier'])}</strong>" if r["tier"] else
+                          f"{e(r['model'])} ({e(r['why'])})" for r in d["models"])
+        rel = "–" if d.get("reliability") is None else f"{d['reliability']:.2f}"
+        rows.append(f'<tr data-bench="{e(name)}"><td class="text"><a href="{e(href)}">{_bench_label(name)}</a></td>'
+                    f'<td class="text">{"–" if b is None else e(_version_text(b) or "–")}</td>'
+                    f'<td class="num" data-field="reliability">{rel}</td><td class="text small">{tiers or "–"}</td></tr>')
+    return ("<h2>Which differences are real</h2><p class=note>Tiers: models sharing a letter are not significantly "
+            "different (paired two-factor bootstrap with the benchmark's shared draws, Benjamini–Hochberg over its "
+            "pairs). Reliability: 1 − mean(se²)/Var(scores). Open a benchmark for its pairwise differences.</p>"
+            '<table id="decisions"><thead><tr><th class="text">benchmark (pairwise page)</th><th class="text">version'
+            '</th><th>ranking reliability</th><th class="text">tiers (best first)</th></tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table>")
 
 
 def _checks_table(data: dict) -> str:
@@ -211,6 +271,7 @@ def render_main(data: dict, *, title: str = "neuroalign leaderboard") -> str:
         '<span id="shown"></span>'
         '<span class="legend">0 <span class="bar"></span> 1 normalised (one scale for every cell)</span></div>'
         + _main_table(data)
+        + _decisions_table(data)
         + '<h2>Compare two models</h2><div class="controls">'
         f'<label>A <select id="compare-a">{opts_a}</select></label>'
         f'<label>B <select id="compare-b">{opts_b}</select></label></div>'
@@ -267,12 +328,16 @@ def _bench_rows(m: dict, benches: list[dict]) -> str:
             f'{n(rec["raw"])}<td class="num nowrap" data-field="interval">{interval}</td>{n(rec["ceiling"])}{norm}'
             f'{n(rec["brainscore_normalized"])}<td class="text">{e(str(rec["layer"]))}</td>'
             f'<td class="text small">{e(rec.get("normalization") or "–")}</td><td class="text">{excl or "–"}</td>'
-            f'<td class="num"><a href="{href}">row {rec["results_row"]}</a></td></tr>')
+            f'<td class="num"><a href="{href}">row {rec["results_row"]}</a></td>'
+            f'<td class="num nowrap" data-field="normalized_interval">'
+            f'{interval_text(rec.get("normalized_ci_low"), rec.get("normalized_ci_high"))}</td>'
+            f'<td class="text" data-field="tier">{e(rec.get("tier") or "–")}</td></tr>')
     head = ("<thead><tr><th class=text>benchmark</th><th class=text>region</th><th class=text>kind</th><th>raw</th>"
             "<th>interval<span class=sub>95%, of raw</span></th><th>ceiling</th><th>normalised</th>"
             "<th>Brain-Score normalised<span class=sub>median raw / median "
             "ceiling</span></th><th class=text>chosen layer</th><th class=text>normalisation</th>"
-            "<th class=text>neuroids excluded</th><th>results.csv</th></tr></thead>")
+            "<th class=text>neuroids excluded</th><th>results.csv</th><th>interval<span class=sub>95%, of "
+            "normalised</span></th><th class=text>tier</th></tr></thead>")
     return head + "<tbody>" + "".join(rows) + "</tbody>"
 
 
@@ -295,8 +360,8 @@ def render_model(m: dict, data: dict, *, page_dir: Path, figures_dir: Path | Non
     for k, v in info.items():
         if k not in INFO_ORDER:
             dl.append(f'<dt>{e(k.replace("_", " "))}</dt><dd data-field="{e(k)}">{_info_value(v)}</dd>')
-    rank = "unranked (no brain benchmark with a normalised score)" if m["rank"] is None else \
-        f"{m['rank']} of {sum(x['rank'] is not None for x in data['models'])}"
+    rank = (f"unranked: {m['n_in_set']}/{m['n_set']} ranked benchmarks normalised" if m["rank"] is None else
+            f"{m['rank']} of {sum(x['rank'] is not None for x in data['models'])}")
     regions = "".join(
         f'<li id="region-{e(r)}">{e(r)}: <strong data-region="{e(r)}">{_fmt(m["regions"][r])}</strong></li>'
         for r in data["regions"])
@@ -358,19 +423,21 @@ def render_methods(title: str) -> str:
 
 
 def write_leaderboard(results, out_dir, *, figures_dir=None, info=None, title: str = "neuroalign leaderboard",
-                      name: str = "leaderboard") -> dict[str, Path]:
+                      name: str = "leaderboard", scores=None) -> dict[str, Path]:
     """Write the site into ``out_dir``; return the paths (``html``, ``csv``, ``json``, ``results``,
     ``results_html``, ``models``: {model: page}).
 
     ``figures_dir``: where :func:`neuroalign.figures.make_all_figures` wrote (model pages show its
     ``models/<model>/`` figures). ``info``: YAML files of model details (the submissions file, a
-    config's ``models``) or a ready ``{model: {...}}`` dict. Everything is computed before the
+    config's ``models``) or a ready ``{model: {...}}`` dict. ``scores``: the score NetCDFs' folder
+    (the workflow's ``results/scores``): tiers, intervals of the means and a pairwise page per
+    benchmark under ``benchmarks/``. Everything is computed before the
     first file is written, and each file is written atomically.
     """
     out = Path(out_dir).resolve()
     model_info = info if isinstance(info, dict) else load_model_info(info)
     df = read_results(results)
-    data = leaderboard_data(df.drop(columns="results_row"), model_info)
+    data = leaderboard_data(df.drop(columns="results_row"), model_info, scores=scores)
     pages, used = {}, set()
     for m in data["models"]:
         s, k = slug(m["model"]), 1
@@ -388,12 +455,23 @@ def write_leaderboard(results, out_dir, *, figures_dir=None, info=None, title: s
         out / "methods.html": render_methods(title),
         out / "report.rst": front_page_rst(data),  # the Snakemake report's front page
     }
+    bench_pages = {}
+    if "decisions" in data:
+        bench_pages = {b["id"]: out / BENCH_DIR / page_name(b["id"]) for b in data["benchmarks"]}
+        bench_pages[AGGREGATE] = out / BENCH_DIR / page_name(AGGREGATE)
+        for b in data["benchmarks"]:
+            files[bench_pages[b["id"]]] = _page(f"{b['id']} · {title}", render_pairwise(
+                b, data["decisions"]["benchmarks"][b["id"]], title=title))
+        files[bench_pages[AGGREGATE]] = _page(f"aggregate · {title}", render_pairwise(
+            None, data["decisions"]["aggregate"], title=title))
     for m in data["models"]:
         files[out / MODELS_DIR / pages[m["model"]]] = render_model(m, data, page_dir=out / MODELS_DIR,
                                                                   figures_dir=figs, title=title)
     table = leaderboard_table(None, data=data)
     out.mkdir(parents=True, exist_ok=True)
     (out / MODELS_DIR).mkdir(exist_ok=True)
+    if bench_pages:
+        (out / BENCH_DIR).mkdir(exist_ok=True)
     with atomic_path(out / f"{name}.csv") as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out / "results.csv") as tmp:
@@ -406,4 +484,4 @@ def write_leaderboard(results, out_dir, *, figures_dir=None, info=None, title: s
             tmp.write_text(text, encoding="utf-8")
     return {"html": out / f"{name}.html", "csv": out / f"{name}.csv", "json": out / f"{name}.json",
             "results": out / "results.csv", "results_html": out / "results.html",
-            "models": {m: out / MODELS_DIR / p for m, p in pages.items()}}
+            "models": {m: out / MODELS_DIR / p for m, p in pages.items()}, "benchmarks": bench_pages}

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..yamlsafe import describe, safe_load
 from ..figures._common import load_results
 from ..scoring import CHECK_REGIONS
@@ -29,12 +29,15 @@ from ..scoring import CHECK_REGIONS
 #: Regions in the order a reader expects them (early visual to behaviour); others follow alphabetically.
 REGION_ORDER = ("V1", "V2", "V4", "IT", "behaviour", "behavior")
 #: Columns newer than some results CSVs: added empty when absent.
-TEXT_EXTRA = ("scope", "region", "normalization", "excluded_reason", "protocol", "model_identity", "spec")
-NUMERIC_EXTRA = ("brainscore_normalized", "n_excluded", "id_normalized", "ood_normalized")
+TEXT_EXTRA = ("scope", "region", "normalization", "excluded_reason", "protocol", "model_identity", "spec",
+              "benchmark_hash")
+NUMERIC_EXTRA = ("brainscore_normalized", "n_excluded", "id_normalized", "ood_normalized", "normalized_ci_low",
+                 "normalized_ci_high", "benchmark_version")
 #: Per-benchmark fields carried into the JSON export and the model pages.
 FIELDS = ("kind", "region", "layer", "raw", "ceiling", "normalized", "brainscore_normalized", "ci_low", "ci_high",
           "ceiling_low", "ceiling_high", "id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized",
-          "normalization", "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli", "protocol")
+          "normalization", "n_neuroids", "n_excluded", "excluded_reason", "n_stimuli", "protocol",
+          "normalized_ci_low", "normalized_ci_high")
 NOT_SCORED = "not scored"
 
 
@@ -137,15 +140,63 @@ def load_model_info(paths) -> dict[str, dict]:
     return info
 
 
-def leaderboard_data(results, model_info: dict | None = None) -> dict:
+def _versions(df: pd.DataFrame) -> dict[str, tuple]:
+    """``benchmark -> (version, hash)`` of the rows; one benchmark with two hashes is refused
+    (the leaderboard never averages across versions)."""
+    from ..versions import version_label
+
+    out: dict[str, tuple] = {}
+    if "benchmark_hash" not in df.columns:
+        return out
+    for bench, rows in df.groupby("benchmark", sort=False):
+        pairs = {(h, v) for h, v in rows[["benchmark_hash", "benchmark_version"]].itertuples(index=False)
+                 if isinstance(h, str) and h}
+        if len({h for h, _ in pairs}) > 1:
+            labels = sorted(version_label(int(v) if _finite(v) else "?", h) for h, v in pairs)
+            raise DataError(f"benchmark {bench!r} has rows of two versions ({' and '.join(labels)}) in the results "
+                            "table; rescore every model on one version (`neuroalign results` refuses such merges).")
+        if pairs:
+            h, v = pairs.pop()
+            out[bench] = (int(v) if _finite(v) else None, h)
+    return out
+
+
+def _aggregate(entry: dict, brain: list[str], ranked_set: list[str], bench_region: dict, regions: list[str]) -> None:
+    """Region means and the overall over the ranked set, only where the model has every one of its
+    benchmarks normalised (never ranked by omission); ``n_in_set`` of ``n_set`` says how many."""
+    have = {b for b in ranked_set if b in entry["benchmarks"] and entry["benchmarks"][b]["normalized"] is not None}
+    entry["region_missing"] = {}
+    for r in regions:
+        mine = [b for b in ranked_set if bench_region[b] == r]
+        entry["regions"][r] = (float(np.mean([entry["benchmarks"][b]["normalized"] for b in mine]))
+                               if mine and set(mine) <= have else None)
+        if mine and not set(mine) <= have:
+            entry["region_missing"][r] = f"{len(have & set(mine))}/{len(mine)} normalised"
+    entry["n_set"], entry["n_in_set"] = len(ranked_set), len(have)
+    means = [entry["regions"][r] for r in regions if any(bench_region[b] == r for b in ranked_set)]
+    entry["overall"] = float(np.mean(means)) if ranked_set and len(have) == len(ranked_set) else None
+
+
+def set_weights(ranked_set: list[str], bench_region: dict) -> dict[str, float]:
+    """Each ranked benchmark's weight in the overall (mean over regions of region means)."""
+    regions = {bench_region[b] for b in ranked_set}
+    return {b: 1.0 / (len(regions) * sum(bench_region[x] == bench_region[b] for x in ranked_set))
+            for b in ranked_set}
+
+
+def leaderboard_data(results, model_info: dict | None = None, scores=None) -> dict:
     """Everything the site shows, as plain JSON-able data (also written as ``leaderboard.json``).
 
-    ``{"benchmarks": [{id, region, kind, check}], "regions": [...], "check_benchmarks": [...],
-    "models": [{model, rank, overall, regions: {R: score}, n_scored, n_normalized, n_brain,
-    benchmarks: {id: {raw, ceiling, normalized, ..., layer, results_row, missing}}, info}]}``,
-    models best first.
+    ``{"benchmarks": [{id, region, kind, check, version, hash}], "regions": [...], "ranked_set": [...],
+    "models": [{model, rank, overall, regions: {R: score}, n_scored, n_normalized, n_brain, n_set,
+    n_in_set, benchmarks: {id: {raw, ceiling, normalized, ..., layer, results_row, missing, tier}}, info}],
+    "decisions": {"benchmarks": {id: ...}, "aggregate": ...}}``, models best first. The ranked set:
+    the brain benchmarks some model has a normalised score on; only models normalised on all of
+    them get an overall score and a rank. ``scores``: the score NetCDFs' folder (or
+    :func:`read_scores`'s dict) for tiers, pairwise tables and aggregate intervals.
     """
     df = read_results(results)
+    versions = _versions(df)
     model_info = model_info or {}
     picked = {(m, b): _pick(g) for (m, b), g in df.groupby(["model", "benchmark"], sort=False)}
     bench_region = {}
@@ -157,6 +208,7 @@ def leaderboard_data(results, model_info: dict | None = None) -> dict:
     regions = _region_order(r for b, r in bench_region.items() if b not in checks)
     brain = [b for r in regions for b in bench_region if bench_region[b] == r and b not in checks]
     check_list = [b for b in bench_region if b in checks]
+    ranked_set = [b for b in brain if any(_finite(row.get("normalized")) for (_, x), row in picked.items() if x == b)]
     models = []
     for model in sorted(df["model"].unique()):
         entry = {"model": model, "benchmarks": {}, "regions": {}, "info": {}}
@@ -168,17 +220,11 @@ def leaderboard_data(results, model_info: dict | None = None) -> dict:
             rec["results_row"] = int(row["results_row"])
             rec["missing"] = None if _finite(row.get("normalized")) else missing_reason(row)
             entry["benchmarks"][b] = rec
-        for r in regions:
-            vals = [entry["benchmarks"][b]["normalized"] for b in brain
-                    if bench_region[b] == r and b in entry["benchmarks"]
-                    and entry["benchmarks"][b]["normalized"] is not None]
-            entry["regions"][r] = float(np.mean(vals)) if vals else None
+        _aggregate(entry, brain, ranked_set, bench_region, regions)
         scored = [b for b in brain if b in entry["benchmarks"]]
         entry["n_brain"] = len(brain)
         entry["n_scored"] = len(scored)
         entry["n_normalized"] = sum(entry["benchmarks"][b]["normalized"] is not None for b in scored)
-        region_vals = [v for v in entry["regions"].values() if v is not None]
-        entry["overall"] = float(np.mean(region_vals)) if region_vals else None
         rows = df[df["model"] == model]
         info = {k: _text(rows[k].dropna().iloc[0]) for k in ("spec", "model_identity") if rows[k].notna().any()}
         if "model_parameters" in rows and rows["model_parameters"].notna().any():  # counted when scored
@@ -196,29 +242,67 @@ def leaderboard_data(results, model_info: dict | None = None) -> dict:
             e["rank"] = rank
         else:
             e["rank"] = None
-    return {
+    data = {
         "regions": regions,
-        "benchmarks": [{"id": b, "region": bench_region[b], "kind": bench_kind[b], "check": b in checks}
+        "benchmarks": [{"id": b, "region": bench_region[b], "kind": bench_kind[b], "check": b in checks,
+                        "version": versions.get(b, (None, None))[0], "hash": versions.get(b, (None, None))[1]}
                        for b in brain + check_list],
+        "ranked_set": ranked_set,
         "models": models,
         "ranking": "overall = mean over regions of (mean over the region's brain benchmarks of the "
-                   "ceiling-normalised score); check benchmarks (" + ", ".join(CHECK_REGIONS) + ") are not ranked",
+                   "ceiling-normalised score), over the brain benchmarks some model has a normalised score on; "
+                   "a model missing any of them shows n/N and is not ranked; check benchmarks ("
+                   + ", ".join(CHECK_REGIONS) + ") are not ranked",
     }
+    if scores is not None:
+        _add_decisions(data, scores, picked, set_weights(ranked_set, bench_region))
+    return data
+
+
+def _region_weights(data: dict, region: str) -> dict[str, float]:
+    """Equal weights over a region's benchmarks of the ranked set (its mean)."""
+    mine = [b["id"] for b in data["benchmarks"] if b["region"] == region and b["id"] in data["ranked_set"]]
+    return {b: 1.0 / len(mine) for b in mine}
+
+
+def _add_decisions(data: dict, scores, picked: dict, weights: dict) -> None:
+    """Tiers, pairwise tables and reliability per benchmark and for the aggregate (``data["decisions"]``);
+    each model's benchmark record and overall get their tier letters."""
+    from .decisions import aggregate_decision, benchmark_decisions, matching, read_scores, set_interval
+
+    scores = scores if isinstance(scores, dict) else read_scores(scores)
+    per = benchmark_decisions(scores, picked, [b["id"] for b in data["benchmarks"]])
+    usable = matching(scores, picked)[0]
+    agg = aggregate_decision(usable, data, weights)
+    data["decisions"] = {"benchmarks": per, "aggregate": agg}
+    for m in data["models"]:
+        m["region_ci"] = {r: set_interval(usable, m["model"], _region_weights(data, r))
+                          if m["regions"].get(r) is not None else None for r in data["regions"]}
+        for b, rec in m["benchmarks"].items():
+            row = next((r for r in per[b]["models"] if r["model"] == m["model"] and r["tier"]), None)
+            rec["tier"] = row["tier"] if row else None
+            if row and per[b]["scale"] == "normalized" and rec.get("normalized_ci_low") is None:  # a row from
+                rec["normalized_ci_low"], rec["normalized_ci_high"] = row["ci_low"], row["ci_high"]  # older tables
+        row = next((r for r in agg["models"] if r["model"] == m["model"]), None)
+        m["tier"] = row["tier"] if row else None
+        m["overall_ci"] = [row["ci_low"], row["ci_high"]] if row and row["ci_low"] is not None else None
 
 
 def leaderboard_table(results, model_info: dict | None = None, *, data: dict | None = None) -> pd.DataFrame:
-    """The wide table (``leaderboard.csv``): ``rank, model, overall, n_scored, n_normalized, n_brain``,
-    one column per region, then per benchmark ``B.normalized``, ``B.raw``, ``B.ceiling``, ``B.layer``,
-    ``B.missing`` (check benchmarks included, never in ``overall``); best model first."""
+    """The wide table (``leaderboard.csv``): ``rank, model, overall, n_scored, n_normalized, n_brain,
+    n_in_set, n_set, tier``, one column per region, then per benchmark ``B.normalized``, ``B.raw``,
+    ``B.ceiling``, ``B.layer``, ``B.normalized_ci_low/high``, ``B.tier``, ``B.missing`` (check
+    benchmarks included, never in ``overall``); best model first."""
     data = data if data is not None else leaderboard_data(results, model_info)
     recs = []
     for e in data["models"]:
         r = {"rank": e["rank"], "model": e["model"], "overall": e["overall"], "n_scored": e["n_scored"],
-             "n_normalized": e["n_normalized"], "n_brain": e["n_brain"]}
+             "n_normalized": e["n_normalized"], "n_brain": e["n_brain"], "n_in_set": e["n_in_set"],
+             "n_set": e["n_set"], "tier": e.get("tier")}
         r.update({reg: e["regions"].get(reg) for reg in data["regions"]})
         for b in data["benchmarks"]:
             rec = e["benchmarks"].get(b["id"], {})
-            for k in ("normalized", "raw", "ceiling", "layer"):
+            for k in ("normalized", "raw", "ceiling", "layer", "normalized_ci_low", "normalized_ci_high", "tier"):
                 r[f"{b['id']}.{k}"] = rec.get(k)
             r[f"{b['id']}.missing"] = rec.get("missing") if rec else NOT_SCORED
         recs.append(r)

@@ -154,8 +154,8 @@ for _record in (
                "raw / sqrt(ceiling) on each side (ceiling on exactly that side's tested images, same neuroids); "
                "gap = id_normalized - ood_normalized, ratio = ood_normalized / id_normalized",
                score_fields=dict.fromkeys(ood.FIELDS, float("nan")),
-               layer_vars=tuple(f"layer_{c}" for c in ood.COLUMNS[:6]), columns=ood.COLUMNS,
-               late_columns=ood.LATE_COLUMNS,
+               layer_vars=tuple(f"layer_{c}" for c in (*ood.COLUMNS, *ood.ID_CI_COLUMNS)), columns=ood.COLUMNS,
+               late_columns=ood.LATE_COLUMNS + ood.ID_CI_COLUMNS,
                info_fields=("split", "train_test_distance", "n_id_tested", "n_ood_tested"),
                checks=(ood.identities,), standalone=False, draws=resampling.ood_score_draws),
 ):

@@ -31,15 +31,18 @@ def score_cka(features, assembly, *, debiased: bool = True, seed: int = 0, n_hal
 
     full = [value(layer, ids) for layer in steps(layers, "CKA: layers")]
     halves = random_halves(ids, n_halves or N_HALVES, seed)
-    chosen, half_raw = [], []
+    chosen, half_raw, layer_half = [], [], []  # layer_half: every layer on each report half (its interval)
     for sel, rep in halves:
-        c = layers[int(np.nanargmax([value(layer, sel) for layer in layers]))]
-        chosen.append(c)
-        half_raw.append(value(c, rep))
+        c = int(np.nanargmax([value(layer, sel) for layer in layers]))
+        layer_half.append([value(layer, rep) for layer in layers])
+        chosen.append(layers[c])
+        half_raw.append(layer_half[-1][c])
     ci = half_sample_interval(half_raw)
+    layer_ci = np.array([half_sample_interval(v) for v in np.array(layer_half).T])
     modal = pd.Series(chosen).mode().iloc[0]
     return build_score(
         {"layer_raw": ("layer", full), "raw_per_half": ("half", np.array(half_raw)),
+         "layer_ci_low": ("layer", layer_ci[:, 0]), "layer_ci_high": ("layer", layer_ci[:, 1]),
          "chosen_layer_per_half": ("half", np.array(chosen)),
          "model_gram": (("stimulus", "stimulus_col"), centred_gram(select_stimuli(features[modal], ids).values))},
         {"layer": layers, "stimulus_id": ("stimulus", ids)},

@@ -38,7 +38,7 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
     fold's ID training images; ID and OOD are tested on equally many images and each side is
     normalised by a ceiling on exactly its tested images (where repeats exist)."""
     from ..ood import evaluate_ood
-    from ..selection import corrected_fold_interval, nested_choice
+    from ..selection import nested_choice
 
     layers = list(features)
     ceilings = {}  # per side's tested stimulus ids: the same for every layer, computed once
@@ -71,12 +71,10 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
     scale_ood = np.sqrt(C_ood) if has_c else 1.0
     id_raw, ood_raw = med(id_r), med(ood_r)
     id_n, ood_n = id_raw / scale_id, ood_raw / scale_ood
-    gap_folds = np.array([med(id_f[k]) / scale_id - med(ood_f[k]) / scale_ood for k in folds])
     n_test, n_train = int(first["n_test"].values.mean()), int(first["n_train"].values.mean())
-    gap_ci = corrected_fold_interval(gap_folds, n_train, n_test)
+    cis = fold_intervals(id_f, ood_f, ok, scale_id, scale_ood, n_train, n_test)
     ctrl = range_matched_control(res, layers, choice, ok, n_train, n_test)
-    ood_ci = corrected_fold_interval([med(ood_f[k]) for k in folds], n_train, n_test)
-    table = _layer_table(res, ok, scale_id, scale_ood, has_c)
+    table = _layer_table(res, ok, scale_id, scale_ood, has_c, n_train, n_test)
     scale_note = NORMALIZATION["ood"] if has_c else \
         "none: no repeats, so gap and ratio are on raw Pearson r (no ceiling on either side)"
     return build_score(
@@ -101,8 +99,7 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
                "id_score": id_raw, "ood_score": ood_raw, "id_normalized": id_n if has_c else float("nan"),
                "ood_normalized": ood_n if has_c else float("nan"),
                "gap": id_n - ood_n, "ratio": ood_n / id_n if id_n > 0 else float("nan"),
-               "gap_ci_low": gap_ci[0], "gap_ci_high": gap_ci[1], **ctrl,
-               "ci_low": ood_ci[0], "ci_high": ood_ci[1],
+               **cis, **ctrl,
                "ci_method": "95% interval of the mean over folds, Nadeau-Bengio corrected variance",
                "train_test_distance": float(first.attrs.get("train_test_distance", np.nan)),
                "aggregate_raw": ood_raw, "aggregate_ceiling": C_ood, "aggregate_normalized": ood_n if has_c else
@@ -127,11 +124,31 @@ def chosen_predictions(res: dict, layers: list, choice: np.ndarray) -> dict:
     return out
 
 
-def _layer_table(res: dict, ok, scale_id, scale_ood, has_c: bool) -> dict[str, list]:
-    """Per layer (every fold with that layer): full-data numbers for layer-by-layer figures."""
+def fold_intervals(id_f, ood_f, ok, scale_id, scale_ood, n_train: int, n_test: int) -> dict[str, float]:
+    """The corrected fold intervals (:func:`neuroalign.selection.corrected_fold_interval`) of one
+    layer choice's per-fold medians (folds × neuroids of r, undefined r already 0): ``ci_*`` of
+    the OOD side's raw r, ``id_ci_*`` of the ID side's raw r, ``gap_ci_*`` of the gap (each side
+    divided by its ``scale``, √ceiling or 1)."""
+    from ..selection import corrected_fold_interval
+
+    i_med = np.array([masked_median(row, ok) for row in id_f])
+    o_med = np.array([masked_median(row, ok) for row in ood_f])
+    out = {}
+    for name, v in (("", o_med), ("id_", i_med), ("gap_", i_med / scale_id - o_med / scale_ood)):
+        out[f"{name}ci_low"], out[f"{name}ci_high"] = corrected_fold_interval(v, n_train, n_test)
+    return out
+
+
+def _layer_table(res: dict, ok, scale_id, scale_ood, has_c: bool, n_train: int, n_test: int) -> dict[str, list]:
+    """Per layer (every fold with that layer): full-data numbers for layer-by-layer figures, and
+    their fold intervals (:func:`fold_intervals`)."""
     table = {k: [] for k in ("id_score", "ood_score", "gap", "ratio", "raw", "normalized", "id_normalized",
-                             "ood_normalized")}
+                             "ood_normalized", "ci_low", "ci_high", "id_ci_low", "id_ci_high", "gap_ci_low",
+                             "gap_ci_high")}
     for layer in res:
+        folds = (undefined_as_zero(res[layer][f"{v}_folds"].values, ok)[0] for v in ("id_r", "ood_r"))
+        for k, v in fold_intervals(*folds, ok, scale_id, scale_ood, n_train, n_test).items():
+            table[k].append(v)
         i_raw, o_raw = (masked_median(undefined_as_zero(res[layer][v].values, ok)[0], ok) for v in ("id_r", "ood_r"))
         i_r, o_r = i_raw / scale_id, o_raw / scale_ood
         table["id_score"].append(i_raw)
@@ -185,8 +202,10 @@ def metric(features, data, bench, *, seed=0, device="auto", stimuli=None):
 COLUMNS = ("id_score", "ood_score", "gap", "ratio", "id_normalized", "ood_normalized", "gap_ci_low", "gap_ci_high")
 #: Its columns added with the range-matched control (issue 27), after the common later columns.
 LATE_COLUMNS = ("gap_control", "gap_control_ci_low", "gap_control_ci_high")
+#: The ID side's interval (raw r; ``ci_low``/``ci_high`` are the OOD side's), reported row and layer rows (issue 28).
+ID_CI_COLUMNS = ("id_ci_low", "id_ci_high")
 FIELDS = ("id_score", "ood_score", "id_normalized", "ood_normalized", "gap", "ratio", "gap_ci_low", "gap_ci_high",
-          "id_ceiling", *LATE_COLUMNS, "id_control_normalized")
+          "id_ceiling", *LATE_COLUMNS, "id_control_normalized", *ID_CI_COLUMNS)
 
 
 def identities(row, num, where: str, atol: float) -> list[str]:

@@ -10,7 +10,7 @@ def scaling_flags(run):
     model = r["model"]
     spec = model_spec(model) if model in MODELS else model
     red = model_reduction(model) if model in MODELS else config.get("reduction", "avgpool")
-    values = {"--model": spec, "--layer": r["layer"], "--reduction": red, "--name": run,
+    values = {"--model": spec, "--model-name": model, "--layer": r["layer"], "--reduction": red, "--name": run,
               "--n-points": SC.get("n_points", 6), "--n-draws": SC.get("n_draws", 3), "--n-boot": SC.get("n_boot", 1000),
               **{f"--{k.replace('_', '-')}": r[k] for k in ("min_images", "stimulus_duration_s", "interstimulus_s")
                  if r.get(k) is not None}}
@@ -46,6 +46,7 @@ rule figures:
         results=f"{RESULTS}/results.csv",
         scaling=SC_TABLES,
         finetune=FINETUNE_TARGETS,
+        scores=expand(f"{RESULTS}/scores/{{model}}/{{benchmark}}.nc", model=list(MODELS), benchmark=BENCHMARKS),
     output:
         done=f"{RESULTS}/figures/done.txt",
         figs=report(directory(f"{RESULTS}/figures/png"), patterns=["{name}.png"], category="Figures",
@@ -54,4 +55,4 @@ rule figures:
         ft=lambda w, input: f"--finetune {Q(input.finetune[0])}" if input.finetune else "",
         sc=lambda w, input: ("--scaling " + " ".join(map(Q, input.scaling))) if input.scaling else "",
     log: f"{RESULTS}/logs/figures.log"
-    shell: "{NA} figures {input.results:q} {RESULTS_Q}/figures {params.sc} {params.ft} > {log:q} 2>&1 && ls {RESULTS_Q}/figures > {output.done:q}"
+    shell: "{NA} figures {input.results:q} {RESULTS_Q}/figures --scores {RESULTS_Q}/scores {params.sc} {params.ft} > {log:q} 2>&1 && ls {RESULTS_Q}/figures > {output.done:q}"

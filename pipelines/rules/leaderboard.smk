@@ -17,6 +17,7 @@ rule leaderboard:
         results=f"{RESULTS}/results.csv",
         figures=f"{RESULTS}/figures/done.txt",  # each model page shows its figures
         grid=f"{RESULTS}/leaderboard/models.yaml",
+        scores=expand(f"{RESULTS}/scores/{{model}}/{{benchmark}}.nc", model=list(MODELS), benchmark=BENCHMARKS),
     output:
         html=report(f"{RESULTS}/leaderboard/leaderboard.html", category="Leaderboard",
                     caption="../report/leaderboard.rst"),
@@ -28,4 +29,4 @@ rule leaderboard:
                      if config.get("submissions") and Path(config["submissions"]).is_file() else ""),
     log: f"{RESULTS}/logs/leaderboard.log"
     shell: "{NA} leaderboard {input.results:q} --out-dir {RESULTS_Q}/leaderboard --figures-dir {RESULTS_Q}/figures "
-           "--info {input.grid:q} {params.submissions} > {log:q} 2>&1"
+           "--info {input.grid:q} --scores {RESULTS_Q}/scores {params.submissions} > {log:q} 2>&1"

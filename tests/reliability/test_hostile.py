@@ -131,7 +131,7 @@ def test_2_record_is_the_hosts_reading_not_the_models_claims(tmp_path, monkeypat
               "chunk = b'A' * 2**20\nfor _ in range(1024):\n    os.write(1, chunk)\n"
               f"print(json.dumps({FORGED!r}), flush=True)\n")
     from neuroalign.activations.reduction import parse_reductions
-    from neuroalign.data.synthetic import synthetic_stimuli
+    from neuroalign.datasets.synthetic import synthetic_stimuli
     from neuroalign.models.base import Preprocessing
 
     synthetic_stimuli(n_images=2), parse_reductions("avgpool", ["x"]), Preprocessing()  # the host's own imports first
