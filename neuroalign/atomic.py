@@ -177,9 +177,23 @@ def remove(path: Path) -> None:
             path.unlink()
 
 
-def write_netcdf(obj, path: str | os.PathLike) -> Path:
+#: Chunk edge of :func:`chunked_encoding` (512 × 512 float32 = 1 MiB).
+CHUNK_EDGE = 512
+
+
+def chunked_encoding(ds) -> dict:
+    """NetCDF encoding for a Dataset's arrays of ≥ 2 dims (out-of-fold predictions, Grams, RDMs,
+    draws): chunks of at most :data:`CHUNK_EDGE` along each dim, byte shuffle and zlib level 4,
+    so a reader can take a block of stimuli × neuroids without the whole array."""
+    return {name: {"zlib": True, "complevel": 4, "shuffle": True,
+                   "chunksizes": tuple(min(n, CHUNK_EDGE) for n in var.shape)}
+            for name, var in ds.data_vars.items() if var.ndim >= 2 and var.size > 0}
+
+
+def write_netcdf(obj, path: str | os.PathLike, encoding: dict | None = None) -> Path:
     """Write an xarray object to NetCDF (h5netcdf) atomically; attrs NetCDF cannot hold
-    (dicts, lists, None, bools) are stored as JSON text."""
+    (dicts, lists, None, bools) are stored as JSON text. ``encoding``: per-variable NetCDF
+    encoding (e.g. :func:`chunked_encoding`)."""
     import json
 
     import numpy as np
@@ -191,7 +205,7 @@ def write_netcdf(obj, path: str | os.PathLike) -> Path:
     # Encoded in memory first, then written by Python: a full disk is an OSError here (named and
     # cleaned up by atomic_path) instead of a crash inside the HDF5 library (score, RDM and assembly
     # files are small next to the activations they come from).
-    data = out.to_netcdf(engine="h5netcdf")
+    data = out.to_netcdf(engine="h5netcdf", encoding=encoding)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return path

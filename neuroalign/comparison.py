@@ -21,10 +21,10 @@ import xarray as xr
 from scipy.stats import norm
 
 from .errors import DataError
-from .resampling import combined_variance, draws_of, interval
+from .resampling import combined_variance, draws_of, interval, sizes_of
 
 COLUMNS = ["benchmark", "model_a", "model_b", "score_a", "score_b", "diff", "ci_low", "ci_high", "p_value",
-           "q_value", "scale", "n_stimuli", "n_neuroids", "method"]
+           "q_value", "scale", "n_stimuli", "n_neuroids", "method", "n_subjects"]
 METHOD = "paired two-factor bootstrap ({n} shared draws, Schütt et al. 2023 variance); BH-FDR over the call's benchmarks"
 #: The scale a difference is reported on, with the Score attribute holding its point value.
 SCALES = {"normalized": "aggregate_normalized", "raw": "aggregate_raw"}
@@ -75,18 +75,28 @@ def compare_scores(a: xr.Dataset, b: xr.Dataset, where=("score A", "score B")) -
     da, db = draws_of(a, scale), draws_of(b, scale)
     d = {f: da[f] - db[f] for f in da}
     diff = sa - sb
-    sd = float(np.sqrt(combined_variance(d)))
-    lo, hi = interval(diff, d)
+    n = sizes_of(a)
+    sd = float(np.sqrt(combined_variance(d, n)))
+    lo, hi = interval(diff, d, n=n)
     p = float(2 * norm.sf(abs(diff) / sd)) if sd > 0 else (0.0 if diff else 1.0)
     return {"benchmark": a.attrs["benchmark"], "model_a": a.attrs["model"], "model_b": b.attrs["model"],
             "score_a": sa, "score_b": sb, "diff": diff, "ci_low": lo, "ci_high": hi, "p_value": p, "q_value": p,
-            "scale": scale, "n_stimuli": int(a.attrs.get("n_stimuli", -1)), "n_neuroids": int(a.sizes.get("neuroid", 0)),
+            "scale": scale, "n_stimuli": int(a.attrs.get("n_stimuli", -1)), **unit_counts(a),
             "method": METHOD.format(n=a.sizes["resample"])}
+
+
+def unit_counts(ds: xr.Dataset) -> dict:
+    """``n_neuroids`` and ``n_subjects`` of a Score, each missing (NA) where its data has no such
+    unit: an RSA benchmark of subject RDMs has subjects, not neuroids."""
+    a = ds.attrs
+    n_neur = ds.sizes.get("neuroid", a.get("resample_n_units") if a.get("resample_units") == "neuroids" else None)
+    return {"n_neuroids": pd.NA if n_neur is None else int(n_neur),
+            "n_subjects": pd.NA if a.get("n_subjects") is None else int(a["n_subjects"])}
 
 
 def table(rows: list[dict]) -> pd.DataFrame:
     """The comparison table: rows with BH-FDR q-values across them."""
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    df = pd.DataFrame(rows, columns=COLUMNS).astype({"n_neuroids": "Int64", "n_subjects": "Int64"})
     df["q_value"] = bh_fdr(df["p_value"].values)
     return df
 

@@ -140,7 +140,11 @@ def _n_parameters(model) -> int:
 
 
 def save_score(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    return write_netcdf(ds, path)
+    """A Score as NetCDF; its large arrays (out-of-fold predictions, model RDM or Gram, draws)
+    chunked and compressed (:func:`neuroalign.atomic.chunked_encoding`)."""
+    from .atomic import chunked_encoding
+
+    return write_netcdf(ds, path, encoding=chunked_encoding(ds))
 
 
 def load_score(path: str | os.PathLike) -> xr.Dataset:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .comparison import SCALES, bh_fdr, compare_scores
-from .resampling import combined_variance, draws_of, interval
+from .resampling import combined_variance, draws_of, interval, sizes_of
 
 ALPHA = 0.05
 
@@ -79,9 +79,9 @@ def benchmark_tiers(scores: list, alpha: float = ALPHA) -> tuple[pd.DataFrame, p
     rows = []
     for s in scores:
         point, draws = float(s.attrs[SCALES[scale]]), draws_of(s, scale)
-        lo, hi = interval(point, draws)
+        lo, hi = interval(point, draws, n=sizes_of(s))
         rows.append({"model": s.attrs["model"], "score": point, "ci_low": lo, "ci_high": hi,
-                     "variance": combined_variance(draws), "scale": scale})
+                     "variance": combined_variance(draws, sizes_of(s)), "scale": scale})
     models = pd.DataFrame(rows)
     models = models.sort_values("score", ascending=False, ignore_index=True)
     sig = {frozenset((r.model_a, r.model_b)) for r in pairs.itertuples() if r.q_value < alpha}

@@ -183,7 +183,10 @@ def _fit_folds(x_id, y_id, x_ood, y_ood, folds, chunks, estimator, rng, noise_id
     n_f, n_neur = len(folds), y_id.shape[1]
     out = {k: np.full((n_f, n_neur), np.nan) for k in ("id_r", "ood_r", "alpha", "id_err", "ood_err", "ood_ev")}
     out.update(inner=np.full(n_f, np.nan), n_test=np.zeros(n_f, dtype=np.int64),
-               n_train=np.zeros(n_f, dtype=np.int64), id_used=[], ood_used=[])
+               n_train=np.zeros(n_f, dtype=np.int64), id_used=[], ood_used=[],
+               id_pred=np.full((len(x_id), n_neur), np.nan, np.float32),
+               ood_pred=np.full((len(x_ood), n_neur), np.nan, np.float32),
+               id_fold=np.full(len(x_id), -1), ood_fold=np.full(len(x_ood), -1))
     for k, (tr, te) in enumerate(folds):
         m = min(len(te), len(chunks[k]))  # equally many test images on both sides
         te, oc = np.sort(rng.permutation(te)[:m]), np.sort(chunks[k][:m])
@@ -191,6 +194,7 @@ def _fit_folds(x_id, y_id, x_ood, y_ood, folds, chunks, estimator, rng, noise_id
         est.fit(x_id[tr], y_id[tr])
         p_id, p_ood = _predict(est, x_id[te]), _predict(est, x_ood[oc])
         out["id_r"][k] = pearson_r(y_id[te], p_id)
+        out["id_pred"][te], out["ood_pred"][oc], out["id_fold"][te], out["ood_fold"][oc] = p_id, p_ood, k, k
         out["ood_r"][k] = pearson_r(y_ood[oc], p_ood)
         out["id_err"][k] = _range_terms(y_id[te], p_id, None if noise_id is None else noise_id[te])[0]
         out["ood_err"][k], out["ood_ev"][k] = _range_terms(y_ood[oc], p_ood, None if noise_ood is None else noise_ood[oc])
@@ -245,7 +249,9 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
     Returns a Dataset with per-neuroid ``id_r``, ``ood_r``, ``gap``, ``ratio``, per-fold
     ``id_r_folds``/``ood_r_folds``, per-fold error and signal variances for the range-matched
     control (``id_err_folds``, ``ood_err_folds``, ``ood_ev_folds``; single trials only),
-    optional ceilings and chosen alphas, the per-OOD-stimulus ``nearest_distance``, and
+    optional ceilings and chosen alphas, the per-OOD-stimulus ``nearest_distance``, each tested
+    image's out-of-fold prediction (``id_prediction``/``ood_prediction``, float32, with its
+    fold ``*_tested_fold``), and
     medians over neuroids in attrs (``id_score``, ``ood_score``, ``gap``, ``ratio`` =
     ood_score / id_score, NaN when id_score <= 0).
     """
@@ -295,6 +301,10 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
     if np.isfinite(f["alpha"]).any():
         ds["alpha"] = (("fold", NEUROID), f["alpha"])
     id_tested, ood_tested = [id_ids[i] for i in sorted(f["id_used"])], [ood_ids[i] for i in sorted(f["ood_used"])]
+    for side, used, tested in (("id", sorted(f["id_used"]), id_tested), ("ood", sorted(f["ood_used"]), ood_tested)):
+        ds = ds.assign_coords({f"{side}_tested": tested})  # each tested image's one out-of-fold prediction
+        ds[f"{side}_prediction"] = ((f"{side}_tested", NEUROID), f[f"{side}_pred"][used])
+        ds[f"{side}_tested_fold"] = (f"{side}_tested", f[f"{side}_fold"][used])
     ds.attrs = {
         "split_name": split.name, "split_record": json.dumps(split.record, sort_keys=True),
         "protocol": PROTOCOL, "n_id_folds": len(folds), "seed": seed, "estimator": describe_estimator(estimator),

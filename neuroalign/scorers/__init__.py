@@ -18,6 +18,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .. import resampling
 from ..errors import unknown
 from ..registry import METRIC_KINDS
 from . import cka, encoding, ood, pls, rsa
@@ -44,7 +45,9 @@ class MetricKind:
     ``layer_<column>``), ``late_columns`` likewise but placed after :data:`LATE_COLUMNS` (columns a
     kind gained later: the earlier ones keep their positions); ``checks``: ``check(row, num, where, atol) -> [messages]`` on result rows;
     ``standalone``: a benchmark of it is defined by its data alone (``import-data``, Brain-Score
-    export), with ``export_options`` as its options."""
+    export), with ``export_options`` as its options; ``draws``: ``draws(score, data, bench, key, n_draws) ->
+    dict | None``, the kind's shared two-factor resamples (:func:`neuroalign.resampling.attach`; None: the
+    kind keeps its scorer's own interval)."""
 
     name: str
     scorer: Callable
@@ -59,6 +62,7 @@ class MetricKind:
     checks: tuple = ()
     standalone: bool = True
     export_options: dict = field(default_factory=dict)
+    draws: Callable | None = None
 
 
 def register_metric(kind: str | MetricKind, scorer: Callable | None = None, *, normalizer: Callable | None = None,
@@ -132,18 +136,20 @@ _SQRT = "raw / sqrt(ceiling); raw = "
 for _record in (
     MetricKind("encoding", encoding.metric, sqrt_reliability,
                _SQRT + "median over the included neuroids of held-out Pearson r, ceiling = median over the same "
-               "neuroids of the reliability of the averaged responses", info_fields=("splits",)),
+               "neuroids of the reliability of the averaged responses", info_fields=("splits",),
+               draws=resampling.neural_score_draws),
     MetricKind("pls", pls.metric, sqrt_reliability,
                _SQRT + "median over the included neuroids of held-out Pearson r (PLS, nested K-fold over all images, "
                "as encoding), ceiling = median reliability over the same neuroids",
                protocols={"brainscore": (ratio, "raw / ceiling (Brain-Score's convention); raw = Brain-Score's PLS "
                                                 "score on all images, ceiling = internal consistency (split-half, "
                                                 "Spearman-Brown; median over neuroids per split, mean over splits)")},
-               export_options={"protocol": "brainscore"}),
+               export_options={"protocol": "brainscore"}, draws=resampling.neural_score_draws),
     MetricKind("rsa", rsa.metric, ratio, "raw / ceiling; ceiling = the upper bound of the RSA noise ceiling on the "
                "same stimuli", info_fields=("n_subjects", "n_bootstrap", "full_data_ceiling_low",
-                                            "full_data_ceiling_high")),
-    MetricKind("cka", cka.metric, None, "none: CKA has no noise ceiling", info_fields=("cka_variant",)),
+                                            "full_data_ceiling_high"), draws=resampling.rsa_score_draws),
+    MetricKind("cka", cka.metric, None, "none: CKA has no noise ceiling", info_fields=("cka_variant",),
+               draws=resampling.cka_score_draws),
     MetricKind("ood", ood.metric, sqrt_reliability,
                "raw / sqrt(ceiling) on each side (ceiling on exactly that side's tested images, same neuroids); "
                "gap = id_normalized - ood_normalized, ratio = ood_normalized / id_normalized",
@@ -151,7 +157,7 @@ for _record in (
                layer_vars=tuple(f"layer_{c}" for c in (*ood.COLUMNS, *ood.ID_CI_COLUMNS)), columns=ood.COLUMNS,
                late_columns=ood.LATE_COLUMNS + ood.ID_CI_COLUMNS,
                info_fields=("split", "train_test_distance", "n_id_tested", "n_ood_tested"),
-               checks=(ood.identities,), standalone=False),
+               checks=(ood.identities,), standalone=False, draws=resampling.ood_score_draws),
 ):
     register_metric(_record)
 

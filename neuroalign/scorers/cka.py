@@ -39,14 +39,16 @@ def score_cka(features, assembly, *, debiased: bool = True, seed: int = 0, n_hal
         half_raw.append(layer_half[-1][c])
     ci = half_sample_interval(half_raw)
     layer_ci = np.array([half_sample_interval(v) for v in np.array(layer_half).T])
+    modal = pd.Series(chosen).mode().iloc[0]
     return build_score(
         {"layer_raw": ("layer", full), "raw_per_half": ("half", np.array(half_raw)),
          "layer_ci_low": ("layer", layer_ci[:, 0]), "layer_ci_high": ("layer", layer_ci[:, 1]),
-         "chosen_layer_per_half": ("half", np.array(chosen))},
-        {"layer": layers},
+         "chosen_layer_per_half": ("half", np.array(chosen)),
+         "model_gram": (("stimulus", "stimulus_col"), centred_gram(select_stimuli(features[modal], ids).values))},
+        {"layer": layers, "stimulus_id": ("stimulus", ids)},
         **{"metric": f"{'debiased' if debiased else 'biased'} linear CKA (Gram form)",
                "cka_variant": "debiased (unbiased HSIC)" if debiased else "biased (drifts with the number of stimuli)",
-               "normalization": NORMALIZATION["cka"], "layer": pd.Series(chosen).mode().iloc[0],
+               "normalization": NORMALIZATION["cka"], "layer": modal,
                "layer_selection": f"repeated random halves ({len(halves)}): the layer is chosen on one half of the "
                                   "stimuli and scored on the other; the modal choice is named",
                "aggregate_raw": float(np.mean(half_raw)), "aggregate_ceiling": float("nan"),
@@ -55,6 +57,14 @@ def score_cka(features, assembly, *, debiased: bool = True, seed: int = 0, n_hal
                "ci_low": ci[0], "ci_high": ci[1], "ci_method": "mean ± t(n-1) sd over random halves",
                "n_stimuli": int(len(ids))},
     )
+
+
+def centred_gram(x: np.ndarray) -> np.ndarray:
+    """The linear Gram of the stimulus-centred features (float32, stimulus × stimulus): all that
+    linear CKA needs of a model, kept on the Score for the shared resamples."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    x = x - x.mean(0)
+    return (x @ x.T).astype(np.float32)
 
 
 def metric(features, data, bench, *, seed=0, device="auto"):

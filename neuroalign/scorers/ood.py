@@ -85,7 +85,8 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
             "chosen_layer_per_fold": ("fold", np.array(layers)[choice]),
             "id_ceiling": ("neuroid", c_id if has_c else np.full(ood_r.shape, np.nan)),
             "ceiling": ("neuroid", c_ood if has_c else np.full(ood_r.shape, np.nan)),
-            "included": ("neuroid", ok)},
+            "included": ("neuroid", ok),
+            **chosen_predictions(res, layers, choice)},
         {"layer": layers, "fold": folds,
                 "neuroid_id": ("neuroid", first["neuroid_id"].values)},
         **{"metric": "Pearson r: fit on in-distribution images, tested on held-out ID folds and equally many "
@@ -107,6 +108,20 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
                "n_id_tested": int(first.attrs["n_id_tested"]), "n_ood_tested": int(first.attrs["n_ood_tested"]),
                "n_stimuli": split.n_train + split.n_test},
     )
+
+
+def chosen_predictions(res: dict, layers: list, choice: np.ndarray) -> dict:
+    """Each tested image's out-of-fold prediction (float32) from the layer its fold chose, ID
+    and OOD side: what the shared resamples use (:mod:`neuroalign.resampling`)."""
+    out, first = {}, res[layers[0]]
+    for side in ("id", "ood"):
+        fold = first[f"{side}_tested_fold"].values
+        full = np.full(first[f"{side}_prediction"].shape, np.nan, np.float32)
+        for k, c in enumerate(choice):
+            full[fold == k] = res[layers[c]][f"{side}_prediction"].values[fold == k]
+        out[f"{side}_prediction"] = xr.DataArray(full, dims=(f"{side}_tested", "neuroid"),
+                                                 coords={f"{side}_tested": first[f"{side}_tested"].values})
+    return out
 
 
 def fold_intervals(id_f, ood_f, ok, scale_id, scale_ood, n_train: int, n_test: int) -> dict[str, float]:
