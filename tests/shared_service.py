@@ -21,17 +21,16 @@ from typing import Callable, Iterator
 
 from filelock import FileLock
 
+from neuroalign.atomic import _pid_alive as _alive  # the one pid check
 
 def run_folder(tmp_path_factory) -> Path:
     """The folder shared by every worker of this test run (and by no other run)."""
     base = tmp_path_factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
-
 def _book(tmp_path_factory, name: str) -> tuple[FileLock, Path]:
     folder = run_folder(tmp_path_factory)
     return FileLock(str(folder / f"{name}.lock")), folder / f"{name}.json"
-
 
 def _update(tmp_path_factory, name: str, change: Callable[[dict], None]) -> dict:
     """Apply ``change`` to the JSON book ``name`` under its lock; return the book after it."""
@@ -42,20 +41,8 @@ def _update(tmp_path_factory, name: str, change: Callable[[dict], None]) -> dict
         path.write_text(json.dumps(book))
     return book
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _leave(tmp_path_factory) -> dict:
     return _update(tmp_path_factory, "members", lambda b: b.pop(str(os.getpid()), None))
-
 
 @contextmanager
 def run_member(tmp_path_factory) -> Iterator[None]:
@@ -65,7 +52,6 @@ def run_member(tmp_path_factory) -> Iterator[None]:
         yield
     finally:
         _leave(tmp_path_factory)
-
 
 @contextmanager
 def shared_service(tmp_path_factory, name: str, start: Callable[[], dict],

@@ -300,11 +300,7 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
     )
     if np.isfinite(f["alpha"]).any():
         ds["alpha"] = (("fold", NEUROID), f["alpha"])
-    id_tested, ood_tested = [id_ids[i] for i in sorted(f["id_used"])], [ood_ids[i] for i in sorted(f["ood_used"])]
-    for side, used, tested in (("id", sorted(f["id_used"]), id_tested), ("ood", sorted(f["ood_used"]), ood_tested)):
-        ds = ds.assign_coords({f"{side}_tested": tested})  # each tested image's one out-of-fold prediction
-        ds[f"{side}_prediction"] = ((f"{side}_tested", NEUROID), f[f"{side}_pred"][used])
-        ds[f"{side}_tested_fold"] = (f"{side}_tested", f[f"{side}_fold"][used])
+    ds, id_tested, ood_tested = _with_predictions(ds, f, id_ids, ood_ids)
     ds.attrs = {
         "split_name": split.name, "split_record": json.dumps(split.record, sort_keys=True),
         "protocol": PROTOCOL, "n_id_folds": len(folds), "seed": seed, "estimator": describe_estimator(estimator),
@@ -318,6 +314,19 @@ def evaluate_ood(features: xr.DataArray, responses: xr.DataArray, split: OODSpli
     }
     _add_ceilings(ds, responses, ceiling, id_tested, ood_tested, neuroid_ids)
     return ds
+
+
+def _with_predictions(ds: xr.Dataset, f: dict, id_ids, ood_ids):
+    """``ds`` with each tested image's one out-of-fold prediction and its fold, per side; and the
+    tested ids of each side (what a comparison resamples without refitting)."""
+    tested = {}
+    for side, ids in (("id", id_ids), ("ood", ood_ids)):
+        used = sorted(f[f"{side}_used"])
+        tested[side] = [ids[i] for i in used]
+        ds = ds.assign_coords({f"{side}_tested": tested[side]})
+        ds[f"{side}_prediction"] = ((f"{side}_tested", NEUROID), f[f"{side}_pred"][used])
+        ds[f"{side}_tested_fold"] = (f"{side}_tested", f[f"{side}_fold"][used])
+    return ds, tested["id"], tested["ood"]
 
 
 def _add_ceilings(ds, responses, ceiling, id_tested, ood_tested, neuroid_ids) -> None:
