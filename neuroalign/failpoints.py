@@ -24,4 +24,6 @@ def failpoint(name: str) -> None:
     count, _, sig = rest.partition(":")
     _hits[name] += 1
     if _hits[name] >= int(count or 1):
+        if sig == "INT":  # as from a terminal: a shell's background job inherits SIGINT ignored
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         os.kill(os.getpid(), getattr(signal, f"SIG{sig}") if sig else signal.SIGKILL)

@@ -159,7 +159,7 @@ def test_model_comparison_figure(tmp_path, drawn):
     fig.canvas.draw()
     assert min(t.get_fontsize() for t in fig.findobj(Text) if t.get_text() and t.get_visible()) >= 6
     ax = fig.axes[0]
-    assert ax.get_title() == "cowley.encoding v1 · reliability 0.89"  # 1 − mean(.0016, 0, .0004) / Var(.9, .95, .8)
+    assert ax.get_title() == "cowley.encoding\nv1 · reliability 0.89"  # 1 − mean(.0016, 0, .0004) / Var(.9, .95, .8)
     letters = [lab.get_text() for lab in ax.child_axes[0].get_yticklabels()]
     assert letters == ["a", "a", "b"]  # the first panel's tier column, best (top) first
     box = fig.legends[0].get_window_extent()

@@ -64,8 +64,9 @@ def model_compare(results, out_dir, *, scores, name: str = "model_compare") -> d
         tiers.set_yticks(y, sub["tier"])
         tiers.tick_params(length=0)
         rel = sub["reliability"].iloc[0]
-        title = f"{panel} {sub['version'].iloc[0]}".strip()
-        ax.set_title(title + ("" if pd.isna(rel) else f" · reliability {rel:.2f}"), fontsize=7)
+        detail = " · ".join(x for x in (str(sub["version"].iloc[0]).strip(),
+                                         "" if pd.isna(rel) else f"reliability {rel:.2f}") if x)
+        ax.set_title(f"{panel}\n{detail}" if detail else panel, fontsize=7)  # long ids: two lines, never cut
         ax.set_xlabel(SCALE_LABEL.get(sub["scale"].iloc[0], "score"))
         ax.grid(axis="x", lw=0.3, color="0.85")
     handles = {"score with its 95% interval (paired two-factor bootstrap)": Line2D([], [], marker="o", color="0.3",
