@@ -10,7 +10,6 @@ import xarray as xr
 
 from ..data.assembly import as_averaged
 from ..failpoints import failpoint
-from ..metrics import constant_columns
 from ..progress import steps
 from ._build import (build_score, ceiling_of, ceiling_vars, internal_consistency_of,
                      included_neuroids, masked_median, neural_summary,
@@ -57,6 +56,8 @@ def nested_score(kind: str, per_layer: dict, inner: np.ndarray, layers: list, as
     r = np.stack([per_layer[layer]["r"].values for layer in layers])  # (layer, split, neuroid)
     avg = as_averaged(assembly)
     ceiling = ceiling_of(assembly, method=ceiling_method)
+    from ..metrics import constant_columns  # torch: imported when scoring, not with the kinds
+
     constant = constant_columns(avg.values)
     ok = included_neuroids(None, None if ceiling is None else ceiling.values, constant)[0]
     choice = nested_choice(inner)  # per split

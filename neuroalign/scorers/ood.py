@@ -10,7 +10,6 @@ import xarray as xr
 from ..data.assembly import as_averaged, stimulus_ids
 from ..progress import steps
 from ..errors import DataError
-from ..metrics import constant_columns
 from ._build import (NORMALIZATION, build_score, ceiling_of, included_neuroids, masked_median, undefined_as_zero)
 
 #: A benchmark's ``split`` option -> how its ID/OOD split is drawn (``neuroalign.ood``).
@@ -58,6 +57,8 @@ def score_ood(features, assembly, split, *, seed: int = 0, device="auto", estima
     has_c = "id_ceiling" in first
     c_id = first["id_ceiling"].values if has_c else None
     c_ood = first["ood_ceiling"].values if has_c else None
+    from ..metrics import constant_columns  # torch: imported when scoring, not with the kinds
+
     ok, n_excl, why = included_neuroids(first["id_r"].values, None if not has_c else np.minimum(c_id, c_ood),
                                         constant_columns(as_averaged(assembly).values))  # the data's set
     id_f = np.stack([res[layer]["id_r_folds"].values for layer in layers])[choice, folds]  # (fold, neuroid)
