@@ -13,7 +13,8 @@ the held-out images (:mod:`neuroalign.finetune.compare`, a local engine), at mat
 matched task fidelity, with the smallest detectable effect (80 % power).
 
     python bench/finetune_cowley.py --reduced   # CPU smoke size: 64 px, 16 steps, λ 0.1, 1 seed
-    python bench/finetune_cowley.py --cpu       # CPU-sized experiment: 64 px, 200 steps, λ 0.05/0.2, 3 seeds
+    python bench/finetune_cowley.py --cpu       # CPU-sized experiment: 64 px, 200 steps, λ 0.05/0.2/0.5, 3 seeds
+                                                # (8 min on 2 idle cores)
     python bench/finetune_cowley.py             # the full configuration (GPU; see finetune_cowley_gpu.sh)
 
 Writes ``<out>/sweep.csv``, ``<out>/comparison.csv``, the Pareto figure and each run's
@@ -40,7 +41,8 @@ os.environ.setdefault("NEUROALIGN_OFFLINE", "1")
 # mode -> input px, steps, batch, λ values, conditions, seeds (all modes: every natural image, 120 held out)
 MODES = {
     "reduced": dict(size=64, steps=16, batch_size=12, lams=(0.1,), conditions=("neural", "shuffled", "pixel"), seeds=(0,)),
-    "cpu": dict(size=64, steps=200, batch_size=16, lams=(0.05, 0.2), conditions=("neural", "shuffled"), seeds=(0, 1, 2)),
+    "cpu": dict(size=64, steps=200, batch_size=16, lams=(0.05, 0.2, 0.5), conditions=("neural", "shuffled"),
+                seeds=(0, 1, 2)),
     "full": dict(size=None, steps=600, batch_size=32, lams=(0.02, 0.05, 0.1, 0.2, 0.5),
                  conditions=("neural", "shuffled", "pixel"), seeds=(0, 1, 2)),
 }

@@ -25,7 +25,7 @@ import torch
 import xarray as xr
 
 from ..atomic import atomic_path
-from ..device import resolve_device
+from ..device import fast_layout, resolve_device
 from ..errors import ConfigError, ModelError
 from ..models import load_model
 from .data import (CONDITIONS, check_disjoint, load_images, make_targets, make_task_data, resolve_neural, responses,
@@ -191,6 +191,7 @@ def prepare(model_spec, cfg: FinetuneConfig, device="auto") -> Prepared:
     dev = resolve_device(device)
     loaded = load_model(model_spec)  # a LoadedModel passes through
     module = copy.deepcopy(loaded.module).to(dev).eval()
+    fast_layout(module)
     transform = loaded.preprocessing.transform()
     assembly, stimuli = resolve_neural(cfg.neural)
     train_ids, test_ids = split_ids(assembly["stimulus_id"].values, cfg.heldout_fraction, cfg.eval_seed)
@@ -213,6 +214,8 @@ def prepare(model_spec, cfg: FinetuneConfig, device="auto") -> Prepared:
     if task.kind == "distill":  # the frozen original: distillation targets are its logits on the same batch
         task.eval_labels = eval_logits0.argmax(1)
         teacher = copy.deepcopy(module).requires_grad_(False)
+        if task.train_images is not None:  # fixed images: the teacher's logits once, not per step
+            task.train_logits = model_logits(teacher, task.train_images, dev)
     prep = Prepared(_eval_key(cfg, loaded, dev), loaded, dev, x_train, x_test, responses(assembly, train_ids),
                     responses(assembly, test_ids), assembly, test_ids, task,
                     [_other_split(n, a, s, transform, cfg.eval_seed, cfg.heldout_fraction) for n, a, s in other_sets],
@@ -268,18 +271,23 @@ class Trained:
 
 def _task_loss(prep: Prepared, cfg: FinetuneConfig, logits, images, t_targets):
     if prep.task.kind == "distill":
-        with torch.no_grad():
-            t_logits = prep.teacher(images)
-        return distillation_loss(logits, t_logits, cfg.temperature)
+        return distillation_loss(logits, _teacher_logits(prep, images, t_targets), cfg.temperature)
     return torch.nn.functional.cross_entropy(logits, t_targets.to(prep.device))
 
 
 def _reference_labels(prep: Prepared, images, t_targets):
     """The labels the task is judged on: true classes, or for distillation the original's top-1."""
     if prep.task.kind == "distill":
-        with torch.no_grad():
-            return prep.teacher(images).argmax(1)
+        return _teacher_logits(prep, images, t_targets).argmax(1)
     return t_targets.to(prep.device)
+
+
+def _teacher_logits(prep: Prepared, images, cached):
+    """The frozen original's logits on ``images``: the cached ones where the batch carries them."""
+    if cached is not None:
+        return cached.to(prep.device)
+    with torch.no_grad():
+        return prep.teacher(images)
 
 
 def _start_norms(prep, cfg, module, neural_loss, targets, params) -> dict:
@@ -313,6 +321,7 @@ def train(prep: Prepared, cfg: FinetuneConfig, *, out_dir: Path, chash: str, pro
     """The training loop ``w_T·task + w_N·neural`` (weights from :mod:`.balance`), checkpointed and resumable."""
     dev, layer, pool, task = prep.device, cfg.layer, cfg.pool, prep.task
     module = copy.deepcopy(prep.loaded.module).to(dev).eval()
+    fast_layout(module)
     targets = make_targets(cfg.condition, train_responses=prep.y_train, train_images=prep.x_train, loss=cfg.loss,
                            seed=cfg.seed).to(dev)
     with torch.no_grad(), tap(module, layer) as store:
