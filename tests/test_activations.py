@@ -415,10 +415,14 @@ def test_auto_workers(monkeypatch):
     monkeypatch.delenv(WORKERS_ENV, raising=False)
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(2)), raising=False)
     assert auto_workers("cpu", 2) == 0  # nothing to overlap
-    assert auto_workers("cpu", 16) == 1
+    monkeypatch.setattr("torch.get_num_threads", lambda: 2)
+    assert auto_workers("cpu", 16) == 0  # the forward pass's threads use both cores: decode inline
     assert auto_workers("cuda", 16) == 1  # 2 cores: one left for the main process
+    monkeypatch.setattr("torch.get_num_threads", lambda: 1)
+    assert auto_workers("cpu", 16) == 1  # a core torch leaves free decodes ahead
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(32)), raising=False)
-    assert auto_workers("cuda", 16) == 8 and auto_workers("cpu", 16) == 1
+    monkeypatch.setattr("torch.get_num_threads", lambda: 32)
+    assert auto_workers("cuda", 16) == 8 and auto_workers("cpu", 16) == 0
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0}, raising=False)
     assert auto_workers("cpu", 16) == 0
     monkeypatch.setenv(WORKERS_ENV, "3")

@@ -39,8 +39,11 @@ WORKERS_ENV = "NEUROALIGN_EXTRACT_WORKERS"
 
 def auto_workers(device_type: str, n_batches: int) -> int:
     """Default number of decoding processes: ``$NEUROALIGN_EXTRACT_WORKERS`` if set; none for
-    fewer than 3 batches (nothing to overlap) or one core; one on the CPU (the forward pass uses
-    every core, decoding is a few % of its cost); on a GPU up to 8, leaving one core free."""
+    fewer than 3 batches (nothing to overlap) or one core; on a GPU up to 8, leaving one core free.
+    On the CPU one only where a core is left over by torch's intra-op threads, else none: a worker
+    on a core the forward pass uses stalls its threads at every parallel region (nice does not
+    help), which cost 30 % of resnet18's extraction on 2 cores (bench/bench_extraction.py:
+    8.96 s with one worker, 6.83 s with none), more than the decoding it takes off the path (~10 %)."""
     env = os.environ.get(WORKERS_ENV)
     if env not in (None, ""):
         try:
@@ -52,7 +55,9 @@ def auto_workers(device_type: str, n_batches: int) -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if n_batches < 3 or cpus < 2:
         return 0
-    return 1 if device_type == "cpu" else min(8, cpus - 1)
+    if device_type == "cpu":
+        return 1 if cpus > torch.get_num_threads() else 0
+    return min(8, cpus - 1)
 
 
 def _split(transform):
