@@ -19,7 +19,7 @@ fits of the run and of the truth; the bootstrap's refits are Levenberg-Marquardt
 bound where a curve asks for ymax > 1 (``scaling._fit_at_bounds``). The load average is
 printed with the times (the machine is shared). Last run (100 + 100 datasets, 500
 resamples): old simulator 0.98 / 1.00 / 1.00, new simulator 0.93 / 0.91 / 0.94
-(ymax / k / t50; notes/s2/h28fin.md).
+(ymax / k / t50).
 
     nice -n 10 .venv/bin/python bench/bench_scaling_coverage.py [--n-sets 100] [--n-boot 1000] [--which old,new]
 """

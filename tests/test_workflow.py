@@ -54,6 +54,20 @@ def _snakemake(workdir: Path, *args: str, config: Path | None = None, check: boo
     return proc
 
 
+def _incomplete(work: Path) -> set[str]:
+    """The outputs snakemake has marked as being made (``.snakemake/incomplete``: one file per
+    output, named by the url-safe base64 of its path, split into ``@``-prefixed folders when long)."""
+    import base64
+
+    root = work / ".snakemake" / "incomplete"
+    names = set()
+    for f in root.rglob("*") if root.is_dir() else ():
+        if f.is_file() and f.name != "migration_underway":
+            b64 = "".join(part.lstrip("@") for part in f.relative_to(root).parts)
+            names.add(base64.urlsafe_b64decode(b64).decode())
+    return names
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data_root):
     """The tiny grid, run the hard way: killed with SIGKILL once its first score job (one model's
@@ -84,7 +98,11 @@ def tiny_run(tmp_path_factory, data_root):
     while time.time() < deadline and proc.poll() is None and not done_jobs():
         time.sleep(0.5)
     first = sorted(p for m in done_jobs() for p in m.glob("*.nc"))
-    time.sleep(3)  # let snakemake record that job as complete; the next one is under way
+    # kill only once snakemake has recorded that job as complete (its incomplete markers gone):
+    # a fixed pause lost this race on a loaded machine, and the rerun then redid the job
+    while time.time() < deadline and proc.poll() is None and _incomplete(work) & {str(p.relative_to(work))
+                                                                                  for p in first}:
+        time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert first, "no score job was finished before the kill"
