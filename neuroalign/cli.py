@@ -13,10 +13,17 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
     if not rows:
         print("(none)")
         return
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    rows = [{c: _cell(r.get(c, "")) for c in columns} for r in rows]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns))
     for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+        print("  ".join(r[c].ljust(widths[c]) for c in columns))
+
+
+def _cell(value) -> str:
+    """A table cell; a missing value (None, NA, NaN) reads "–", not "None"."""
+    text = str(value)
+    return "–" if text in ("None", "<NA>", "nan") else text
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:

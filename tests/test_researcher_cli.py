@@ -226,3 +226,17 @@ def test_glibc_allocator_settings_take():
 
     code = "from neuroalign.allocator import keep_large_allocations as k; raise SystemExit(0 if k() else 1)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_printed_tables_show_missing_values_as_a_dash(capsys):
+    """`compare` prints an RSA row's absent neuroid count, and an encoding row's absent subject
+    count, as "–" (it printed "None" and "<NA>")."""
+    import pandas as pd
+
+    from neuroalign.cli import _print_table
+
+    df = pd.DataFrame({"benchmark": ["a.rsa", "b.encoding"], "n_neuroids": [None, 50], "n_subjects": [4, None]})
+    df = df.astype({"n_neuroids": "Int64", "n_subjects": "Int64"})
+    _print_table(df.to_dict("records"), list(df.columns))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["a.rsa", "–", "4"] and lines[2].split() == ["b.encoding", "50", "–"]
