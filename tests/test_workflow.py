@@ -100,8 +100,8 @@ def tiny_run(tmp_path_factory, data_root):
     first = sorted(p for m in done_jobs() for p in m.glob("*.nc"))
     # kill only once snakemake has recorded that job as complete (its incomplete markers gone):
     # a fixed pause lost this race on a loaded machine, and the rerun then redid the job
-    while time.time() < deadline and proc.poll() is None and _incomplete(work) & {str(p.relative_to(work))
-                                                                                  for p in first}:
+    outputs = {str(p.relative_to(work)) for p in first}
+    while time.time() < deadline and proc.poll() is None and _incomplete(work) & outputs:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -266,7 +266,7 @@ class TaskData:
     # the leak check's view (None when the images are the neural ones, checked as such)
     train_group: ImageGroup | None = None
     eval_group: ImageGroup | None = None
-    # distillation targets per training image, when the images are fixed tensors (set by the caller)
+    # distillation: the original model's logits per training image (set by the caller, which holds the model)
     train_logits: torch.Tensor | None = None
 
     @property
@@ -280,8 +280,8 @@ class TaskData:
             images = self.train_images[positions]
         else:
             images = torch.stack([self.train_dataset[int(self.train_index[p])][0] for p in pos])
-        if self.kind == "distill":  # targets: the frozen original model's logits, cached by the caller
-            return images, None if self.train_logits is None else self.train_logits[positions]
+        if self.kind == "distill":  # targets: the frozen original model's logits, set by the caller
+            return images, self.train_logits[positions.to(self.train_logits.device)]
         return images, torch.as_tensor([self.train_dataset.targets[int(self.train_index[p])] for p in pos])
 
 

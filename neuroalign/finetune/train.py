@@ -176,7 +176,6 @@ class Prepared:
     noise_levels: tuple
     pgd_eps: tuple
     levels: dict = field(default_factory=dict)  # calibration printout: {"noise": (σ, acc), "pgd": (ε, acc)}
-    teacher: Any = None
     initial: Evaluation | None = None
 
 
@@ -209,17 +208,14 @@ def prepare(model_spec, cfg: FinetuneConfig, device="auto") -> Prepared:
     evaluation += [stimulus_group(f"generalisation set {name}", stim, asm["stimulus_id"].values)
                    for name, asm, stim in other_sets]
     check_disjoint(training, evaluation)
-    teacher = None
     eval_logits0 = model_logits(module, task.eval_images, dev)
-    if task.kind == "distill":  # the frozen original: distillation targets are its logits on the same batch
+    if task.kind == "distill":  # the frozen original's logits: on its fixed training images once, not per step
         task.eval_labels = eval_logits0.argmax(1)
-        teacher = copy.deepcopy(module).requires_grad_(False)
-        if task.train_images is not None:  # fixed images: the teacher's logits once, not per step
-            task.train_logits = model_logits(teacher, task.train_images, dev)
+        task.train_logits = model_logits(module, task.train_images, dev).to(dev)
     prep = Prepared(_eval_key(cfg, loaded, dev), loaded, dev, x_train, x_test, responses(assembly, train_ids),
                     responses(assembly, test_ids), assembly, test_ids, task,
                     [_other_split(n, a, s, transform, cfg.eval_seed, cfg.heldout_fraction) for n, a, s in other_sets],
-                    (), (), teacher=teacher)
+                    (), ())
     _calibrate_levels(prep, module, cfg)
     prep.initial = evaluate(prep, module, cfg, logits=eval_logits0)
     return prep
@@ -269,25 +265,17 @@ class Trained:
     weights: tuple  # (task weight, neural weight)
 
 
-def _task_loss(prep: Prepared, cfg: FinetuneConfig, logits, images, t_targets):
+def _task_loss(prep: Prepared, cfg: FinetuneConfig, logits, t_targets):
     if prep.task.kind == "distill":
-        return distillation_loss(logits, _teacher_logits(prep, images, t_targets), cfg.temperature)
+        return distillation_loss(logits, t_targets, cfg.temperature)
     return torch.nn.functional.cross_entropy(logits, t_targets.to(prep.device))
 
 
-def _reference_labels(prep: Prepared, images, t_targets):
+def _reference_labels(prep: Prepared, t_targets):
     """The labels the task is judged on: true classes, or for distillation the original's top-1."""
     if prep.task.kind == "distill":
-        return _teacher_logits(prep, images, t_targets).argmax(1)
+        return t_targets.argmax(1)
     return t_targets.to(prep.device)
-
-
-def _teacher_logits(prep: Prepared, images, cached):
-    """The frozen original's logits on ``images``: the cached ones where the batch carries them."""
-    if cached is not None:
-        return cached.to(prep.device)
-    with torch.no_grad():
-        return prep.teacher(images)
 
 
 def _start_norms(prep, cfg, module, neural_loss, targets, params) -> dict:
@@ -304,7 +292,7 @@ def _start_norms(prep, cfg, module, neural_loss, targets, params) -> dict:
             t_idx = idx if prep.task.shares_neural_images else torch.randperm(prep.task.n_train, generator=g)[:bs]
             images, t_targets = prep.task.batch(t_idx)
             images = images.to(prep.device)
-            labels = _reference_labels(prep, images, t_targets)
+            labels = _reference_labels(prep, t_targets)
 
             def neural():
                 module(prep.x_train[idx].to(prep.device))
@@ -363,7 +351,7 @@ def train(prep: Prepared, cfg: FinetuneConfig, *, out_dir: Path, chash: str, pro
             use_neural = step >= cfg.warmup and float(torch.rand(1, generator=generator)) < cfg.probability
             images, t_targets = task.batch(idx_task)
             images = images.to(dev)
-            task_loss = _task_loss(prep, cfg, module(images), images, t_targets)
+            task_loss = _task_loss(prep, cfg, module(images), t_targets)
             feats = store[layer]
             total, n_val = w_task * task_loss, float("nan")
             if use_neural:
