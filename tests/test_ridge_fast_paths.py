@@ -109,6 +109,33 @@ def test_weights_through_xtu_or_directly_are_the_same():
     np.testing.assert_allclose(many.predict(Xt)[:, :8], few.predict(Xt), rtol=1e-9)
 
 
+@pytest.mark.parametrize("fit_intercept, feature_scale", [(True, None), (True, "rms"), (False, "rms")])
+def test_basis_form_predicts_and_weighs_like_the_primal_weights(fit_intercept, feature_scale):
+    """At least as many targets as stimuli (dual): the fit keeps basis coefficients, predicts
+    through ``X X_cᵀ U`` and forms ``coef_`` only when read; both equal the primal weights' path."""
+    from neuroalign.mapping.ridge import solve_targets
+
+    X, Y, Xt, _ = _wellconditioned(n=60, p=84)
+    X, Xt = 3.0 * X, 3.0 * Xt  # a feature scale far from 1
+    Ym = np.hstack([Y] * 9)  # 72 targets >= 60 stimuli
+    est = RidgeCV(alphas=ALPHAS, dtype="float64", fit_intercept=fit_intercept, feature_scale=feature_scale)
+    with pytest.raises(AttributeError, match="not fitted"):
+        est.coef_
+    est.fit(X, Ym)
+    assert est._basis is not None and est.__dict__["_coef"] is None  # no primal weights formed yet
+    s = est.feature_scale_
+    plan = make_plan(X / s, alphas=ALPHAS, fit_intercept=fit_intercept, dtype="float64")
+    primal = solve_targets(plan, Ym, weights="primal")
+    expected = Xt @ (primal["coef"] / s).T + primal["intercept"]
+    np.testing.assert_allclose(est.predict(Xt), expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(est.intercept_, primal["intercept"], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(est.coef_, primal["coef"] / s, rtol=1e-9, atol=1e-12)
+    est.coef_ = np.zeros_like(est.coef_)  # weights set by hand are what predict uses
+    np.testing.assert_allclose(est.predict(Xt), np.broadcast_to(est.intercept_, expected.shape))
+    with pytest.raises(DataError, match="weights must be"):
+        solve_targets(plan, Ym, weights="dual")
+
+
 def test_banded_ridge_sums_band_grams_like_its_own_decomposition(monkeypatch):
     """Dual form: a scaling's Gram Σ γ_b² X_b X_bᵀ from per-band Grams = the Gram of the scaled X."""
     from neuroalign.mapping import BandedRidgeCV

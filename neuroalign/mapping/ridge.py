@@ -244,13 +244,18 @@ def _batch_size(plan: Plan, n_targets: int, target_batch_size, budget_bytes: flo
 
 
 def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
-                  memory_budget: float = 512e6) -> dict[str, np.ndarray]:
+                  memory_budget: float = 512e6, weights: str = "primal") -> dict[str, np.ndarray]:
     """Choose an alpha per target and refit on all samples, batch by batch.
 
     Returns numpy ``alpha_index (t,)``, ``alpha (t,)``, ``cv_scores (n_alphas, t)``
-    (negative mean squared held-out error; higher is better), ``coef (t, p)`` and
-    ``intercept (t,)``. Pure function of (plan, Y): what a dask worker runs per chunk.
+    (negative mean squared held-out error; higher is better), ``intercept (t,)`` and the
+    weights: ``coef (t, p)`` (``weights="primal"``), or for a dual plan with
+    ``weights="basis"`` the basis coefficients ``basis_coef`` ``(r, t)`` (a torch tensor;
+    ``coef = (X_cᵀ U) basis_coef``), which skips the ``p·n·t`` product of the primal weights
+    when only predictions are needed. Pure function of (plan, Y): what a dask worker runs per chunk.
     """
+    if weights not in ("primal", "basis"):
+        raise DataError(f"ridge: weights must be 'primal' or 'basis', not {weights!r}.")
     full = plan.full
     dev, dt = full.U.device, full.U.dtype
     Y = np.asarray(Y)
@@ -261,15 +266,17 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
         raise DataError(f"ridge: X has {plan.n_samples} samples but Y has {n}.")
     A = len(plan.alphas)
     bs = _batch_size(plan, t, target_batch_size, memory_budget)
-    out = {
-        "cv_scores": np.empty((A, t)), "alpha_index": np.empty(t, dtype=np.int64),
-        "coef": np.empty((t, full.x_mean.shape[0]), dtype=np.float64 if dt == torch.float64 else np.float32),
-        "intercept": np.empty(t),
-    }
+    basis = weights == "basis" and full.Xc is not None
+    out = {"cv_scores": np.empty((A, t)), "alpha_index": np.empty(t, dtype=np.int64), "intercept": np.empty(t)}
+    if basis:
+        out["basis_coef"] = torch.empty((full.U.shape[1], t), dtype=dt, device=dev)
+        mean_map = (full.Xc @ full.x_mean) @ full.U  # x̄ᵀ X_cᵀ U: the intercept's share of the weights
+    else:
+        out["coef"] = np.empty((t, full.x_mean.shape[0]), dtype=np.float64 if dt == torch.float64 else np.float32)
+        to_weights = full.weights_map(t)
     alphas = plan.alphas
     setup, cv_scores = _MODES[plan.mode]
     state = setup(plan, t)
-    to_weights = full.weights_map(t)
     for start in range(0, t, bs):
         sl = slice(start, min(t, start + bs))
         Yb = torch.as_tensor(Y[:, sl], dtype=dt, device=dev)
@@ -279,11 +286,16 @@ def solve_targets(plan: Plan, Y, *, target_batch_size: int | None = None,
         scores = cv_scores(plan, state, Yb, Yc, z)
         scores = torch.nan_to_num(scores, nan=-torch.inf)
         best = scores.argmax(0)  # first maximum, as scikit-learn and himalaya
-        coef = to_weights(z / (full.lam[:, None] + alphas[best][None, :]))  # (p, b)
-        intercept = y_mean - full.x_mean @ coef
+        w = z / (full.lam[:, None] + alphas[best][None, :])  # (r, b)
+        if basis:
+            out["basis_coef"][:, sl] = w
+            intercept = y_mean - mean_map @ w
+        else:
+            coef = to_weights(w)  # (p, b)
+            intercept = y_mean - full.x_mean @ coef
+            out["coef"][sl] = coef.T.cpu().numpy()
         out["cv_scores"][:, sl] = scores.double().cpu().numpy()
         out["alpha_index"][sl] = best.cpu().numpy()
-        out["coef"][sl] = coef.T.cpu().numpy()
         out["intercept"][sl] = intercept.double().cpu().numpy()
     out["alpha"] = plan.alphas.double().cpu().numpy()[out["alpha_index"]]
     return out
@@ -459,7 +471,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
             one["alpha"] = np.full(len(one["alpha"]), float(np.asarray(self.alphas).ravel()[idx]))
             res = one
         self._set_fitted(plan, res)
-        if scale != 1.0:  # weights on the raw features: predict needs no scale
+        if scale != 1.0 and self._basis is None:  # weights on the raw features: predict needs no scale
             self.coef_ = self.coef_ / scale
         return self
 
@@ -474,12 +486,38 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         return s if np.isfinite(s) and s > 0 else 1.0
 
     def _solve(self, plan: Plan, Y: np.ndarray) -> dict:
-        """All targets against one plan (:func:`solve_targets`); subclasses distribute it."""
-        return solve_targets(plan, Y, target_batch_size=self.target_batch_size, memory_budget=self.memory_budget)
+        """All targets against one plan (:func:`solve_targets`); subclasses distribute it.
+
+        A dual plan with at least as many targets as stimuli keeps basis coefficients and
+        ``X_c`` (``n·p`` ≤ the ``t·p`` of the weights), so the weights' ``p·n·t`` product is
+        paid only if ``coef_`` is read; with fewer targets the weights are the cheaper form."""
+        t = 1 if Y.ndim == 1 else Y.shape[1]
+        basis = plan.solver == "dual" and t >= plan.n_samples
+        return solve_targets(plan, Y, target_batch_size=self.target_batch_size, memory_budget=self.memory_budget,
+                             weights="basis" if basis else "primal")
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """Weights ``(t, p)`` on the raw features; after a dual fit formed on first access
+        (``X_cᵀ U`` times the basis coefficients, ``p·n·t``) and kept."""
+        d = self.__dict__
+        if d.get("_coef") is None:
+            if d.get("_basis") is None:
+                raise AttributeError("coef_: this RidgeCV is not fitted yet; call fit(X, Y) first.")
+            Xc, U, W = self._basis
+            d["_coef"] = (Xc.T @ (U @ W)).T.cpu().numpy() / self.feature_scale_
+        return d["_coef"]
+
+    @coef_.setter
+    def coef_(self, value) -> None:
+        """Weights set by hand replace the basis form: predict uses them."""
+        self.__dict__["_coef"] = value
+        self.__dict__["_basis"] = None
 
     def _set_fitted(self, plan: Plan, res: dict):
         self.alpha_ = res["alpha"]
-        self.coef_ = res["coef"]
+        self.coef_ = res.get("coef")
+        self._basis = (plan.full.Xc, plan.full.U, res["basis_coef"]) if "basis_coef" in res else None
         self.intercept_ = res["intercept"]
         self.cv_scores_ = res["cv_scores"]
         self.best_score_ = res["cv_scores"][res["alpha_index"], np.arange(len(res["alpha_index"]))] \
@@ -490,10 +528,17 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X):
+        """``X coef_ᵀ + intercept_``; after a basis-form fit (see :meth:`_solve`)
+        ``((X/s) X_cᵀ U) basis_coef + intercept_`` (``s`` the feature scale), equal up to float rounding."""
         Xt = _as_tensor(X, self.dtype, self.device)
-        W = _as_tensor(self.coef_, Xt.dtype, Xt.device)
         b = _as_tensor(self.intercept_, Xt.dtype, Xt.device)
-        pred = (Xt @ W.T + b).cpu().numpy()
+        if self.__dict__.get("_basis") is not None:
+            Xc, U, W = (a.to(Xt.device, Xt.dtype) for a in self._basis)
+            Xs = Xt if self.feature_scale_ == 1.0 else Xt / self.feature_scale_
+            pred = ((Xs @ Xc.T) @ U) @ W + b
+        else:
+            pred = Xt @ _as_tensor(self.coef_, Xt.dtype, Xt.device).T + b
+        pred = pred.cpu().numpy()
         return pred[:, 0] if self._ravel else pred
 
     def score(self, X, Y, sample_weight=None):
