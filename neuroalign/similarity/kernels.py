@@ -55,7 +55,7 @@ class RankPlan:
         cp = wl.new_empty(S, A, P + 1)
         cp[..., 0] = 0
         if Sx == 1:  # one order for every sample: a row gather (faster than an expanded gather)
-            ws = wl.index_select(1, self.perm.view(-1)).view(S, A, P)
+            ws = take_columns(wl, self.perm.view(-1)).view(S, A, P)
         else:
             ws = torch.gather(wl[:, None, :].expand(S, A, P), -1, self.perm)
         torch.cumsum(ws, -1, out=cp[..., 1:])
@@ -74,8 +74,16 @@ class RankPlan:
         """``t`` ``(Sx, A, P)`` read at pairs ``at`` ``(S, m)``: ``(S, A, m)``."""
         (Sx, A, _), (S, m) = t.shape, at.shape
         if Sx == 1:  # one plan for every sample: a row gather (faster than an expanded gather)
-            return t[0].index_select(1, at.reshape(-1)).view(A, S, m).transpose(0, 1)
+            return take_columns(t[0], at.reshape(-1)).view(A, S, m).transpose(0, 1)
         return torch.gather(t, -1, at[:, None, :].expand(S, A, m))
+
+
+def take_columns(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``t[:, idx]`` for a 2-D ``t`` and 1-D ``idx``. On CPU numpy's ``take`` (about 3x faster
+    than torch's ``index_select`` along columns at RDM sizes); elsewhere ``index_select``."""
+    if t.device.type == "cpu":
+        return torch.from_numpy(np.take(t.numpy(), idx.numpy(), axis=1))
+    return t.index_select(1, idx)
 
 
 def _lean(w: torch.Tensor, total: float = 2 ** 24) -> torch.Tensor:
