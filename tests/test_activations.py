@@ -90,6 +90,33 @@ def test_hooks_equal_manual_forward_pass(cache):
     assert l2.chunks[0] == (4, 3)
 
 
+def test_srp_projection_is_the_coalesced_matrix_of_its_draws(monkeypatch):
+    """The row-wise CSR build equals the definition: the seeded draws (row r gets sqrt(n_in)
+    columns and signs) as a COO matrix, coalesced (a column drawn twice holds the sum); int32
+    indices. A batch projected in chunks of images gives the same numbers, bit for bit."""
+    import math
+
+    from neuroalign.activations import reduction
+
+    dim, n_in, seed = 64, 900, 3  # 30 draws per row of 900 columns: repeated columns occur
+    g = torch.Generator().manual_seed(seed)
+    s = round(math.sqrt(n_in))
+    cols = torch.randint(0, n_in, (dim * s,), generator=g)
+    signs = torch.randint(0, 2, (dim * s,), generator=g).float().mul_(2).sub_(1)
+    rows = torch.arange(dim).repeat_interleave(s)
+    coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), signs * math.sqrt(n_in / (dim * s)), (dim, n_in))
+    expected = coo.coalesce()
+    assert expected.values().numel() < dim * s  # the case of a repeated column is exercised
+    got = Reduction.parse(f"srp:{dim}:{seed}").projection(n_in, torch.device("cpu"))
+    assert got.layout == torch.sparse_csr and got.col_indices().dtype == torch.int32
+    assert torch.equal(got.to_dense(), expected.to_dense())
+    assert got.values().numel() == expected.values().numel()  # cancelled pairs stay as explicit zeros
+    x = torch.randn(12, 4, 15, 15).contiguous(memory_format=torch.channels_last)
+    whole = Reduction.parse(f"srp:{dim}:{seed}")(x)
+    monkeypatch.setattr(reduction, "_SRP_CHUNK_BYTES", 5 * 4 * n_in)  # 5 images per product
+    assert torch.equal(Reduction.parse(f"srp:{dim}:{seed}")(x), whole)
+
+
 def test_chunk_rows_divide_batch_and_cap_chunk_size():
     assert chunk_rows(100, 32) == 32
     assert chunk_rows(25088 * 64, 32) == 4  # 6.4 MB per row: 4 rows stay under 32 MB
