@@ -326,8 +326,9 @@ def _gcv_scores(plan: Plan, state, Yb, Yc, z):
     """Generalised cross-validation: the residual sum of squares over (1 - df/n)²."""
     full, alphas, n = plan.full, plan.alphas, plan.n_samples
     g = alphas[:, None] / (full.lam[None, :] + alphas[:, None])  # (A, r)
-    perp = (Yc.square().sum(0) - z.square().sum(0)).clamp_min(0)
-    rss = perp[None] + g.square() @ z.square()
+    zz = z.square()
+    perp = (torch.linalg.vector_norm(Yc, dim=0).square_() - zz.sum(0)).clamp_min_(0)
+    rss = torch.addmm(perp[None], g.square(), zz)
     df = (full.lam[None] / (full.lam[None] + alphas[:, None])).sum(1) + (1.0 if plan.fit_intercept else 0.0)
     return -(rss / n) / (1.0 - df / n).square()[:, None]
 
