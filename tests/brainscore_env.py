@@ -4,6 +4,10 @@ brainscore-vision pins numpy<2, scikit-learn<1.6 and xarray<2022.6, so it lives 
 own virtual environment ``.venv-brainscore`` at the repository root (git-ignored),
 installed from ``requirements-brainscore.txt``. Scripts run there exchange data with
 neuroalign through files only.
+
+.ci/install-chromium.sh builds it in the background (``python3 tests/brainscore_env.py build``,
+see .ci/background.sh) while neuroalign itself is installed; :func:`ensure` waits for that build
+and fails with its log when it failed. A build that fails removes the half-built venv.
 """
 
 from __future__ import annotations
@@ -16,7 +20,25 @@ import sys
 import time
 from pathlib import Path
 
-from filelock import FileLock
+import background  # tests/background.py: the setup script's background jobs
+
+try:
+    from filelock import FileLock
+except ImportError:  # `python3 tests/brainscore_env.py build` before neuroalign's venv exists
+    import fcntl
+
+    class FileLock:  # filelock's UnixFileLock: flock(2) on the same file, so the two exclude each other
+        def __init__(self, path: str):
+            self.path = path
+
+        def __enter__(self):
+            self._fh = open(self.path, "a")
+            fcntl.flock(self._fh, fcntl.LOCK_EX)
+            return self
+
+        def __exit__(self, *exc):
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("NEUROALIGN_BRAINSCORE_VENV", ROOT / ".venv-brainscore"))
@@ -43,9 +65,18 @@ def ready() -> bool:
     return PYTHON.is_file() and stamp.is_file() and stamp.read_text() == REQUIREMENTS.read_text()
 
 
-def ensure(timeout: float = 1500) -> Path:
+BACKGROUND_JOB = "brainscore-venv"  # the name .ci/install-chromium.sh gives its background build
+
+
+def ensure(timeout: float = 1500, *, wait_background: bool = True) -> Path:
     """Create ``.venv-brainscore`` when missing or stale; return its python. Raises with pip's log on failure.
-    One process builds it at a time (a file lock beside it): pytest-xdist workers, or two test runs."""
+    One process builds it at a time (a file lock beside it): pytest-xdist workers, or two test runs.
+    A build the setup script started in the background is waited for first; its failure is raised."""
+    if wait_background and VENV == ROOT / ".venv-brainscore":
+        try:
+            background.wait(BACKGROUND_JOB, timeout=timeout)
+        except background.BackgroundFailed as exc:
+            raise RuntimeError(str(exc)) from None
     if ready():
         return PYTHON
     with FileLock(str(VENV.parent / f"{VENV.name}.lock")):
@@ -64,6 +95,7 @@ def _build(timeout: float) -> None:
         subprocess.run([str(PYTHON), "-m", "ensurepip"], capture_output=True, text=True, timeout=300)
         proc = subprocess.run(install, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
+        shutil.rmtree(VENV, ignore_errors=True)  # no half-built venv is left behind: the next ensure() starts afresh
         raise RuntimeError(f"installing {REQUIREMENTS} into {VENV} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     (VENV / STAMP).write_text(REQUIREMENTS.read_text())
     print(f"[brainscore_env] built {VENV} in {time.monotonic() - t0:.0f} s", file=sys.stderr)
@@ -87,3 +119,9 @@ def site_packages() -> Path:
     out = subprocess.run([str(ensure()), "-c", "import sysconfig, json; print(json.dumps(sysconfig.get_paths()['purelib']))"],
                          capture_output=True, text=True, check=True)
     return Path(json.loads(out.stdout))
+
+
+if __name__ == "__main__":  # `python3 tests/brainscore_env.py build`: build (or check) the venv now
+    if sys.argv[1:] != ["build"]:
+        sys.exit("usage: python3 tests/brainscore_env.py build")
+    print(ensure(wait_background=False))

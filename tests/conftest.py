@@ -47,11 +47,16 @@ def k92(data_root):
 # built under a file lock). (xdist_group/loadgroup is not used: pytest-xdist 3.8 renames the
 # node ids for it in a way pytest 9.2 ignores, so every group was spread over the workers.)
 
-#: The longest test files, longest first (from the per-file reruns of the last session's closing
-#: note; refresh from a serial run's `pytest --durations=0`); the rest follow in collection order.
-LONGEST_FIRST = ("test_slurm", "test_workflow", "test_finetune_cowley", "test_brainscore_parity",
-                 "test_brainscore_benchmarks", "test_activations", "test_finetune", "test_leaderboard_browser",
-                 "test_encoding_real", "test_datasets_real")
+#: The longest test files, longest first (from a full run's `pytest --durations`; refresh from a
+#: serial run's `pytest --durations=0`); the rest follow in collection order. xdist gives a worker
+#: its next file once at most two of its tests are pending: one worker starts with test_workflow,
+#: the other with test_finetune_cowley and test_slurm queued behind it. So the files that wait for
+#: the set-up script's background installs (.ci/background.sh: the SLURM packages, Brain-Score's
+#: venv) start only after a few minutes' work, when those installs are done, and never hold a worker
+#: idle at the start.
+LONGEST_FIRST = ("test_workflow", "test_finetune_cowley", "test_slurm", "test_brainscore_parity",
+                 "test_brainscore_benchmarks", "test_finetune", "test_encoding_real", "test_activations",
+                 "test_leaderboard_browser", "test_datasets_real")
 
 
 def _module(item) -> str:

@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+import background
 from shared_service import shared_service
 from tiny_grid import BIN, ROOT, TINY, env, snakemake_cmd, submit_package, tiny_workdir
 
@@ -85,7 +86,13 @@ def running_daemons() -> dict[str, list[int]]:
 
 
 def _start_cluster() -> dict:
-    """Run start.sh; what the stop needs: whether it started the cluster, the daemons running before."""
+    """Run start.sh; what the stop needs: whether it started the cluster, the daemons running before.
+    The packages may be on their way already: .ci/install-chromium.sh installs them in the
+    background (.ci/background.sh); that install is waited for, and its failure is this one."""
+    try:
+        background.wait("slurm-packages")
+    except background.BackgroundFailed as exc:
+        pytest.fail(f"the SLURM cluster did not start: {exc}")
     before = running_daemons()
     proc = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)

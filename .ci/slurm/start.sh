@@ -40,14 +40,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # 1. packages -------------------------------------------------------------------------------
-if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sinfo >/dev/null \
-   || ! command -v munged >/dev/null; then
-  command -v apt-get >/dev/null || die "apt-get not found: install slurm-wlm and munge with this system's package manager"
-  log "installing slurm-wlm and munge (apt-get)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
-fi
+bash "$(dirname "$0")/install.sh" || die "installing the SLURM packages failed"  # when missing (apt)
 
 # 2. already up? ----------------------------------------------------------------------------
 if [ -f "$CONF" ] && grep -qF "$MARK" "$CONF" && running slurmctld /run/slurmctld.pid && running slurmd /run/slurmd.pid; then

@@ -82,16 +82,24 @@ def calibrate_noise(module, images, labels, *, mean, std, device, seed=0, target
 
 
 def calibrate_pgd(module, images, labels, *, mean, std, device, steps=PGD_STEPS, seed=0, target=0.5,
-                  lo=0.02 / 255, hi=8 / 255, iterations=6) -> tuple[float, float]:
+                  lo=0.02 / 255, hi=8 / 255, iterations=6, attacks: dict | None = None) -> tuple[float, float]:
     """Bisection in log ε for the PGD strength at which the model's robust accuracy is nearest
-    ``target`` -> (ε, robust accuracy at ε). ``iterations`` attacks on ``images``."""
+    ``target`` -> (ε, robust accuracy at ε). At most ``iterations`` attacks on ``images``: it
+    stops early once an attack hits ``target`` exactly (no later one could replace it, so the
+    answer is the one all the iterations would give). ``attacks``, when given, receives each
+    attack's :class:`PGDResult` by ε (for a caller that would otherwise repeat the chosen one)."""
     best = (float("nan"), float("inf"))
     for _ in range(iterations):
         eps = float(np.sqrt(lo * hi))
-        acc = pgd_robustness(module, images, labels, eps=eps, steps=steps, mean=mean, std=std, device=device,
-                             seed=seed).robust_accuracy
+        res = pgd_robustness(module, images, labels, eps=eps, steps=steps, mean=mean, std=std, device=device,
+                             seed=seed)
+        if attacks is not None:
+            attacks[eps] = res
+        acc = res.robust_accuracy
         if abs(acc - target) < abs(best[1] - target):
             best = (eps, acc)
+        if best[1] == target:
+            break
         lo, hi = (eps, hi) if acc > target else (lo, eps)
     return best
 

@@ -216,13 +216,17 @@ def prepare(model_spec, cfg: FinetuneConfig, device="auto") -> Prepared:
                     responses(assembly, test_ids), assembly, test_ids, task,
                     [_other_split(n, a, s, transform, cfg.eval_seed, cfg.heldout_fraction) for n, a, s in other_sets],
                     (), ())
-    _calibrate_levels(prep, module, cfg)
-    prep.initial = evaluate(prep, module, cfg, logits=eval_logits0)
+    attacks = _calibrate_levels(prep, module, cfg)
+    # the original's PGD at the calibrated ε is an attack the calibration already made (same module,
+    # images, labels, ε, steps and seed: the same result), so it is not made twice
+    prep.initial = evaluate(prep, module, cfg, logits=eval_logits0, pgd_done=attacks)
     return prep
 
 
-def _calibrate_levels(prep: Prepared, module, cfg: FinetuneConfig) -> None:
-    """Fix the noise levels and PGD strengths ('auto': ~50 % for the original model)."""
+def _calibrate_levels(prep: Prepared, module, cfg: FinetuneConfig) -> dict:
+    """Fix the noise levels and PGD strengths ('auto': ~50 % for the original model). Returns the
+    calibration's attacks on ``module``, by ε."""
+    attacks: dict = {}
     pre, task = prep.loaded.preprocessing, prep.task
     kw = dict(mean=pre.mean, std=pre.std, device=prep.device, seed=cfg.eval_seed)
     if cfg.noise_levels == AUTO:
@@ -231,14 +235,17 @@ def _calibrate_levels(prep: Prepared, module, cfg: FinetuneConfig) -> None:
     else:
         prep.noise_levels = tuple(float(s) for s in cfg.noise_levels)
     if cfg.pgd_eps == AUTO:
-        prep.levels["pgd"] = calibrate_pgd(module, task.eval_images, task.eval_labels, steps=cfg.pgd_steps, **kw)
+        prep.levels["pgd"] = calibrate_pgd(module, task.eval_images, task.eval_labels, steps=cfg.pgd_steps,
+                                           attacks=attacks, **kw)
         prep.pgd_eps = (prep.levels["pgd"][0],)
     else:
         prep.pgd_eps = tuple(float(e) for e in np.atleast_1d(cfg.pgd_eps))
+    return attacks
 
 
-def evaluate(prep: Prepared, module, cfg: FinetuneConfig, logits=None) -> Evaluation:
-    """Held-out and generalisation predictivity (fresh ridge), task correctness, noise and PGD robustness."""
+def evaluate(prep: Prepared, module, cfg: FinetuneConfig, logits=None, pgd_done: dict | None = None) -> Evaluation:
+    """Held-out and generalisation predictivity (fresh ridge), task correctness, noise and PGD robustness.
+    ``pgd_done``: PGD results by ε already computed on ``module`` with this evaluation's settings."""
     dev, pre, task = prep.device, prep.loaded.preprocessing, prep.task
 
     def feats(x):
@@ -249,7 +256,9 @@ def evaluate(prep: Prepared, module, cfg: FinetuneConfig, logits=None) -> Evalua
            for o in prep.other_data]
     kw = dict(mean=pre.mean, std=pre.std, device=dev, seed=cfg.eval_seed)
     noise = noise_correct(module, task.eval_images, task.eval_labels, prep.noise_levels, **kw)
-    pgd = [pgd_robustness(module, task.eval_images, task.eval_labels, eps=e, steps=cfg.pgd_steps, **kw)
+    pgd_done = pgd_done or {}
+    pgd = [pgd_done[e] if e in pgd_done and pgd_done[e].steps == cfg.pgd_steps else
+           pgd_robustness(module, task.eval_images, task.eval_labels, eps=e, steps=cfg.pgd_steps, **kw)
            for e in prep.pgd_eps]
     logits = model_logits(module, task.eval_images, dev) if logits is None else logits
     return Evaluation(r, pred, gen, (logits.argmax(1).cpu() == task.eval_labels.cpu()).numpy(), noise, pgd)
