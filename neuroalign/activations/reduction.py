@@ -140,8 +140,6 @@ def _srp(r: Reduction, x: torch.Tensor) -> torch.Tensor:
     n_in = math.prod(x.shape[1:])
     P = r.projection(n_in, x.device)
     step = max(1, _SRP_CHUNK_BYTES // (4 * n_in))
-    if step >= x.shape[0]:
-        return torch.sparse.mm(P, x.reshape(x.shape[0], -1).T).T.contiguous()
     out = x.new_empty(x.shape[0], r.dim)
     for i in range(0, x.shape[0], step):
         xi = x[i:i + step]

@@ -257,7 +257,7 @@ def evaluate(prep: Prepared, module, cfg: FinetuneConfig, logits=None, pgd_done:
     kw = dict(mean=pre.mean, std=pre.std, device=dev, seed=cfg.eval_seed)
     noise = noise_correct(module, task.eval_images, task.eval_labels, prep.noise_levels, **kw)
     pgd_done = pgd_done or {}
-    pgd = [pgd_done[e] if e in pgd_done and pgd_done[e].steps == cfg.pgd_steps else
+    pgd = [pgd_done[e] if e in pgd_done else
            pgd_robustness(module, task.eval_images, task.eval_labels, eps=e, steps=cfg.pgd_steps, **kw)
            for e in prep.pgd_eps]
     logits = model_logits(module, task.eval_images, dev) if logits is None else logits
