@@ -133,3 +133,28 @@ def test_spearman_subject_only_batch(tied):
             lo, up = boot_noise_ceiling(D, method="spearman", rdm_descriptor="subj")
         np.testing.assert_allclose(res.samples[s], ev, rtol=0, atol=TOL)
         assert abs(res.ceiling_samples[s, 0] - lo) <= TOL and abs(res.ceiling_samples[s, 1] - up) <= TOL
+
+
+def test_spearman_cpu_batches_are_capped_and_give_the_same_samples():
+    """On CPU a Spearman batch holds at most RANK_CPU_BATCH_BYTES of working memory (smaller
+    batches are faster there); Pearson keeps the max_memory_gb bound. Any batch size gives
+    the same samples."""
+    from neuroalign.similarity.evaluate import RANK_CPU_BATCH_BYTES, Evaluator
+
+    rng = np.random.default_rng(3)
+    n, k = 200, 5
+    iu = np.triu_indices(n, 1)
+    truth = rng.normal(size=(n, 10))
+    data = np.stack([np.abs(truth[:, None] - truth[None] + rng.normal(size=(n, n, 10))).sum(-1)[iu] for _ in range(k)])
+    model = data.mean(0, keepdims=True) + rng.normal(size=(1, iu[0].size))
+    ev = Evaluator(torch.as_tensor(model), torch.as_tensor(data), n, "spearman")
+    per = ev.bytes_per_sample(1)
+    assert ev.batch_size(1, 1.0) == RANK_CPU_BATCH_BYTES // per < 2 ** 30 // per
+    assert Evaluator(torch.as_tensor(model), torch.as_tensor(data), n, "pearson").batch_size(1, 1.0) == \
+        2 ** 30 // Evaluator(torch.as_tensor(model), torch.as_tensor(data), n, "pearson").bytes_per_sample(1)
+    S = ev.batch_size(1, 1.0) + 7  # two batches, the second partial
+    capped = bootstrap(model, data, "spearman", n_samples=S, seed=1, device="cpu")
+    single = bootstrap(model, data, "spearman", n_samples=S, seed=1, device="cpu", max_memory_gb=per / 2 ** 30)
+    assert capped.info["batch"] == ev.batch_size(1, 1.0) and single.info["batch"] == 1
+    np.testing.assert_allclose(capped.samples, single.samples, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(capped.ceiling_samples, single.ceiling_samples, rtol=0, atol=1e-12)

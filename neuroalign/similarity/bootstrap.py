@@ -92,7 +92,7 @@ def bootstrap(model_rdms, data_rdms, method: str = "spearman", kind: str = "stim
     C = None if C is None else torch.as_tensor(C, device=data.values.device).to(dt)
     Q = None if Q is None else torch.as_tensor(Q, device=data.values.device).to(dt)
     S = (C if C is not None else Q).shape[0]
-    batch = max(1, int(max_memory_gb * 2 ** 30 // ev.bytes_per_sample(A, stimuli_resampled=C is not None)))
+    batch = ev.batch_size(A, max_memory_gb, stimuli_resampled=C is not None)
     samples, ceil_s = [], []
     for s in range(0, S, batch):
         cb = None if C is None else C[s:s + batch]
