@@ -40,6 +40,54 @@ def test_preprocessing_transform_and_stable_dict():
     assert Preprocessing(input_size=49, resize=56).to_dict() != Preprocessing(input_size=48, resize=56).to_dict()
 
 
+def _torchvision_reference(pre: Preprocessing):
+    """The same recipe as torchvision transforms (what Preprocessing.transform built before)."""
+    from torchvision import transforms as T
+
+    interp = T.InterpolationMode(pre.interpolation)
+    steps = ([T.Resize(pre.resize or pre.input_size, interpolation=interp), T.CenterCrop(pre.input_size)]
+             if pre.crop else [T.Resize((pre.input_size, pre.input_size), interpolation=interp)])
+    return T.Compose([*steps, T.ToTensor(), T.Normalize(pre.mean, pre.std)])
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "nearest", "nearest-exact", "box", "hamming",
+                                           "lanczos"])
+def test_preprocessing_is_torchvisions_bit_for_bit(interpolation):
+    """Preprocessing.transform runs Pillow itself (no torchvision import); on every shape of image
+    (tall, wide, square, already at size, smaller than the crop: padded; grey and RGBA) and every
+    interpolation its tensors equal torchvision's Resize/CenterCrop/ToTensor/Normalize exactly."""
+    from PIL import Image
+
+    from neuroalign.activations.loader import BatchTransform
+
+    rng = np.random.default_rng(0)
+    shapes = [(80, 120), (131, 67), (64, 64), (56, 90), (40, 30)]
+    images = [Image.fromarray(rng.integers(0, 256, (*hw, 3), dtype=np.uint8)) for hw in shapes]
+    recipes = [Preprocessing(input_size=48, resize=56, interpolation=interpolation),
+               Preprocessing(input_size=48, resize=None, interpolation=interpolation, mean=(0.5, 0.4, 0.3)),
+               Preprocessing(input_size=64, crop=False, interpolation=interpolation),
+               Preprocessing(input_size=60, resize=50, interpolation=interpolation)]  # crop larger: padded
+    for pre in recipes:
+        ours, ref = pre.transform(), _torchvision_reference(pre)
+        for img in images + [images[0].convert("L").convert("RGB")]:
+            assert torch.equal(ours(img), ref(img)), (pre, img.size)
+        batch = [im for im in images if ours(im).shape == ours(images[0]).shape]
+        assert torch.equal(BatchTransform(ours)(batch), torch.stack([ref(im) for im in batch]))
+    rgba = images[1].convert("RGBA")  # four channels: torchvision's own ToTensor, and its error
+    with pytest.raises(RuntimeError):
+        _torchvision_reference(recipes[0])(rgba)
+    with pytest.raises(RuntimeError):
+        recipes[0].transform()(rgba)
+    grey = images[1].convert("L")
+    one = Preprocessing(input_size=48, resize=56, mean=(0.5,), std=(0.25,), interpolation=interpolation)
+    assert torch.equal(one.transform()(grey), _torchvision_reference(one)(grey))
+
+
+def test_unknown_interpolation_names_the_choices():
+    with pytest.raises(ModelError, match="unknown interpolation 'cubic'.*bilinear"):
+        Preprocessing(interpolation="cubic").transform()
+
+
 def test_torchvision_untrained_is_seeded_and_identity_tracks_weights():
     a, b = load_model("torchvision:resnet18"), load_model("torchvision:resnet18")
     assert a.identity == b.identity and a.identity.startswith("torchvision:resnet18@sha256:")

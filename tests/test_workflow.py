@@ -85,7 +85,7 @@ def tiny_run(tmp_path_factory, data_root):
                           str(work / "results" / "submissions.yaml"), "--timeout", "300"],
                          capture_output=True, text=True, env=_env(), cwd=work)
     assert sub.returncode == 0, sub.stderr
-    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work), "--cores", "1",
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work), "--cores", "2",
            "--configfile", str(cfg)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
                             start_new_session=True)

@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.stimuli import StimulusSet
+from ..models.pil_transform import normalise_u8
 
 WORKER_NICE = 19  # niceness of decoding workers when the forward pass runs on the CPU
 WORKERS_ENV = "NEUROALIGN_EXTRACT_WORKERS"
@@ -61,8 +62,16 @@ def auto_workers(device_type: str, n_batches: int) -> int:
 
 
 def _split(transform):
-    """``(pil_steps, mean, std)`` when ``transform`` is ``Compose([Resize|CenterCrop..., ToTensor(),
-    Normalize(mean, std)])`` (what ``Preprocessing.transform`` builds), else None."""
+    """``(pil_steps, mean, std)`` for a :class:`~neuroalign.models.pil_transform.PilTransform`
+    (what ``Preprocessing.transform`` builds) or a torchvision ``Compose([Resize|CenterCrop...,
+    ToTensor(), Normalize(mean, std)])``, else None. torchvision is imported only to look at a
+    transform of its own."""
+    from ..models.pil_transform import PilTransform
+
+    if type(transform) is PilTransform:
+        return transform.steps, transform.mean, transform.std
+    if not type(transform).__module__.startswith("torchvision."):
+        return None
     from torchvision import transforms as T
 
     if type(transform) is not T.Compose:
@@ -112,9 +121,7 @@ class BatchTransform:
         if any(im.mode != "RGB" for im in out) or len({im.size for im in out}) != 1 or self.mean.shape[1] != 3:
             return torch.stack([self.transform(im) for im in images])
         u8 = torch.from_numpy(np.stack([np.asarray(im) for im in out]))  # (n, H, W, 3)
-        x = _empty((u8.shape[0], 3, u8.shape[1], u8.shape[2]), self.dtype)
-        x.copy_(u8.permute(0, 3, 1, 2))
-        return x.div_(255).sub_(self.mean).div_(self.std)
+        return normalise_u8(u8, self.mean, self.std, _empty((u8.shape[0], 3, u8.shape[1], u8.shape[2]), self.dtype))
 
 
 class Batch:

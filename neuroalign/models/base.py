@@ -37,16 +37,16 @@ class Preprocessing:
             object.__setattr__(self, "resize", int(self.resize))
 
     def transform(self):
-        """A torchvision transform PIL image -> float tensor (3, input_size, input_size)."""
-        from torchvision import transforms as T
+        """PIL image -> float tensor (3, input_size, input_size): torchvision's ``Resize``
+        (+ ``CenterCrop``), ``ToTensor``, ``Normalize``, bit for bit, without importing
+        torchvision (:mod:`.pil_transform`)."""
+        from .pil_transform import CenterCrop, PilTransform, Resize
 
-        interp = T.InterpolationMode(self.interpolation)
         if self.crop:
-            steps = [T.Resize(self.resize or self.input_size, interpolation=interp),
-                     T.CenterCrop(self.input_size)]
+            steps = [Resize(self.resize or self.input_size, self.interpolation), CenterCrop(self.input_size)]
         else:
-            steps = [T.Resize((self.input_size, self.input_size), interpolation=interp)]
-        return T.Compose([*steps, T.ToTensor(), T.Normalize(self.mean, self.std)])
+            steps = [Resize((self.input_size, self.input_size), self.interpolation)]
+        return PilTransform(steps, self.mean, self.std)
 
     def to_dict(self) -> dict:
         """Plain, key-sorted dict: part of every activation cache key."""
