@@ -46,13 +46,29 @@ def test_offline_missing_names_file_dir_and_variable(tmp_path, monkeypatch):
 
 
 def test_failed_download_is_clear(tmp_path, monkeypatch):
+    """Offline, the one-line error is all a user sees: no pooch "Downloading data from" line
+    before it, and pooch's log level is left as it was."""
+    import logging
+
+    import pooch
+
     monkeypatch.setenv("NEUROALIGN_DATA", str(tmp_path))
     monkeypatch.delenv("NEUROALIGN_OFFLINE", raising=False)
     ds = reg.get_dataset("kriegeskorte2008_92")
     monkeypatch.setattr(ds, "base_url", "http://127.0.0.1:9/nothing-listens-here")
-    with pytest.raises(DatasetUnavailableError, match="downloading http://127.0.0.1:9/.*failed"):
-        reg.fetch("kriegeskorte2008_92", "92_behavRDMs.mat")
+    logger = pooch.get_logger()  # its own Logger, outside logging's tree: caplog does not see it
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # the line is an INFO record
+    try:
+        with pytest.raises(DatasetUnavailableError, match="downloading http://127.0.0.1:9/.*failed"):
+            reg.fetch("kriegeskorte2008_92", "92_behavRDMs.mat")
+    finally:
+        logger.removeHandler(handler)
     assert not (tmp_path / "kriegeskorte2008_92" / "92_behavRDMs.mat").exists()
+    assert seen == [] and logger.level == logging.INFO
 
 
 def test_unknown_dataset_suggests():

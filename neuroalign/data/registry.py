@@ -9,7 +9,9 @@ mismatch is an error and the file is never read.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,14 +142,20 @@ def fetch(dataset: str, relpath: str, *, directory: str | os.PathLike | None = N
     )
     if not download:
         raise DatasetUnavailableError(hint + f", or unset {OFFLINE_VAR} to download it from {ds.url(relpath)}.")
+    logger = pooch.get_logger()
+    level = logger.level
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # pooch logs "Downloading data from ..." before it connects: offline that line came
+        # before our one-line error. A progress bar (on a terminal) shows a download instead,
+        # once bytes arrive.
+        logger.setLevel(logging.WARNING)
         pooch.retrieve(
             ds.url(relpath),
             known_hash=None if entry.sha256 is None else f"sha256:{entry.sha256}",
             fname=path.name,
             path=path.parent,
-            downloader=pooch.HTTPDownloader(timeout=30, progressbar=False),
+            downloader=pooch.HTTPDownloader(timeout=30, progressbar=sys.stderr.isatty()),
         )
     except ValueError as exc:  # pooch's hash mismatch
         raise ChecksumError(f"download of {ds.url(relpath)} failed its checksum: {exc}") from exc
@@ -155,6 +163,8 @@ def fetch(dataset: str, relpath: str, *, directory: str | os.PathLike | None = N
         raise DatasetUnavailableError(
             hint + f", or connect to the internet: downloading {ds.url(relpath)} failed ({type(exc).__name__}: {exc})."
         ) from exc
+    finally:
+        logger.setLevel(level)
     _verify(ds, entry, path)
     return path
 
