@@ -48,6 +48,23 @@ def test_front_page_says_what_ran_and_ranks_with_labelled_intervals(tmp_path):
     assert (paths["html"].parent / "methods.html").is_file()
 
 
+def test_front_page_says_why_a_cell_is_empty_once(tmp_path):
+    """A benchmark without a ceiling leaves its normalised cells empty: each cell points to a note
+    below the table, which gives the reason once, not in every row."""
+    res = _results()
+    rsa = res["benchmark"] == "kriegeskorte2008.human_it.rsa"
+    res.loc[rsa, ["ceiling", "normalized"]] = np.nan
+    res.loc[rsa, "normalization"] = "none: a single data RDM has no ceiling"
+    res.to_csv(tmp_path / "results.csv", index=False)
+    paths = write_leaderboard(tmp_path / "results.csv", tmp_path / "site")
+    rst = (paths["html"].parent / "report.rst").read_text()
+    page = publish_parts(jinja2.Environment().from_string(rst).render(snakemake=None), writer_name="html",
+                         settings_overrides={"halt_level": 2})["html_body"]
+    table = page[page.index("Scores per benchmark"):page.index("Empty normalised cells")]
+    assert table.count("– [1]") == 2 and "a single data RDM" not in table
+    assert page.count("[1] no ceiling: a single data RDM has no ceiling") == 1
+
+
 def test_every_figure_has_a_caption():
     template = jinja2.Environment().from_string((ROOT / "pipelines/report/figures.rst").read_text())
 

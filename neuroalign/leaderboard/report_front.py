@@ -53,7 +53,7 @@ def front_page_rst(data: dict) -> str:
         model_rows.append([m["model"], f"``{spec}``", facts.get("training", "–"), facts.get("weights", "–"),
                            m["info"].get("parameters", "–")])
     out.append(_list_table("Models", ["model", "spec", "training", "weights", "parameters"], model_rows))
-    score_rows = []
+    score_rows, notes = [], {}  # why a normalised cell is empty: once per reason, below the table
     for b in brain + checks:
         for m in models:
             rec = m["benchmarks"].get(b["id"])
@@ -64,12 +64,15 @@ def front_page_rst(data: dict) -> str:
             nci = ("–" if rec.get("normalized_ci_low") is None or rec.get("normalized_ci_high") is None
                    else f"[{rec['normalized_ci_low']:.3f}, {rec['normalized_ci_high']:.3f}]")
             score_rows.append([b["id"] + (" (check)" if b["check"] else ""), b["region"], m["model"], _fmt(rec["raw"]),
-                               ci, _fmt(rec["normalized"]) if rec["normalized"] is not None else rec["missing"],
+                               ci, _fmt(rec["normalized"]) if rec["normalized"] is not None else
+                               f"– [{notes.setdefault(rec['missing'] or 'not normalised', len(notes) + 1)}]",
                                nci, rec.get("tier") or "–", rec["layer"]])
     out.append(_list_table("Scores per benchmark (the data: benchmark, region); tier: models sharing a letter are "
                            "not significantly different (leaderboard/benchmarks/ pages)",
                            ["benchmark", "region", "model", "raw", "95% interval of raw", "normalised",
                             "95% interval of normalised", "tier", "layer"], score_rows))
+    if notes:
+        out.append("Empty normalised cells: " + "; ".join(f"[{n}] {_cell(why)}" for why, n in notes.items()) + ".\n")
     out.append("The figures below (category *Figures*) each carry a caption saying what they show and how to read "
                "them; the full results table is under *Scores*, the leaderboard site under *Leaderboard*.\n")
     return "\n".join(out)
