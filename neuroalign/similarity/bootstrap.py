@@ -75,7 +75,8 @@ def bootstrap(model_rdms, data_rdms, method: str = "spearman", kind: str = "stim
     ``model_rdms``/``data_rdms``: RDM sets joined on stimulus id (one data RDM per
     subject). ``kind``: resample ``stimulus``, ``subject`` or ``both``. ``counts``: optional
     ``(C, Q)`` count tensors to evaluate given samples instead of drawing them.
-    ``max_memory_gb`` bounds the batch of samples evaluated at once.
+    ``max_memory_gb`` bounds the batch of samples evaluated at once (on CPU a Spearman batch
+    is also held to 128 MB, which is faster there: ``Evaluator.batch_size``).
     """
     method = canonical_method(method)
     if kind not in KINDS:
