@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.stimuli import StimulusSet
-from ..models.pil_transform import normalise_u8
+from ..models.pil_transform import Normalise
 
 WORKER_NICE = 19  # niceness of decoding workers when the forward pass runs on the CPU
 WORKERS_ENV = "NEUROALIGN_EXTRACT_WORKERS"
@@ -103,25 +103,19 @@ class BatchTransform:
         self.fused = parts is not None
         if parts is not None:
             self.pil_steps, mean, std = parts
-            dtype = torch.get_default_dtype()  # ToTensor's float type
-            self.dtype = dtype
-            self.mean = torch.as_tensor(mean, dtype=dtype).view(1, -1, 1, 1)
-            self.std = torch.as_tensor(std, dtype=dtype).view(1, -1, 1, 1)
-            if (self.std == 0).any():
-                self.fused = False  # Normalize raises its own error; let it
+            self.normalise = Normalise(mean, std)
+            self.fused = self.normalise.applies
 
     def __call__(self, images: Sequence) -> torch.Tensor:
-        if not self.fused:
-            return torch.stack([self.transform(im) for im in images])
-        out = []
-        for im in images:
-            for step in self.pil_steps:
-                im = step(im)
-            out.append(im)
-        if any(im.mode != "RGB" for im in out) or len({im.size for im in out}) != 1 or self.mean.shape[1] != 3:
-            return torch.stack([self.transform(im) for im in images])
-        u8 = torch.from_numpy(np.stack([np.asarray(im) for im in out]))  # (n, H, W, 3)
-        return normalise_u8(u8, self.mean, self.std, _empty((u8.shape[0], 3, u8.shape[1], u8.shape[2]), self.dtype))
+        x = None
+        if self.fused:
+            out = []
+            for im in images:
+                for step in self.pil_steps:
+                    im = step(im)
+                out.append(im)
+            x = self.normalise(out, empty=_empty)
+        return torch.stack([self.transform(im) for im in images]) if x is None else x
 
 
 class Batch:

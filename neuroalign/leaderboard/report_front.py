@@ -65,7 +65,7 @@ def front_page_rst(data: dict) -> str:
                    else f"[{rec['normalized_ci_low']:.3f}, {rec['normalized_ci_high']:.3f}]")
             score_rows.append([b["id"] + (" (check)" if b["check"] else ""), b["region"], m["model"], _fmt(rec["raw"]),
                                ci, _fmt(rec["normalized"]) if rec["normalized"] is not None else
-                               f"– [{notes.setdefault(rec['missing'] or 'not normalised', len(notes) + 1)}]",
+                               f"– [{notes.setdefault(rec['missing'], len(notes) + 1)}]",
                                nci, rec.get("tier") or "–", rec["layer"]])
     out.append(_list_table("Scores per benchmark (the data: benchmark, region); tier: models sharing a letter are "
                            "not significantly different (leaderboard/benchmarks/ pages)",

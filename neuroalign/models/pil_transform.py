@@ -65,11 +65,28 @@ class CenterCrop:
         return img.crop((left, top, left + self.size, top + self.size))
 
 
-def normalise_u8(u8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """``(n, H, W, 3)`` uint8 -> ``out`` ``(n, 3, H, W)``: ``ToTensor`` then ``Normalize``'s arithmetic
-    (``float(u8) / 255``, ``- mean``, ``/ std``; ``mean``/``std`` shaped ``(1, 3, 1, 1)``)."""
-    out.copy_(u8.permute(0, 3, 1, 2))
-    return out.div_(255).sub_(mean).div_(std)
+class Normalise:
+    """``ToTensor`` then ``Normalize(mean, std)`` on a list of same-size RGB PIL images, as one
+    float tensor ``(n, 3, H, W)`` in a few passes over the batch (``float(u8) / 255``, ``- mean``,
+    ``/ std``: torchvision's arithmetic, so its numbers bit for bit). ``None`` where that
+    arithmetic is not torchvision's: not three channels, a zero std (Normalize raises its own
+    error), a non-RGB image or mixed sizes; the caller then applies the transform image by image."""
+
+    def __init__(self, mean, std) -> None:
+        self.dtype = torch.get_default_dtype()  # ToTensor's float type
+        self.mean = torch.as_tensor(mean, dtype=self.dtype).view(1, -1, 1, 1)
+        self.std = torch.as_tensor(std, dtype=self.dtype).view(1, -1, 1, 1)
+        self.applies = self.mean.shape[1] == 3 and not bool((self.std == 0).any())
+
+    def __call__(self, images: list, empty=None) -> torch.Tensor | None:
+        """``empty(shape, dtype)`` allocates the output (a DataLoader worker's: shared memory)."""
+        if not self.applies or any(im.mode != "RGB" for im in images) or len({im.size for im in images}) != 1:
+            return None
+        u8 = torch.from_numpy(np.stack([np.asarray(im) for im in images]))  # (n, H, W, 3)
+        shape = (u8.shape[0], 3, u8.shape[1], u8.shape[2])
+        out = torch.empty(shape, dtype=self.dtype) if empty is None else empty(shape, self.dtype)
+        out.copy_(u8.permute(0, 3, 1, 2))
+        return out.div_(255).sub_(self.mean).div_(self.std)
 
 
 class PilTransform:
@@ -79,20 +96,17 @@ class PilTransform:
 
     def __init__(self, steps: list, mean, std) -> None:
         self.steps, self.mean, self.std = list(steps), tuple(mean), tuple(std)
+        self.normalise = Normalise(self.mean, self.std)
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         for step in self.steps:
             img = step(img)
-        dtype = torch.get_default_dtype()
-        if img.mode != "RGB" or len(self.mean) != 3 or 0 in self.std:  # torchvision's own (its errors too)
+        x = self.normalise([img])
+        if x is None:  # torchvision's own ToTensor and Normalize (their other modes, their errors)
             from torchvision.transforms import functional as F
 
             return F.normalize(F.to_tensor(img), list(self.mean), list(self.std))
-        u8 = torch.from_numpy(np.array(img)[None])
-        out = torch.empty((1, 3, img.size[1], img.size[0]), dtype=dtype)
-        mean = torch.as_tensor(self.mean, dtype=dtype).view(1, -1, 1, 1)
-        std = torch.as_tensor(self.std, dtype=dtype).view(1, -1, 1, 1)
-        return normalise_u8(u8, mean, std, out)[0]
+        return x[0]
 
     def __repr__(self) -> str:
         return f"PilTransform(steps={self.steps!r}, mean={self.mean}, std={self.std})"
