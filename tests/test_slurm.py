@@ -33,6 +33,7 @@ from tiny_grid import BIN, ROOT, TINY, env, snakemake_cmd, submit_package, tiny_
 pytestmark = pytest.mark.slow
 
 START = ROOT / ".ci" / "slurm" / "start.sh"
+SLURM_CONF = Path("/etc/slurm/slurm.conf")  # where start.sh writes its configuration (stop.sh --purge removes it)
 PROFILE = ROOT / "pipelines" / "profiles" / "slurm"
 TARGET = "results/results.csv"  # every score of the grid, and the table of them
 ONE_THREAD = ["--set-threads", "score=1", "extract=1"]
@@ -94,9 +95,10 @@ def _start_cluster() -> dict:
     except background.BackgroundFailed as exc:
         pytest.fail(f"the SLURM cluster did not start: {exc}")
     before = running_daemons()
+    configured = SLURM_CONF.exists()  # a configuration left behind makes every scontrol wait 9 s for the controller
     proc = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)
-    state = {"started": "already running" not in proc.stderr, "before": before,
+    state = {"started": "already running" not in proc.stderr, "before": before, "configured": configured,
              "line": (proc.stderr.strip().splitlines() or [""])[-1]}
     if proc.returncode != 0:
         _stop_cluster(state)  # what a failed start left running
@@ -106,10 +108,14 @@ def _start_cluster() -> dict:
 
 
 def _stop_cluster(state: dict) -> None:
-    """stop.sh, when start.sh started the cluster; then no daemon may be left that was not running before."""
+    """stop.sh, when start.sh started the cluster; then no daemon may be left that was not running before.
+    A configuration that start.sh wrote on a machine that had none goes too (``--purge``): left behind,
+    it makes every later Snakemake start wait 9 s for an absent controller (the SLURM plugin runs
+    ``scontrol show config`` on import), where without one scontrol fails at once."""
     if not state["started"]:
         return
-    stop = subprocess.run(["bash", str(STOP)], capture_output=True, text=True, timeout=120,
+    purge = [] if state.get("configured", True) else ["--purge"]
+    stop = subprocess.run(["bash", str(STOP), *purge], capture_output=True, text=True, timeout=120,
                           stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 30  # a daemon takes a moment to exit after stop.sh signals it
     while (left := {k: v for k, v in running_daemons().items() if k not in state["before"]}) \
@@ -117,6 +123,7 @@ def _stop_cluster(state: dict) -> None:
         time.sleep(0.5)
     assert stop.returncode == 0 and not left, (f"{STOP.relative_to(ROOT)} exited {stop.returncode} and left "
                                                f"{left or 'nothing'} running:\n{stop.stderr[-3000:]}")
+    assert not (purge and SLURM_CONF.exists()), f"{STOP.relative_to(ROOT)} --purge left {SLURM_CONF}"
 
 
 @pytest.fixture(scope="session")

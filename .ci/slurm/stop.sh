@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Stop the one-node SLURM cluster that .ci/slurm/start.sh started (slurmd, slurmctld, munged,
 # each by the pid in its pid file). --purge also forgets its jobs and configuration, so that the
-# next start.sh begins from nothing. Leaves the packages installed.
+# next start.sh begins from nothing, and a machine without a controller has no configuration that
+# sends every `scontrol` (and so every Snakemake start, through the SLURM plugin) into a 9 s wait
+# for one. Leaves the packages installed.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 CONF=/etc/slurm/slurm.conf
