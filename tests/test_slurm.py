@@ -185,6 +185,31 @@ def _cancel_a_score_job(work: Path, log: Path, proc: subprocess.Popen, deadline:
     raise AssertionError(f"no running score job to cancel (snakemake exit: {proc.poll()})\n{log.read_text()[-3000:]}")
 
 
+def _kill_stragglers(folder: Path) -> list[int]:
+    """SIGKILL every process still working in ``folder`` (its working directory inside it, or the
+    folder on its command line); returns their pids. The cluster tracks a job's processes by
+    parentage (proctrack/linuxproc), so a process whose parent died first escapes ``scancel``:
+    the cancelled job's `snakemake --mode remote` was once seen alive, re-parented to init, after
+    the test had ended (it ignores SIGTERM while it waits for its step)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:  # gone, or a kernel thread
+            continue
+        if str(folder) in cmd or cwd == str(folder) or cwd.startswith(f"{folder}/"):
+            found.append(int(proc.name))
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return found
+
+
 @pytest.fixture(scope="module")
 def runs(cluster, tmp_path_factory, data_root):
     base = tmp_path_factory.mktemp("hpc")
@@ -218,6 +243,7 @@ def runs(cluster, tmp_path_factory, data_root):
         ours = {jid for log in logs.values() if log.exists() for _, jid, _, _ in submissions_in(log.read_text())}
         if ours:  # no job of ours outlives the test
             subprocess.run(["scancel", *sorted(ours)], capture_output=True)
+        _kill_stragglers(base)
     r.seconds = time.time() - t0
     r.local_log, r.slurm_log, r.gpu_log = (logs[k].read_text() for k in ("local", "slurm", "gpu"))
     return r
