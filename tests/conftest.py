@@ -5,9 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+# Before anything loads torch's OpenMP runtime (libgomp reads this once, when it loads; child
+# processes inherit it): idle OpenMP threads sleep instead of spinning. Two pytest workers, each
+# with torch's threads for both cores, plus the Snakemake jobs and CLI processes they start,
+# oversubscribe the 2 cores, and spinning threads then burn the cores the others wait for: the
+# suite took 12:07-13:10 and 16-19 min of user CPU with spinning, 10:45 and 13 min without, the
+# Cowley fine-tuning test 157-166 s and 56 s. Results are unchanged: the same threads do the same
+# work, only their waiting differs.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from shared_service import run_member
+import pytest  # noqa: E402
+
+from shared_service import run_member  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("NEUROALIGN_DATA", str(ROOT.parent / "shared" / "datasets"))
