@@ -20,6 +20,8 @@ from shared_service import run_member  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("NEUROALIGN_DATA", str(ROOT.parent / "shared" / "datasets"))
+os.environ.setdefault("NEUROALIGN_OFFLINE", "1")
+DATA = Path(os.environ["NEUROALIGN_DATA"])
 
 
 def _compile_package() -> None:
@@ -34,8 +36,6 @@ def _compile_package() -> None:
 
 
 _compile_package()
-os.environ.setdefault("NEUROALIGN_OFFLINE", "1")
-DATA = Path(os.environ["NEUROALIGN_DATA"])
 
 
 @pytest.fixture(scope="session")

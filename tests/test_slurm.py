@@ -27,6 +27,7 @@ import pytest
 import xarray as xr
 
 import background
+from processes import processes
 from shared_service import shared_service
 from tiny_grid import BIN, ROOT, TINY, env, snakemake_cmd, submit_package, tiny_workdir
 
@@ -114,7 +115,7 @@ def _stop_cluster(state: dict) -> None:
     ``scontrol show config`` on import), where without one scontrol fails at once."""
     if not state["started"]:
         return
-    purge = [] if state.get("configured", True) else ["--purge"]
+    purge = [] if state["configured"] else ["--purge"]
     stop = subprocess.run(["bash", str(STOP), *purge], capture_output=True, text=True, timeout=120,
                           stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 30  # a daemon takes a moment to exit after stop.sh signals it
@@ -191,17 +192,8 @@ def _kill_stragglers(folder: Path) -> list[int]:
     parentage (proctrack/linuxproc), so a process whose parent died first escapes ``scancel``:
     the cancelled job's `snakemake --mode remote` was once seen alive, re-parented to init, after
     the test had ended (it ignores SIGTERM while it waits for its step)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(proc / "cwd")
-        except OSError:  # gone, or a kernel thread
-            continue
-        if str(folder) in cmd or cwd == str(folder) or cwd.startswith(f"{folder}/"):
-            found.append(int(proc.name))
+    found = [pid for pid, cmd, cwd in processes() if pid != os.getpid() and (
+        str(folder) in cmd or cwd is not None and (cwd == str(folder) or cwd.startswith(f"{folder}/")))]
     for pid in found:
         try:
             os.kill(pid, signal.SIGKILL)

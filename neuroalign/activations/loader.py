@@ -62,14 +62,14 @@ def auto_workers(device_type: str, n_batches: int) -> int:
 
 
 def _split(transform):
-    """``(pil_steps, mean, std)`` for a :class:`~neuroalign.models.pil_transform.PilTransform`
-    (what ``Preprocessing.transform`` builds) or a torchvision ``Compose([Resize|CenterCrop...,
-    ToTensor(), Normalize(mean, std)])``, else None. torchvision is imported only to look at a
-    transform of its own."""
+    """``(pil_steps, Normalise)`` for a :class:`~neuroalign.models.pil_transform.PilTransform`
+    (what ``Preprocessing.transform`` builds; its own ``Normalise``) or a torchvision
+    ``Compose([Resize|CenterCrop..., ToTensor(), Normalize(mean, std)])``, else None.
+    torchvision is imported only to look at a transform of its own."""
     from ..models.pil_transform import PilTransform
 
     if type(transform) is PilTransform:
-        return transform.steps, transform.mean, transform.std
+        return transform.steps, transform.normalise
     if not type(transform).__module__.startswith("torchvision."):
         return None
     from torchvision import transforms as T
@@ -81,7 +81,7 @@ def _split(transform):
         return None
     if not all(type(s) in (T.Resize, T.CenterCrop) for s in steps[:-2]):
         return None
-    return steps[:-2], steps[-1].mean, steps[-1].std
+    return steps[:-2], Normalise(steps[-1].mean, steps[-1].std)
 
 
 def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -100,11 +100,8 @@ class BatchTransform:
     def __init__(self, transform) -> None:
         self.transform = transform
         parts = _split(transform)
-        self.fused = parts is not None
-        if parts is not None:
-            self.pil_steps, mean, std = parts
-            self.normalise = Normalise(mean, std)
-            self.fused = self.normalise.applies
+        self.pil_steps, self.normalise = parts if parts is not None else ([], None)
+        self.fused = self.normalise is not None and self.normalise.applies
 
     def __call__(self, images: Sequence) -> torch.Tensor:
         x = None

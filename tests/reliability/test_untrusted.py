@@ -20,6 +20,7 @@ import yaml
 
 from neuroalign.errors import ModelError, SandboxError
 from neuroalign.submit import check_pinned, submit, validate_submission
+from processes import processes  # tests/processes.py
 
 ROOT = Path(__file__).resolve().parents[2]
 NA = str(Path(sys.executable).parent / "neuroalign")
@@ -91,15 +92,7 @@ def test_weights_never_unpickle_code_without_trust(tmp_path):
 
 def _running(marker: str) -> list[str]:
     """Host processes whose command line holds ``marker``."""
-    out = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                if marker in (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    out.append(p.name)
-            except OSError:
-                pass
-    return out
+    return [str(pid) for pid, cmd, _ in processes() if marker in cmd]
 
 
 def test_sandbox_runs_here():
